@@ -1,0 +1,106 @@
+"""The composition root: ``create_app(settings)`` builds the Litestar application."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+
+from guichet.background import ensure_broker_folders
+from guichet.db.session import Database
+from guichet.files import create_file_store
+from guichet.portal.controllers import (
+    PlatformController,
+    PortalController,
+    provide_db_session,
+    provide_tenant,
+)
+from guichet.services import Services
+from guichet.settings import Settings
+from guichet.tenancy.middleware import TenantMiddleware
+from guichet.tenancy.resolver import TenantResolver
+from guichet.web.errors import exception_handlers
+from guichet.web.health import HealthController
+from guichet.web.logs import RequestContextMiddleware, configure_logging
+from guichet.web.security import SecurityHeadersMiddleware
+from guichet.web.static import serve_static
+from guichet.web.stores import close_store, create_store
+from guichet.web.templates import TemplateRenderer
+
+__all__ = ["create_app", "create_app_from_env"]
+
+CSRF_COOKIE = "guichet_csrf"
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(settings)
+    store = create_store(settings)
+    return Services(
+        settings=settings,
+        db=db,
+        store=store,
+        files=create_file_store(settings),
+        resolver=TenantResolver(
+            db, store.with_namespace("tenancy"), max_age=settings.web.tenant_cache_seconds
+        ),
+        renderer=TemplateRenderer(settings.themes_dir, auto_reload=settings.mode == "development"),
+    )
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> Litestar:
+    settings = settings or Settings.from_env()
+    if configure_logs:
+        configure_logging(settings.web.log_level, settings.web.log_json)
+    services = build_services(settings)
+    ensure_broker_folders(settings)
+
+    tenant_router = Router(
+        path="/{tenant_slug:str}",
+        route_handlers=[PortalController],
+        middleware=[TenantMiddleware],
+        dependencies={
+            "tenant": Provide(provide_tenant),
+            "db_session": Provide(provide_db_session),
+        },
+    )
+
+    async def on_shutdown(_app: Litestar) -> None:
+        await services.db.dispose()
+        await close_store(services.store)
+
+    app = Litestar(
+        route_handlers=[PlatformController, HealthController, serve_static, tenant_router],
+        middleware=[
+            DefineMiddleware(
+                SecurityHeadersMiddleware, behind_tls=settings.web.public_url.startswith("https://")
+            ),
+            RequestContextMiddleware,
+        ],
+        csrf_config=CSRFConfig(
+            secret=settings.web.secret_key,
+            cookie_name=CSRF_COOKIE,
+            cookie_secure=settings.is_production,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            header_name="x-csrf-token",
+        ),
+        exception_handlers=exception_handlers,
+        on_shutdown=[on_shutdown],
+        openapi_config=OpenAPIConfig(title="Guichet", version="0.1.0", path="/api/schema"),
+        debug=False,
+        logging_config=None,
+    )
+    app.state.services = services
+    app.state.settings = settings
+    logging.getLogger("guichet").info("application created (mode=%s)", settings.mode)
+    return app
+
+
+def create_app_from_env() -> Any:
+    """Factory for ASGI servers (``uvicorn --factory guichet.app:create_app_from_env``)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,50 @@
+"""Celery configuration shared by the web process (which enqueues by task name) and ``workers``.
+
+The dependency runs one way: ``workers`` imports ``guichet``; the platform never imports
+``workers``. The embedded default uses kombu's filesystem transport (no server); production uses
+Redis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guichet.settings import Settings
+
+__all__ = ["broker_transport_options", "celery_config", "ensure_broker_folders"]
+
+
+def ensure_broker_folders(settings: Settings) -> None:
+    if settings.broker_url.startswith("filesystem"):
+        for name in ("queue", "processed"):
+            (settings.broker_folder / name).mkdir(parents=True, exist_ok=True)
+
+
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    if settings.broker_url.startswith("filesystem"):
+        queue = str(settings.broker_folder / "queue")
+        return {
+            "data_folder_in": queue,
+            "data_folder_out": queue,
+            "processed_folder": str(settings.broker_folder / "processed"),
+            "store_processed": False,
+        }
+    return {"visibility_timeout": 3600}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings of this deployment (``app.conf.update(**celery_config(settings))``)."""
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": broker_transport_options(settings),
+        "broker_connection_retry_on_startup": True,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_always_eager": settings.worker.eager,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "Europe/Paris",
+        "enable_utc": True,
+    }

@@ -1,0 +1,202 @@
+"""The ``guichet`` command: migrations, the tenant catalog, the web server and the dev runner."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from guichet.settings import ConfigurationError, Settings, settings_documentation
+
+__all__ = ["main"]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """Guichet, the citizen portal of communes and their CCAS."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database to the latest schema (alembic upgrade head)."""
+    settings = _settings()
+    run_migrations(settings)
+    click.echo("database is up to date")
+
+
+def alembic_config(settings: Settings, database_url: str | None = None):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config(str(settings.root / "alembic.ini"))
+    config.set_main_option("script_location", str(settings.root / "migrations"))
+    config.attributes["database_url"] = database_url or settings.database_url
+    config.attributes["configure_logging"] = False
+    return config
+
+
+def run_migrations(settings: Settings, database_url: str | None = None) -> None:
+    from alembic import command
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings, database_url), "head")
+
+
+@main.group()
+def tenants() -> None:
+    """The tenant catalog (tenants/<slug>/tenant.toml)."""
+
+
+@tenants.command("apply")
+@click.argument(
+    "folders",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+def tenants_apply(folders: tuple[Path, ...]) -> None:
+    """Create or update tenants from their folders; applying twice changes nothing."""
+    settings = _settings()
+    from guichet.tenancy.catalog import CatalogError
+
+    try:
+        results = asyncio.run(apply_folders(settings, list(folders)))
+    except CatalogError as exc:
+        raise click.ClickException(str(exc)) from None
+    for folder, changes in results:
+        if changes:
+            click.echo(f"{folder}: {len(changes)} change(s)")
+            for change in changes:
+                click.echo(f"  - {change}")
+        else:
+            click.echo(f"{folder}: no change")
+
+
+async def apply_folders(settings: Settings, folders: list[Path]) -> list[tuple[Path, list[str]]]:
+    from guichet.db.session import Database
+    from guichet.files import create_file_store
+    from guichet.tenancy.catalog import apply_catalog, load_catalog
+    from guichet.tenancy.resolver import bump_generation
+    from guichet.web.stores import close_store, create_store
+
+    catalogs = [load_catalog(folder, settings.themes_dir) for folder in folders]
+    db = Database(settings)
+    files = create_file_store(settings)
+    results = []
+    try:
+        for catalog in catalogs:
+            async with db.transaction(all_tenants=True) as session:
+                changes = await apply_catalog(session, catalog, files)
+            results.append((catalog.folder, changes))
+    finally:
+        await db.dispose()
+    if any(changes for _, changes in results):
+        store = create_store(settings)
+        try:
+            await bump_generation(store.with_namespace("tenancy"))
+        finally:
+            await close_store(store)
+    return results
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="web processes")
+def web(host: str, port: int, workers: int) -> None:
+    """Serve the web application (uvicorn)."""
+    import uvicorn
+
+    _settings()  # refuse a bad configuration before the server starts
+    uvicorn.run(
+        "guichet.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def run(host: str, port: int) -> None:
+    """The embedded default: the web server and a Celery worker together; Ctrl-C stops both."""
+    settings = _settings()
+    env = dict(os.environ)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--pool=solo",
+        ],
+        env=env,
+    )
+    webp = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "guichet.cli", "web", "--host", host, "--port", str(port)],
+        env=env,
+    )
+    url = f"http://{host}:{port}/"
+    demo = sorted(p.name for p in settings.tenants_dir.iterdir() if (p / "tenant.toml").is_file())
+    click.echo("")
+    click.echo("  Guichet is running (embedded default: SQLite, file store, filesystem broker).")
+    for slug in demo:
+        click.echo(f"    {url}{slug}/")
+    click.echo(f"  Emails are written to {settings.outbox_dir}/. Press Ctrl-C to stop.")
+    click.echo("")
+    stopping = False
+
+    def stop(*_args: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            if webp.poll() is not None or worker.poll() is not None:
+                click.echo("a process stopped; stopping the others", err=True)
+                break
+            time.sleep(0.3)
+    finally:
+        for proc in (webp, worker):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in (webp, worker):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    sys.exit(0 if stopping else 1)
+
+
+@main.command("settings-doc")
+def settings_doc() -> None:
+    """Print the table of GUICHET_* variables (docs/configuration.md)."""
+    click.echo(settings_documentation(), nl=False)
+
+
+if __name__ == "__main__":
+    main()

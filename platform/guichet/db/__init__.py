@@ -1,0 +1,1 @@
+"""Shared database plumbing: declarative base, engine and sessions, tenant-scoped repositories."""

@@ -1,0 +1,124 @@
+"""Translations (Babel catalogs), locale negotiation and formatting of dates and amounts.
+
+Message ids are the French screen text of the guide; French is the source language and English
+is a complete catalog (a test fails on a missing translation).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import io
+from collections.abc import Iterable
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, dates, numbers
+from babel.core import negotiate_locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+__all__ = [
+    "KNOWN_LOCALES",
+    "LOCALE_DIR",
+    "current_locale",
+    "format_date",
+    "format_money",
+    "get_translations",
+    "gettext",
+    "negotiate",
+    "ngettext",
+    "use_locale",
+]
+
+KNOWN_LOCALES = ("fr", "en")
+LOCALE_DIR = Path(__file__).parent / "locales"
+LOCALE_NAMES = {"fr": "Français", "en": "English"}
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("guichet_locale", default="fr")
+
+
+@cache
+def get_translations(locale: str) -> NullTranslations:
+    """The catalog of ``locale``, read from its .po file (no compile step needed to run)."""
+    if locale == "fr":
+        return NullTranslations()
+    po_path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.is_file():
+        return NullTranslations()
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(buffer, domain="messages")
+
+
+def use_locale(locale: str) -> contextvars.Token[str]:
+    return _current.set(locale if locale in KNOWN_LOCALES else "fr")
+
+
+def current_locale() -> str:
+    return _current.get()
+
+
+def gettext(message: str, **variables: Any) -> str:
+    text = get_translations(_current.get()).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+    text = get_translations(_current.get()).ngettext(singular, plural, n)
+    variables.setdefault("num", n)
+    return text % variables
+
+
+def negotiate(
+    choice: str | None, accept_language: str | None, available: Iterable[str], default: str
+) -> str:
+    """The person's choice, then the browser's Accept-Language, then the tenant's default."""
+    available = [loc for loc in available if loc in KNOWN_LOCALES] or [default]
+    if choice in available:
+        return choice  # type: ignore[return-value]
+    if accept_language:
+        preferred = []
+        for part in accept_language.split(","):
+            piece = part.strip().split(";")
+            tag = piece[0].strip().replace("-", "_")
+            quality = 1.0
+            for param in piece[1:]:
+                if param.strip().startswith("q="):
+                    try:
+                        quality = float(param.strip()[2:])
+                    except ValueError:
+                        quality = 0.0
+            if tag and tag != "*" and quality > 0:
+                preferred.append((quality, tag))
+        preferred.sort(key=lambda item: -item[0])
+        found = negotiate_locale([tag for _, tag in preferred], available, sep="_")
+        if found is None:
+            found = negotiate_locale([tag.split("_")[0] for _, tag in preferred], available)
+        if found:
+            return found
+    return default if default in available else available[0]
+
+
+def format_date(value: date | datetime, fmt: str = "short", locale: str | None = None) -> str:
+    """17/12/2019 in French; 'long' gives 12 décembre 2019."""
+    loc = locale or _current.get()
+    if fmt == "short" and loc == "fr":
+        return dates.format_date(value, "dd/MM/yyyy", locale=loc)
+    return dates.format_date(value, fmt, locale=loc)
+
+
+def format_money(cents: int, currency: str = "EUR", locale: str | None = None) -> str:
+    """8,53 € in French, from integer cents."""
+    from decimal import Decimal
+
+    return numbers.format_currency(Decimal(cents) / 100, currency, locale=locale or _current.get())
+
+
+def locale_name(locale: str) -> str:
+    return LOCALE_NAMES.get(locale) or Locale.parse(locale).get_display_name(locale) or locale

@@ -1,0 +1,1 @@
+"""Tenants (communes and CCAS), their terms of use, news, pages and services."""

@@ -1,0 +1,68 @@
+"""Resolves the tenant of ``/{tenant_slug}/…`` once, at the edge, before any handler runs.
+
+Sets ``request.state.tenant`` (a :class:`TenantSnapshot`), the locale of the request and the
+tenant of the log lines; refuses unknown, suspended and maintenance tenants.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import Request
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from guichet import i18n
+from guichet.tenancy.models import TenantStatus
+from guichet.tenancy.snapshot import TenantSnapshot
+from guichet.web.logs import tenant_var
+
+__all__ = ["LOCALE_COOKIE", "TenantMiddleware", "TenantUnavailable", "UnknownTenant"]
+
+LOCALE_COOKIE = "guichet_locale"
+# Pages that stay reachable during maintenance so that the maintenance page is branded.
+_ALWAYS_SERVED = ("branding.css", "logo")
+
+
+class UnknownTenant(NotFoundException):
+    """No tenant has this slug: the platform's 404 page, revealing nothing."""
+
+
+class TenantUnavailable(HTTPException):
+    status_code = 503
+
+    def __init__(self, tenant: TenantSnapshot, reason: str) -> None:
+        super().__init__(detail=reason)
+        self.tenant = tenant
+        self.reason = reason
+
+
+class TenantMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services = scope["litestar_app"].state.services
+        slug = scope.get("path_params", {}).get("tenant_slug", "")
+        tenant = await services.resolver.resolve(slug)
+        state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+        if tenant is None:
+            raise UnknownTenant()
+        state["tenant"] = tenant
+        tenant_var.set(tenant.slug)
+        request: Request[Any, Any, Any] = Request(scope)
+        locale = i18n.negotiate(
+            request.cookies.get(LOCALE_COOKIE),
+            request.headers.get("accept-language"),
+            tenant.locales,
+            tenant.default_locale,
+        )
+        state["locale"] = locale
+        i18n.use_locale(locale)
+        rest = scope.get("path_params", {}).get("rest", "")
+        served_anyway = scope["path"].rstrip("/").rsplit("/", 1)[-1] in _ALWAYS_SERVED and not rest
+        if tenant.status == TenantStatus.SUSPENDED and not served_anyway:
+            raise TenantUnavailable(tenant, "suspended")
+        if tenant.status == TenantStatus.MAINTENANCE and not served_anyway:
+            raise TenantUnavailable(tenant, "maintenance")
+        await self.app(scope, receive, send)

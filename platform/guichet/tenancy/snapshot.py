@@ -1,0 +1,98 @@
+"""An immutable copy of a tenant's settings, safe to cache and share between requests."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from guichet.tenancy.models import Tenant, TenantStatus
+
+__all__ = ["PasswordPolicy", "TenantSnapshot"]
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    min_length: int = 8
+    min_lowercase: int = 1
+    min_uppercase: int = 0
+    min_digits: int = 1
+    min_special: int = 0
+
+
+@dataclass(frozen=True)
+class TenantSnapshot:
+    id: uuid.UUID
+    slug: str
+    name: str
+    short_name: str
+    tagline: str
+    kind: str
+    status: TenantStatus
+    maintenance_message: str
+    theme: str
+    primary_color: str
+    on_primary_color: str
+    accent_color: str
+    on_accent_color: str
+    logo_file: str
+    logo_media_type: str
+    logo_hash: str
+    logo_alt: str
+    welcome_title: str
+    welcome_text: str
+    main_site_url: str
+    copyright_since: int | None
+    contact_phone: str
+    contact_email: str
+    contact_hours: str
+    contact_address: str
+    default_locale: str
+    locales: tuple[str, ...]
+    password_policy: PasswordPolicy
+    features: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+    @classmethod
+    def from_model(cls, tenant: Tenant) -> TenantSnapshot:
+        return cls(
+            id=tenant.id,
+            slug=tenant.slug,
+            name=tenant.name,
+            short_name=tenant.short_name or tenant.name,
+            tagline=tenant.tagline,
+            kind=str(tenant.kind),
+            status=TenantStatus(tenant.status),
+            maintenance_message=tenant.maintenance_message,
+            theme=tenant.theme,
+            primary_color=tenant.primary_color,
+            on_primary_color=tenant.on_primary_color,
+            accent_color=tenant.accent_color,
+            on_accent_color=tenant.on_accent_color,
+            logo_file=tenant.logo_file,
+            logo_media_type=tenant.logo_media_type,
+            logo_hash=tenant.logo_hash,
+            logo_alt=tenant.logo_alt,
+            welcome_title=tenant.welcome_title,
+            welcome_text=tenant.welcome_text,
+            main_site_url=tenant.main_site_url,
+            copyright_since=tenant.copyright_since,
+            contact_phone=tenant.contact_phone,
+            contact_email=tenant.contact_email,
+            contact_hours=tenant.contact_hours,
+            contact_address=tenant.contact_address,
+            default_locale=tenant.default_locale,
+            locales=tuple(tenant.locales or [tenant.default_locale]),
+            password_policy=PasswordPolicy(
+                min_length=tenant.password_min_length,
+                min_lowercase=tenant.password_min_lowercase,
+                min_uppercase=tenant.password_min_uppercase,
+                min_digits=tenant.password_min_digits,
+                min_special=tenant.password_min_special,
+            ),
+            features=dict(tenant.features or {}),
+            version=tenant.updated_at.isoformat() if tenant.updated_at else "",
+        )
+
+    def feature(self, name: str, default: bool = True) -> bool:
+        return bool(self.features.get(name, default))

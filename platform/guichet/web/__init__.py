@@ -1,0 +1,1 @@
+"""Shared web plumbing: templates, security headers, errors, logging, health."""

@@ -1,0 +1,91 @@
+"""Branded error pages (404, 403, 405, 500, 503), never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from guichet.tenancy.middleware import TenantUnavailable, UnknownTenant
+from guichet.web.pages import render_page, services_of, tenant_of
+
+__all__ = ["exception_handlers"]
+
+log = logging.getLogger("guichet.errors")
+
+
+def _tenant_for_error(request: Request[Any, Any, Any]) -> Any:
+    tenant = tenant_of(request)
+    if tenant is not None:
+        return tenant
+    first = request.url.path.strip("/").split("/", 1)[0]
+    try:
+        return services_of(request).resolver.peek(first) if first else None
+    except Exception:
+        return None
+
+
+def _render_error(
+    request: Request[Any, Any, Any], status: int, *, tenant: Any = None, **context: Any
+) -> Response[str]:
+    try:
+        return render_page(
+            request,
+            "errors/error.html",
+            status_code=status,
+            tenant=tenant,
+            status=status,
+            headers={"Cache-Control": "no-store"},
+            **context,
+        )
+    except Exception:  # the theme itself failed: a plain page, still no trace
+        log.exception("error page could not be rendered")
+        return Response(
+            "<!doctype html><html lang=fr><meta charset=utf-8><title>Erreur</title>"
+            "<h1>Le service est momentanément indisponible.</h1>",
+            status_code=status,
+            media_type="text/html",
+        )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
+    if isinstance(exc, TenantUnavailable):
+        return _render_error(request, 503, tenant=exc.tenant, reason=exc.reason, headers_retry=True)
+    if isinstance(exc, UnknownTenant):
+        return _render_error(request, 404, tenant=None)
+    status = exc.status_code
+    if status >= 500:
+        log.error("HTTP %s: %s", status, exc.detail)
+    tenant = _tenant_for_error(request)
+    return _render_error(request, status, tenant=tenant)
+
+
+def handle_not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[str]:
+    return handle_http_exception(request, exc)
+
+
+def handle_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    """A database or store that does not answer: a clear 503 page; nothing was half-done."""
+    log.error("a dependency is unavailable: %s", type(exc).__name__, exc_info=exc)
+    return _render_error(request, 503, tenant=_tenant_for_error(request), reason="dependency")
+
+
+def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    log.error("unhandled error", exc_info=exc)
+    return _render_error(request, HTTP_500_INTERNAL_SERVER_ERROR, tenant=_tenant_for_error(request))
+
+
+exception_handlers: dict[Any, Any] = {
+    HTTPException: handle_http_exception,
+    NotFoundException: handle_not_found,
+    OperationalError: handle_dependency_down,
+    InterfaceError: handle_dependency_down,
+    RedisConnectionError: handle_dependency_down,
+    ConnectionError: handle_dependency_down,
+    Exception: handle_internal_error,
+}

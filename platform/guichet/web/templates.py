@@ -1,0 +1,89 @@
+"""Jinja rendering from ``[themes/<tenant theme>, themes/default]`` and cache-busted static URLs."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from guichet import i18n
+from guichet.web.markdown import render_markdown
+
+__all__ = ["TemplateRenderer"]
+
+
+class TemplateRenderer:
+    """One Jinja environment per theme; templates fall back on the default theme."""
+
+    def __init__(self, themes_dir: Path, *, auto_reload: bool = False) -> None:
+        self.themes_dir = themes_dir
+        self.auto_reload = auto_reload
+        self._environments: dict[str, Environment] = {}
+        self._static_hashes: dict[tuple[str, str], str] = {}
+
+    def themes(self) -> list[str]:
+        return sorted(p.name for p in self.themes_dir.iterdir() if (p / "templates").is_dir())
+
+    def environment(self, theme: str) -> Environment:
+        env = self._environments.get(theme)
+        if env is None:
+            folders = [self.themes_dir / theme / "templates"] if theme != "default" else []
+            folders.append(self.themes_dir / "default" / "templates")
+            env = Environment(
+                loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders if f.is_dir()]),
+                autoescape=select_autoescape(["html", "xml"], default_for_string=True),
+                undefined=StrictUndefined,
+                extensions=["jinja2.ext.i18n"],
+                auto_reload=self.auto_reload,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            env.install_gettext_callables(  # type: ignore[attr-defined]
+                gettext=lambda s, **kw: i18n.gettext(s, **kw),
+                ngettext=lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw),
+                newstyle=True,
+            )
+            env.globals.update(
+                static=lambda path, t=theme: self.static_url(t, path),
+                markdown=render_markdown,
+                format_date=i18n.format_date,
+                format_money=i18n.format_money,
+                locale_name=i18n.locale_name,
+                today=date.today,
+            )
+            self._environments[theme] = env
+        return env
+
+    def render(self, theme: str, template: str, context: dict[str, Any]) -> str:
+        return self.environment(theme).get_template(template).render(context)
+
+    def static_path(self, theme: str, path: str) -> Path | None:
+        """The file behind ``/static/<theme>/<path>``, looked up in the theme then default."""
+        for name in (theme, "default"):
+            base = (self.themes_dir / name / "static").resolve()
+            candidate = (base / path).resolve()
+            if base in candidate.parents and candidate.is_file():
+                return candidate
+        return None
+
+    def static_url(self, theme: str, path: str) -> str:
+        key = (theme, path)
+        digest = self._static_hashes.get(key) if not self.auto_reload else None
+        if digest is None:
+            found = self.static_path(theme, path)
+            digest = _file_digest(found) if found else "missing"
+            self._static_hashes[key] = digest
+        return f"/static/{theme}/{path}?v={digest}"
+
+
+@lru_cache(maxsize=512)
+def _hash_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def _file_digest(path: Path) -> str:
+    return _hash_bytes(path.read_bytes())

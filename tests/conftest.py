@@ -1,0 +1,126 @@
+"""Test fixtures: the suite runs on SQLite and on a real PostgreSQL + Redis.
+
+``backend`` is parametrized over both. Each backend's database is built by the Alembic
+migrations (never ``create_all``) and loaded with the tenant catalog of ``tenants/``. On
+PostgreSQL the migrations run as the owner and the app connects as a separate plain role, so
+row-level security applies to it exactly as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+import pytest_asyncio
+from litestar.testing import AsyncTestClient
+
+from guichet.app import create_app
+from guichet.cli import apply_folders, run_migrations
+from guichet.settings import DatabaseSettings, Settings, StoreSettings, WorkerSettings
+from tests.support import services as svc
+
+ROOT = Path(__file__).resolve().parents[1]
+TENANTS = [ROOT / "tenants" / "ccas-castres", ROOT / "tenants" / "mairie-valdoree"]
+
+
+@dataclass
+class Backend:
+    name: str
+    settings: Settings
+    admin_url: str | None = None  # PostgreSQL: the owner's URL (migrations, RLS checks)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[svc.PgServer]:
+    with svc.postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_srv() -> Iterator[svc.RedisServer]:
+    with svc.redis_server() as server:
+        yield server
+
+
+def _asyncpg_url(dsn_user: str, host: str, port: int, db: str) -> str:
+    return f"postgresql+asyncpg://{dsn_user}@{host}:{port}/{db}"
+
+
+def make_sqlite_backend(tmp: Path) -> Backend:
+    settings = Settings(
+        mode="test",
+        root=ROOT,
+        var_dir=tmp,
+        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp / 'guichet.db'}"),
+    )
+    run_migrations(settings)
+    asyncio.run(apply_folders(settings, TENANTS))
+    return Backend("sqlite", settings)
+
+
+@pytest.fixture(scope="session")
+def sqlite_backend() -> Iterator[Backend]:
+    tmp = Path(tempfile.mkdtemp(prefix="guichet-test-sqlite-"))
+    try:
+        yield make_sqlite_backend(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_backend(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Iterator[Backend]:
+    tmp = Path(tempfile.mkdtemp(prefix="guichet-test-pg-"))
+    dbname = svc.create_database(pg_server)
+    role = svc.create_role(pg_server, f"guichet_app_{uuid.uuid4().hex[:10]}")
+    namespace = f"guichettest{uuid.uuid4().hex[:10]}"
+    admin_user = psycopg2.extensions.parse_dsn(pg_server.admin_dsn).get("user", "postgres")
+    admin_url = _asyncpg_url(admin_user, pg_server.host, pg_server.port, dbname)
+    try:
+        base = Settings(mode="test", root=ROOT, var_dir=tmp)
+        run_migrations(base, database_url=admin_url)
+        with psycopg2.connect(pg_server.dsn(dbname)) as conn, conn.cursor() as cur:
+            cur.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+            cur.execute(
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'
+            )
+            cur.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+        settings = Settings(
+            mode="test",
+            root=ROOT,
+            var_dir=tmp,
+            database=DatabaseSettings(
+                url=_asyncpg_url(role, pg_server.host, pg_server.port, dbname), pool_size=5
+            ),
+            store=StoreSettings(redis_url=redis_srv.url, namespace=namespace),
+            worker=WorkerSettings(broker_url=redis_srv.url),
+        )
+        asyncio.run(apply_folders(settings, TENANTS))
+        yield Backend("postgresql", settings, admin_url=admin_url)
+    finally:
+        svc.drop_database(pg_server, dbname)
+        svc.drop_role(pg_server, role)
+        svc.cleanup_prefix(redis_srv.url, namespace)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.getfixturevalue(f"{request.param}_backend")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def client(backend: Backend) -> AsyncIterator[AsyncTestClient]:
+    app = create_app(backend.settings, configure_logs=False)
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+os.environ.setdefault("GUICHET_MODE", "test")

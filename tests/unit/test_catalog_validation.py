@@ -1,0 +1,96 @@
+"""The catalog refuses a bad tenant file with the file, the field and the reason."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from guichet.tenancy.catalog import CatalogError, load_catalog
+from guichet.tenancy.slugs import slug_problem
+
+ROOT = Path(__file__).resolve().parents[2]
+THEMES = ROOT / "themes"
+
+
+@pytest.fixture
+def tenant_dir(tmp_path):
+    folder = tmp_path / "ccas-castres"
+    shutil.copytree(ROOT / "tenants" / "ccas-castres", folder)
+    return folder
+
+
+def edit(folder: Path, old: str, new: str) -> None:
+    path = folder / "tenant.toml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_demo_tenants_load():
+    for slug in ("ccas-castres", "mairie-valdoree"):
+        catalog = load_catalog(ROOT / "tenants" / slug, THEMES)
+        assert catalog.tenant["slug"] == slug
+    castres = load_catalog(ROOT / "tenants" / "ccas-castres", THEMES)
+    assert castres.tenant["contact_phone"] == "05 63 71 56 13"
+    assert castres.tenant["contact_email"] == "espace.seniors@ville-castres.fr"
+    assert castres.tenant["contact_hours"] == "Du lundi au vendredi : 8h-17h"
+    assert castres.news[0].published_on.isoformat() == "2019-12-12"
+    assert [s["name"] for s in castres.services] == ["Action sociale"]
+    assert "PRÉAMBULE" in castres.terms[0].body
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "reason"),
+    [
+        ('primary = "#00607a"', 'primary = "#9ecae1"', "branding.primary", "4.5:1"),
+        ('accent = "#b34700"', 'accent = "#ffb380"', "branding.on_accent", "4.5:1"),
+        ('primary = "#00607a"', 'primary = "teal"', "branding.primary", "#rrggbb"),
+        ('kind = "ccas"', 'kind = "prefecture"', "kind", "commune, ccas"),
+        ('theme = "default"', 'theme = "nope"', "theme", "no theme"),
+        (
+            'email = "espace.seniors@ville-castres.fr"',
+            'email = "nobody"',
+            "contact.email",
+            "not an email",
+        ),
+        ('slug = "ccas-castres"', 'slug = "static"', "slug", "reserved"),
+        ("min_length = 8", "min_length = 4", "password_policy.min_length", "from 8"),
+        ('logo = "logo.svg"', 'logo = "../../etc/passwd"', "branding.logo", "inside"),
+        ('status = "active"', 'status = "maintenance"', "maintenance_message", "required"),
+        ("date = 2019-12-12", 'date = "hier"', "news[0].date", "a date"),
+        ("[branding]", "colour = 1\n[branding]", "colour", "unknown field"),
+    ],
+)
+def test_bad_field_is_reported_with_file_field_and_reason(tenant_dir, old, new, field, reason):
+    edit(tenant_dir, old, new)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(tenant_dir, THEMES)
+    message = str(info.value)
+    assert str(tenant_dir / "tenant.toml") in message
+    assert any(f == field and reason in r for f, r in info.value.problems), message
+
+
+def test_syntax_error_is_reported(tenant_dir):
+    (tenant_dir / "tenant.toml").write_text("slug = \n")
+    with pytest.raises(CatalogError, match="syntax"):
+        load_catalog(tenant_dir, THEMES)
+
+
+def test_svg_logo_with_script_is_refused(tenant_dir):
+    (tenant_dir / "logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    )
+    with pytest.raises(CatalogError, match="scripts"):
+        load_catalog(tenant_dir, THEMES)
+
+
+@pytest.mark.parametrize("slug", ["ccas-castres", "a", "mairie-albi-2"])
+def test_good_slugs(slug):
+    assert slug_problem(slug) is None
+
+
+@pytest.mark.parametrize(
+    "slug", ["", "CCAS", "-a", "a-", "a--b", "a_b", "é", "operator", "api", "static", "x" * 64]
+)
+def test_bad_slugs(slug):
+    assert slug_problem(slug) is not None

@@ -1,0 +1,82 @@
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from guichet import i18n
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCALES = ROOT / "platform" / "guichet" / "i18n" / "locales"
+
+
+@pytest.mark.parametrize(
+    ("choice", "accept", "expected"),
+    [
+        ("en", "fr-FR,fr;q=0.9", "en"),  # the person's choice first
+        (None, "en-GB,en;q=0.9,fr;q=0.5", "en"),  # then the browser
+        (None, "de-DE,de;q=0.9", "fr"),  # then the tenant default
+        (None, "de;q=1, en;q=0.3", "en"),
+        ("es", None, "fr"),  # a choice the tenant does not offer is ignored
+        (None, "en;q=0", "fr"),
+        (None, "garbage;q=abc", "fr"),
+    ],
+)
+def test_negotiation(choice, accept, expected):
+    assert i18n.negotiate(choice, accept, ["fr", "en"], "fr") == expected
+
+
+def test_negotiation_stays_within_the_tenant_languages():
+    assert i18n.negotiate(None, "en", ["fr"], "fr") == "fr"
+
+
+def test_dates_and_amounts_as_the_guide_writes_them():
+    assert i18n.format_date(date(2019, 12, 17), locale="fr") == "17/12/2019"
+    assert i18n.format_date(date(2019, 12, 12), "long", locale="fr") == "12 décembre 2019"
+    assert i18n.format_money(853, locale="fr") == "8,53\xa0€"
+    assert i18n.format_money(853, locale="en") == "€8.53"
+
+
+def test_english_catalog_translates_at_run_time():
+    token = i18n.use_locale("en")
+    try:
+        assert i18n.gettext("MON ESPACE PERSO") != "MON ESPACE PERSO"
+    finally:
+        i18n._current.reset(token)
+
+
+def test_english_catalog_is_complete_and_current(tmp_path):
+    """Fails when a template or module holds text missing from the English catalog."""
+    pot = tmp_path / "messages.pot"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "--no-location",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-o",
+            str(pot),
+            "platform",
+            "themes",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    with pot.open("rb") as handle:
+        template = read_po(handle)
+    with (LOCALES / "en" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        english = read_po(handle, locale="en")
+    missing = []
+    for message in template:
+        if not message.id:
+            continue
+        translated = english.get(message.id)
+        if translated is None or not translated.string or translated.fuzzy:
+            missing.append(message.id)
+    assert missing == [], f"untranslated in en (run make translations, then translate): {missing}"

@@ -1,0 +1,1 @@
+"""Celery workers: thin tasks that load ids, open a session and call a guichet service."""

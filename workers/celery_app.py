@@ -1,0 +1,23 @@
+"""The Celery application (``celery -A workers.celery_app worker``)."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from guichet.background import celery_config, ensure_broker_folders
+from guichet.settings import Settings
+
+__all__ = ["app", "create_celery"]
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or Settings.from_env()
+    ensure_broker_folders(settings)
+    celery = Celery("guichet")
+    celery.conf.update(**celery_config(settings))
+    celery.conf.beat_schedule = {}
+    celery.autodiscover_tasks(["workers.maintenance"], related_name=None, force=True)
+    return celery
+
+
+app = create_celery()
