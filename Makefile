@@ -36,6 +36,9 @@ run: tenants ## Serve http://127.0.0.1:8000/ccas-castres/ with a worker (embedde
 
 test: $(STAMP) compile-messages ## Run the whole suite (SQLite, PostgreSQL + Redis, Chromium)
 	@$(BIN)/python tests/support/ensure_chromium.py
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check platform workers tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 lint: $(STAMP) ## ruff and mypy

@@ -9,6 +9,7 @@ row-level security applies to it exactly as in production.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import tempfile
@@ -54,6 +55,17 @@ def _asyncpg_url(dsn_user: str, host: str, port: int, db: str) -> str:
     return f"postgresql+asyncpg://{dsn_user}@{host}:{port}/{db}"
 
 
+def _isolated(function, *args):
+    """Run blocking setup (Alembic and the catalog use asyncio.run) outside any running loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
+
+
+def _setup(settings: Settings, migrations_url: str | None = None) -> None:
+    run_migrations(settings, database_url=migrations_url)
+    asyncio.run(apply_folders(settings, TENANTS))
+
+
 def make_sqlite_backend(tmp: Path) -> Backend:
     settings = Settings(
         mode="test",
@@ -61,8 +73,7 @@ def make_sqlite_backend(tmp: Path) -> Backend:
         var_dir=tmp,
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp / 'guichet.db'}"),
     )
-    run_migrations(settings)
-    asyncio.run(apply_folders(settings, TENANTS))
+    _isolated(_setup, settings)
     return Backend("sqlite", settings)
 
 
@@ -85,7 +96,7 @@ def postgres_backend(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Ite
     admin_url = _asyncpg_url(admin_user, pg_server.host, pg_server.port, dbname)
     try:
         base = Settings(mode="test", root=ROOT, var_dir=tmp)
-        run_migrations(base, database_url=admin_url)
+        _isolated(run_migrations, base, admin_url)
         with psycopg2.connect(pg_server.dsn(dbname)) as conn, conn.cursor() as cur:
             cur.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
             cur.execute(
@@ -102,7 +113,7 @@ def postgres_backend(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Ite
             store=StoreSettings(redis_url=redis_srv.url, namespace=namespace),
             worker=WorkerSettings(broker_url=redis_srv.url),
         )
-        asyncio.run(apply_folders(settings, TENANTS))
+        _isolated(lambda: asyncio.run(apply_folders(settings, TENANTS)))
         yield Backend("postgresql", settings, admin_url=admin_url)
     finally:
         svc.drop_database(pg_server, dbname)
@@ -121,6 +132,11 @@ async def client(backend: Backend) -> AsyncIterator[AsyncTestClient]:
     app = create_app(backend.settings, configure_logs=False)
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API runs an event loop in the main thread."""
+    items.sort(key=lambda item: "tests/e2e/" in item.nodeid)
 
 
 os.environ.setdefault("GUICHET_MODE", "test")

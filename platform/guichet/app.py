@@ -8,7 +8,6 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from guichet.background import ensure_broker_folders
@@ -27,7 +26,7 @@ from guichet.tenancy.resolver import TenantResolver
 from guichet.web.errors import exception_handlers
 from guichet.web.health import HealthController
 from guichet.web.logs import RequestContextMiddleware, configure_logging
-from guichet.web.security import SecurityHeadersMiddleware
+from guichet.web.security import security_headers_hook
 from guichet.web.static import serve_static
 from guichet.web.stores import close_store, create_store
 from guichet.web.templates import TemplateRenderer
@@ -75,11 +74,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     app = Litestar(
         route_handlers=[PlatformController, HealthController, serve_static, tenant_router],
-        middleware=[
-            DefineMiddleware(
-                SecurityHeadersMiddleware, behind_tls=settings.web.public_url.startswith("https://")
-            ),
-            RequestContextMiddleware,
+        middleware=[RequestContextMiddleware],
+        before_send=[
+            security_headers_hook(behind_tls=settings.web.public_url.startswith("https://"))
         ],
         csrf_config=CSRFConfig(
             secret=settings.web.secret_key,

@@ -37,7 +37,7 @@ def migrate() -> None:
     click.echo("database is up to date")
 
 
-def alembic_config(settings: Settings, database_url: str | None = None):  # type: ignore[no-untyped-def]
+def alembic_config(settings: Settings, database_url: str | None = None):
     from alembic.config import Config
 
     config = Config(str(settings.root / "alembic.ini"))

@@ -228,13 +228,9 @@ class Settings:
         groups: dict[str, Any] = {}
         top: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if (
-                dataclasses.is_dataclass(f.default_factory)
-                if callable(f.default_factory)
-                else False
-            ):
-                group_cls = f.default_factory
-                groups[f.name] = group_cls(**_read_fields(group_cls, env))  # type: ignore[operator]
+            factory: Any = f.default_factory
+            if isinstance(factory, type) and dataclasses.is_dataclass(factory):
+                groups[f.name] = factory(**_read_fields(factory, env))
             elif "env" in f.metadata and f.metadata["env"] in env:
                 top[f.name] = _coerce(f, env[f.metadata["env"]])
         settings = cls(**top, **groups)

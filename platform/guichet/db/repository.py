@@ -9,7 +9,7 @@ tenant. Bulk operations that bypass the base statement are not offered here on p
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from advanced_alchemy.exceptions import NotFoundError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -30,7 +30,7 @@ class CrossTenantError(Exception):
 class TenantRepository(SQLAlchemyAsyncRepository[ModelT], Generic[ModelT]):
     """A repository bound to one tenant."""
 
-    model_type: ClassVar[type[Any]]
+    model_type: type[Any]
 
     def __init__(self, *, session: AsyncSession, tenant_id: uuid.UUID, **kwargs: Any) -> None:
         if tenant_id is None:

@@ -81,7 +81,7 @@ def negotiate(
     """The person's choice, then the browser's Accept-Language, then the tenant's default."""
     available = [loc for loc in available if loc in KNOWN_LOCALES] or [default]
     if choice in available:
-        return choice  # type: ignore[return-value]
+        return choice
     if accept_language:
         preferred = []
         for part in accept_language.split(","):

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,8 +103,8 @@ class PortalController(Controller):
         self,
         request: Request[Any, Any, Any],
         tenant: TenantSnapshot,
-        code: str,
-        next_url: str | None = None,
+        code: FromPath[str],
+        next_url: FromQuery[str | None] = None,
     ) -> Redirect:
         if code not in tenant.locales:
             raise NotFoundException()
@@ -158,7 +159,7 @@ class PortalController(Controller):
         )
 
     @get("/{rest:path}", name="portal:not_found")
-    async def not_found(self, rest: str) -> None:
+    async def not_found(self, rest: FromPath[str]) -> None:
         raise NotFoundException()
 
 

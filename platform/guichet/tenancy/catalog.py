@@ -541,14 +541,14 @@ async def apply_catalog(
         s.code: s
         for s in (await session.execute(select(Service).where(Service.tenant_id == tid))).scalars()
     }
-    for entry in catalog.services:
-        service = existing_services.get(entry["code"])
+    for svc in catalog.services:
+        service = existing_services.get(svc["code"])
         if service is None:
-            session.add(Service(tenant_id=tid, **entry))
-            changes.append(f"service {entry['code']}: added")
-        elif (service.name, service.description) != (entry["name"], entry["description"]):
-            service.name, service.description = entry["name"], entry["description"]
-            changes.append(f"service {entry['code']}: updated")
+            session.add(Service(tenant_id=tid, **svc))
+            changes.append(f"service {svc['code']}: added")
+        elif (service.name, service.description) != (svc["name"], svc["description"]):
+            service.name, service.description = svc["name"], svc["description"]
+            changes.append(f"service {svc['code']}: updated")
 
     existing_pages = {
         (p.key, p.locale): p
@@ -556,14 +556,14 @@ async def apply_catalog(
             await session.execute(select(ContentPage).where(ContentPage.tenant_id == tid))
         ).scalars()
     }
-    for entry in catalog.pages:
-        page = existing_pages.get((entry["key"], entry["locale"]))
+    for page_entry in catalog.pages:
+        page = existing_pages.get((page_entry["key"], page_entry["locale"]))
         if page is None:
-            session.add(ContentPage(tenant_id=tid, **entry))
-            changes.append(f"page {entry['key']} ({entry['locale']}): added")
-        elif (page.title, page.body) != (entry["title"], entry["body"]):
-            page.title, page.body = entry["title"], entry["body"]
-            changes.append(f"page {entry['key']} ({entry['locale']}): updated")
+            session.add(ContentPage(tenant_id=tid, **page_entry))
+            changes.append(f"page {page_entry['key']} ({page_entry['locale']}): added")
+        elif (page.title, page.body) != (page_entry["title"], page_entry["body"]):
+            page.title, page.body = page_entry["title"], page_entry["body"]
+            changes.append(f"page {page_entry['key']} ({page_entry['locale']}): updated")
 
     await session.flush()
     return changes

@@ -42,10 +42,24 @@ class TenantMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._resolve(scope)
+        except HTTPException as exc:
+            # Answered here, inside the app's middleware stack, so that the security headers
+            # and the request log wrap these pages too.
+            from guichet.web.errors import handle_http_exception
+
+            request: Request[Any, Any, Any] = Request(scope)
+            response = handle_http_exception(request, exc)
+            await response.to_asgi_response(None, request)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _resolve(self, scope: Scope) -> None:
         services = scope["litestar_app"].state.services
         slug = scope.get("path_params", {}).get("tenant_slug", "")
         tenant = await services.resolver.resolve(slug)
-        state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+        state: dict[str, Any] = scope.setdefault("state", {})
         if tenant is None:
             raise UnknownTenant()
         state["tenant"] = tenant
@@ -65,4 +79,3 @@ class TenantMiddleware:
             raise TenantUnavailable(tenant, "suspended")
         if tenant.status == TenantStatus.MAINTENANCE and not served_anyway:
             raise TenantUnavailable(tenant, "maintenance")
-        await self.app(scope, receive, send)

@@ -44,7 +44,7 @@ class HealthController(Controller):
                 await asyncio.wait_for(coro, timeout=3)
                 checks[name] = f"ok ({(time.perf_counter() - started) * 1000:.0f} ms)"
             except Exception as exc:
-                log.warning("readiness check %s failed: %s", name, type(exc).__name__)
+                log.warning("readiness check %s failed: %r", name, exc)
                 checks[name] = f"failed: {type(exc).__name__}"
 
         async def database() -> None:

@@ -20,7 +20,7 @@ def services_of(request: Request[Any, Any, Any]) -> Any:
 
 
 def tenant_of(request: Request[Any, Any, Any]) -> TenantSnapshot | None:
-    return request.scope.get("state", {}).get("tenant")  # type: ignore[return-value]
+    return request.scope.get("state", {}).get("tenant")
 
 
 def render_page(

@@ -1,10 +1,12 @@
-"""Security headers on every response, errors included (an ASGI middleware, outermost)."""
+"""Security headers on every response, errors included (a ``before_send`` hook)."""
 
 from __future__ import annotations
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+import uuid
 
-__all__ = ["CONTENT_SECURITY_POLICY", "SecurityHeadersMiddleware"]
+from litestar.types import Message, Scope
+
+__all__ = ["CONTENT_SECURITY_POLICY", "security_headers_hook"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -23,29 +25,27 @@ _BASE_HEADERS = [
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
-class SecurityHeadersMiddleware:
-    """Adds the headers unless a response set its own (a logo's stricter CSP, say)."""
+def security_headers_hook(*, behind_tls: bool = False):
+    """A Litestar ``before_send`` hook adding the headers to every response.
 
-    def __init__(self, app: ASGIApp, *, behind_tls: bool = False) -> None:
-        self.app = app
-        self.behind_tls = behind_tls
+    ``before_send`` wraps the app's ``send`` at the very entry, so it also sees responses made by
+    Litestar's own outer layers (a refused CSRF token, a route that does not exist), which an
+    ordinary middleware never sees.
+    """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
             return
-        tls = self.behind_tls or scope.get("scheme") == "https"
+        headers = list(message.get("headers", []))
+        present = {name.lower() for name, _ in headers}
+        for name, value in _BASE_HEADERS:
+            if name not in present:
+                headers.append((name, value))
+        if (behind_tls or scope.get("scheme") == "https") and _HSTS[0] not in present:
+            headers.append(_HSTS)
+        if b"x-request-id" not in present:
+            request_id = scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+            headers.append((b"x-request-id", request_id.encode()))
+        message["headers"] = headers
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                for name, value in _BASE_HEADERS:
-                    if name not in present:
-                        headers.append((name, value))
-                if tls and _HSTS[0] not in present:
-                    headers.append(_HSTS)
-                message["headers"] = headers  # type: ignore[typeddict-unknown-key]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    return hook

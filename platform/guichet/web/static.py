@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from guichet.web.pages import services_of
 
@@ -25,12 +26,14 @@ _TYPES = {
 }
 
 
-@get("/static/{theme:str}/{path:path}", name="static", include_in_schema=False)
-async def serve_static(request: Request[Any, Any, Any], theme: str, path: str) -> Response[bytes]:
+@get("/static/{theme:str}/{file_path:path}", name="static", include_in_schema=False)
+async def serve_static(
+    request: Request[Any, Any, Any], theme: FromPath[str], file_path: FromPath[str]
+) -> Response[bytes]:
     renderer = services_of(request).renderer
     if theme not in renderer.themes():
         raise NotFoundException()
-    found = renderer.static_path(theme, path.lstrip("/"))
+    found = renderer.static_path(theme, file_path.lstrip("/"))
     if found is None:
         raise NotFoundException()
     media_type = (

@@ -20,7 +20,7 @@ __all__ = ["close_store", "create_store"]
 class _FolderStore(FileStore):
     """litestar's FileStore whose namespaces are folders created up front."""
 
-    def with_namespace(self, namespace: str) -> FileStore:
+    def with_namespace(self, namespace: str) -> _FolderStore:
         if not namespace.isalnum():
             raise ValueError(f"Invalid namespace: {namespace!r}")
         folder = Path(str(self.path)) / namespace

@@ -1,0 +1,136 @@
+"""CSRF, security headers, tenant status pages, health checks, request ids."""
+
+import html
+import uuid
+
+import pytest
+from sqlalchemy import update
+
+from guichet.db.session import Database
+from guichet.tenancy.models import Tenant, TenantStatus
+from guichet.tenancy.resolver import bump_generation
+from guichet.web.stores import close_store, create_store
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+FR = {"Accept-Language": "fr"}
+
+
+def assert_security_headers(response):
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("style-src")[0]
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/", 200),
+        ("GET", "/ccas-castres/", 200),
+        ("GET", "/ccas-castres/nulle-part", 404),
+        ("GET", "/inconnu/", 404),
+        ("POST", "/ccas-castres/connexion", 403),  # no CSRF token
+        ("GET", "/healthz", 200),
+        ("GET", "/static/default/css/main.css", 200),
+        ("DELETE", "/ccas-castres/", 405),
+    ],
+)
+async def test_security_headers_on_every_response(client, method, path, status):
+    response = await client.request(method, path, headers=FR)
+    assert response.status_code == status
+    assert_security_headers(response)
+    assert response.headers["x-request-id"]
+
+
+async def test_hsts_only_behind_tls(client):
+    response = await client.get("/ccas-castres/")
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_form_without_csrf_token_is_refused_with_a_branded_page(client):
+    response = await client.post(
+        "/ccas-castres/connexion", data={"username": "a", "password": "b"}, headers=FR
+    )
+    assert response.status_code == 403
+    assert "Action refusée" in response.text
+    assert "/ccas-castres/branding.css" in response.text
+
+
+async def test_form_with_csrf_token_passes(client):
+    home = await client.get("/ccas-castres/", headers=FR)
+    token = home.text.split('name="_csrf_token" value="')[1].split('"')[0]
+    response = await client.post(
+        "/ccas-castres/connexion",
+        data={"_csrf_token": token, "username": "a", "password": "b"},
+        headers=FR,
+    )
+    assert response.status_code != 403
+
+
+async def test_every_form_carries_a_csrf_token(client):
+    html = (await client.get("/ccas-castres/", headers=FR)).text
+    assert html.count('method="post"') == html.count('name="_csrf_token"') >= 1
+
+
+async def _set_status(backend, slug, status, message=""):
+    """Change a tenant as another process would, then announce it through the shared store."""
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            await session.execute(
+                update(Tenant)
+                .where(Tenant.slug == slug)
+                .values(status=status, maintenance_message=message)
+            )
+    finally:
+        await db.dispose()
+    store = create_store(backend.settings)
+    try:
+        await bump_generation(store.with_namespace("tenancy"))
+    finally:
+        await close_store(store)
+
+
+async def test_maintenance_and_suspension_pages(client, backend):
+    try:
+        await _set_status(
+            backend,
+            "mairie-valdoree",
+            TenantStatus.MAINTENANCE,
+            "Le portail est en **maintenance** jusqu'à 14h.",
+        )
+        response = await client.get("/mairie-valdoree/", headers=FR)
+        assert response.status_code == 503
+        assert "<strong>maintenance</strong> jusqu'à 14h" in html.unescape(response.text)
+        assert "/mairie-valdoree/branding.css" in response.text
+        assert (await client.get("/mairie-valdoree/branding.css")).status_code == 200
+        assert (await client.get("/mairie-valdoree/aide")).status_code == 503
+        assert_security_headers(response)
+
+        await _set_status(backend, "mairie-valdoree", TenantStatus.SUSPENDED)
+        response = await client.get("/mairie-valdoree/", headers=FR)
+        assert response.status_code == 503 and "Service indisponible" in response.text
+        # The other tenant is untouched.
+        assert (await client.get("/ccas-castres/")).status_code == 200
+    finally:
+        await _set_status(backend, "mairie-valdoree", TenantStatus.ACTIVE)
+    assert (await client.get("/mairie-valdoree/")).status_code == 200
+
+
+async def test_health_and_readiness(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert set(ready.json()["checks"]) == {"database", "store", "files", "broker"}
+
+
+async def test_request_id_is_echoed_when_sane(client):
+    rid = uuid.uuid4().hex
+    assert (await client.get("/healthz", headers={"X-Request-ID": rid})).headers[
+        "x-request-id"
+    ] == rid
+    other = (await client.get("/healthz", headers={"X-Request-ID": "bad id\n"})).headers
+    assert other["x-request-id"] != "bad id\n"
