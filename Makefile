@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 TENANTS := $(wildcard tenants/*/tenant.toml)
 LOCALES := platform/guichet/i18n/locales
 
@@ -13,17 +14,23 @@ LOCALES := platform/guichet/i18n/locales
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Guichet needs Python 3.11 or newer"; exit 1; }
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Guichet needs Python 3.11 or newer (found: $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install Guichet with its test tools
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP) $(TEST_STAMP)
+
+install: $(STAMP) ## Create .venv and install Guichet
 
 compile-messages: $(STAMP) ## Compile the Babel catalogs (.po -> .mo)
-	$(BIN)/pybabel compile --statistics -d $(LOCALES) -D messages 2>&1 | grep -v '^$$' || true
+	$(BIN)/pybabel compile --statistics -d $(LOCALES) -D messages
 
 migrate: $(STAMP) compile-messages ## Bring the database to the latest schema
 	$(BIN)/guichet migrate
@@ -34,14 +41,14 @@ tenants: migrate ## Apply every tenant of the catalog (tenants/*/tenant.toml)
 run: tenants ## Serve http://127.0.0.1:8000/ccas-castres/ with a worker (embedded default)
 	$(BIN)/guichet run --host 127.0.0.1 --port 8000
 
-test: $(STAMP) compile-messages ## Run the whole suite (SQLite, PostgreSQL + Redis, Chromium)
+test: $(TEST_STAMP) compile-messages ## Run the whole suite (SQLite, PostgreSQL + Redis, Chromium)
 	@$(BIN)/python tests/support/ensure_chromium.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check platform workers tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -p no:cacheprovider
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(TEST_STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check platform workers tests
 	$(BIN)/mypy

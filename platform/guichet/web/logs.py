@@ -13,7 +13,14 @@ from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestContextMiddleware", "configure_logging", "request_id_var", "tenant_var"]
+__all__ = [
+    "ContextFilter",
+    "JsonFormatter",
+    "RequestContextMiddleware",
+    "configure_logging",
+    "request_id_var",
+    "tenant_var",
+]
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 tenant_var: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
@@ -26,8 +33,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": request_id_var.get(),
-            "tenant": tenant_var.get(),
+            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+            "tenant": getattr(record, "tenant", None) or tenant_var.get(),
         }
         for name in ("method", "path", "status", "duration_ms", "client"):
             if hasattr(record, name):
@@ -37,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-class _ContextFilter(logging.Filter):
+class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.tenant = tenant_var.get()
@@ -54,7 +61,7 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
                 "%(asctime)s %(levelname)s [%(request_id)s %(tenant)s] %(name)s: %(message)s"
             )
         )
-    handler.addFilter(_ContextFilter())
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,0 +1,127 @@
+"""`guichet tenants apply`: creates, updates, is idempotent, refuses bad files and rewritten CGU."""
+
+import shutil
+
+import pytest
+from sqlalchemy import func, select
+
+from guichet.db.session import Database
+from guichet.files import create_file_store
+from guichet.tenancy.catalog import CatalogError, apply_catalog, load_catalog
+from guichet.tenancy.models import NewsItem, Tenant, TermsVersion
+from guichet.tenancy.resolver import TenantResolver
+from guichet.web.stores import close_store, create_store
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture
+def folder(tmp_path):
+    target = tmp_path / "ccas-test-apply"
+    shutil.copytree(ROOT / "tenants" / "ccas-castres", target)
+    path = target / "tenant.toml"
+    path.write_text(path.read_text().replace('slug = "ccas-castres"', 'slug = "ccas-test-apply"'))
+    return target
+
+
+async def _apply(settings, folder):
+    db = Database(settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            return await apply_catalog(
+                session, load_catalog(folder, settings.themes_dir), create_file_store(settings)
+            )
+    finally:
+        await db.dispose()
+
+
+async def _cleanup(settings, slug):
+    db = Database(settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            tenant = (
+                await session.execute(select(Tenant).where(Tenant.slug == slug))
+            ).scalar_one_or_none()
+            if tenant is not None:
+                await session.delete(tenant)
+    finally:
+        await db.dispose()
+
+
+async def test_apply_twice_changes_nothing_the_second_time(backend, folder):
+    try:
+        first = await _apply(backend.settings, folder)
+        assert "tenant ccas-test-apply: created" in first
+        assert await _apply(backend.settings, folder) == []
+    finally:
+        await _cleanup(backend.settings, "ccas-test-apply")
+
+
+async def test_apply_updates_what_changed_and_the_resolver_sees_it(backend, folder):
+    settings = backend.settings
+    store = create_store(settings)
+    db = Database(settings)
+    resolver = TenantResolver(db, store.with_namespace("tenancy"))
+    try:
+        await _apply(settings, folder)
+        await resolver.invalidate()
+        assert (await resolver.resolve("ccas-test-apply")).contact_phone == "05 63 71 56 13"
+        path = folder / "tenant.toml"
+        path.write_text(
+            path.read_text().replace('phone = "05 63 71 56 13"', 'phone = "05 63 00 00 00"')
+            + '\n[[news]]\nkey = "nouvelle"\ndate = 2020-01-05\nbody = "Nouvelle actualité"\n'
+        )
+        changes = await _apply(settings, folder)
+        assert changes == ["tenant ccas-test-apply: contact_phone changed", "news nouvelle: added"]
+        # Cached until the change is announced, as `guichet tenants apply` does.
+        assert (await resolver.resolve("ccas-test-apply")).contact_phone == "05 63 71 56 13"
+        await resolver.invalidate()
+        assert (await resolver.resolve("ccas-test-apply")).contact_phone == "05 63 00 00 00"
+        async with db.session(all_tenants=True) as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(NewsItem)
+                .join(Tenant)
+                .where(Tenant.slug == "ccas-test-apply")
+            )
+        assert count == 2
+    finally:
+        await _cleanup(settings, "ccas-test-apply")
+        await db.dispose()
+        await close_store(store)
+
+
+async def test_a_published_cgu_version_is_never_rewritten(backend, folder):
+    try:
+        await _apply(backend.settings, folder)
+        cgu = folder / "cgu.md"
+        cgu.write_text(cgu.read_text() + "\nUne phrase ajoutée.\n")
+        with pytest.raises(CatalogError, match="add a new version"):
+            await _apply(backend.settings, folder)
+        path = folder / "tenant.toml"
+        path.write_text(
+            path.read_text()
+            + '\n[[terms]]\nversion = 2\npublished_at = 2026-01-01\nfile = "cgu.md"\n'
+        )
+        (folder / "cgu-v1.md").write_text((ROOT / "tenants/ccas-castres/cgu.md").read_text())
+        path.write_text(path.read_text().replace('file = "cgu.md"', 'file = "cgu-v1.md"', 1))
+        assert await _apply(backend.settings, folder) == ["CGU version 2: published"]
+        db = Database(backend.settings)
+        async with db.session(all_tenants=True) as session:
+            versions = (
+                (
+                    await session.execute(
+                        select(TermsVersion.version)
+                        .join(Tenant)
+                        .where(Tenant.slug == "ccas-test-apply")
+                        .order_by(TermsVersion.version)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        await db.dispose()
+        assert versions == [1, 2]
+    finally:
+        await _cleanup(backend.settings, "ccas-test-apply")
