@@ -9,7 +9,7 @@ TENANTS := $(wildcard tenants/*/tenant.toml)
 LOCALES := platform/guichet/i18n/locales
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck translations extract-messages compile-messages migrate tenants clean
+.PHONY: help run test lint docs typecheck translations extract-messages compile-messages migrate tenants clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ extract-messages: $(STAMP) ## Extract translatable text into messages.pot and up
 	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i $(LOCALES)/messages.pot -d $(LOCALES) -D messages
 
 translations: extract-messages compile-messages ## Extract, update and compile the catalogs
+
+docs: $(STAMP) ## Regenerate docs/configuration.md from the settings
+	{ sed -n '1,/^This table is generated/p' docs/configuration.md; echo; $(BIN)/guichet settings-doc; } > docs/configuration.md.new
+	mv docs/configuration.md.new docs/configuration.md
 
 clean: ## Remove the embedded default's data (var/)
 	rm -rf var

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from guichet.background import celery_config, ensure_broker_folders
+from guichet.notifications.services import SWEEP_TASK
 from guichet.settings import Settings
 
 __all__ = ["app", "create_celery"]
@@ -15,8 +16,12 @@ def create_celery(settings: Settings | None = None) -> Celery:
     ensure_broker_folders(settings)
     celery = Celery("guichet")
     celery.conf.update(**celery_config(settings))
-    celery.conf.beat_schedule = {}
-    celery.autodiscover_tasks(["workers.maintenance"], related_name=None, force=True)
+    celery.conf.beat_schedule = {
+        "outbox-sweep": {"task": SWEEP_TASK, "schedule": 60.0},
+    }
+    celery.autodiscover_tasks(
+        ["workers.maintenance", "workers.notifications"], related_name=None, force=True
+    )
     return celery
 
 

@@ -10,6 +10,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from guichet.accounts.controllers import AccountsController
 from guichet.background import ensure_broker_folders
 from guichet.db.session import Database
 from guichet.files import create_file_store
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     tenant_router = Router(
         path="/{tenant_slug:str}",
-        route_handlers=[PortalController],
+        route_handlers=[PortalController, AccountsController],
         middleware=[TenantMiddleware],
         dependencies={
             "tenant": Provide(provide_tenant),

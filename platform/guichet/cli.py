@@ -98,7 +98,7 @@ async def apply_folders(settings: Settings, folders: list[Path]) -> list[tuple[P
     try:
         for catalog in catalogs:
             async with db.transaction(all_tenants=True) as session:
-                changes = await apply_catalog(session, catalog, files)
+                changes = await apply_catalog(session, catalog, files, settings.web.secret_key)
             results.append((catalog.folder, changes))
     finally:
         await db.dispose()
@@ -151,6 +151,9 @@ def run(host: str, port: int) -> None:
             "--loglevel=INFO",
             "--concurrency=1",
             "--pool=solo",
+            "--beat",
+            "--schedule",
+            str(settings.var_dir / "celerybeat-schedule"),
         ],
         env=env,
     )

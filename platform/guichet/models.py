@@ -1,10 +1,17 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from guichet.accounts.models import AccountToken, Citizen, CitizenEvent, ServiceAccount
 from guichet.db.base import TENANT_OWNED_TABLES, Base
+from guichet.notifications.models import OutboxMessage
 from guichet.tenancy.models import ContentPage, NewsItem, Service, Tenant, TermsVersion
 
 __all__ = [
     "TENANT_OWNED_TABLES",
+    "AccountToken",
+    "Citizen",
+    "CitizenEvent",
+    "OutboxMessage",
+    "ServiceAccount",
     "Base",
     "ContentPage",
     "NewsItem",

@@ -148,6 +148,12 @@ class WebSettings:
     )
     log_level: str = env_field("GUICHET_LOG_LEVEL", "INFO", "Log level of the JSON logs.")
     log_json: bool = env_field("GUICHET_LOG_JSON", True, "Write logs as JSON lines.")
+    captcha_test_mode: bool = env_field(
+        "GUICHET_CAPTCHA_TEST_MODE",
+        False,
+        "Deterministic captcha for automated tests (always the first image, audio code 1234). "
+        "Refused in production.",
+    )
     tenant_cache_seconds: int = env_field(
         "GUICHET_TENANT_CACHE_SECONDS",
         300,
@@ -268,6 +274,11 @@ class Settings:
             problems.append(
                 "GUICHET_BROKER_URL is empty or the filesystem transport: production needs Redis "
                 "(redis://...)."
+            )
+        if self.web.captcha_test_mode:
+            problems.append(
+                "GUICHET_CAPTCHA_TEST_MODE is on: the deterministic captcha exists for automated "
+                "tests only."
             )
         if not self.email.smtp_host:
             problems.append("GUICHET_SMTP_HOST is empty: production sends email through a relay.")

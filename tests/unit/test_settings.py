@@ -65,6 +65,7 @@ def test_production_accepts_a_complete_configuration():
         ("GUICHET_REDIS_URL", "", "GUICHET_REDIS_URL"),
         ("GUICHET_BROKER_URL", "filesystem://", "GUICHET_BROKER_URL"),
         ("GUICHET_SMTP_HOST", "", "GUICHET_SMTP_HOST"),
+        ("GUICHET_CAPTCHA_TEST_MODE", "true", "automated tests only"),
     ],
 )
 def test_production_refuses_insecure_or_embedded_settings(variable, value, reason):

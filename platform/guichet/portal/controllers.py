@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get
 from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
@@ -83,19 +83,6 @@ class PortalController(Controller):
     ) -> Response[str]:
         body = await portal.legal_page("contacts", i18n_locale(request))
         return render_page(request, "portal/contacts.html", body=body)
-
-    # -- account entry points; the accounts issue gives them their behaviour ---------------
-    @get("/creer-mon-espace", name="portal:signup")
-    async def signup(self, request: Request[Any, Any, Any]) -> Response[str]:
-        return render_page(request, "portal/not_open.html", what="signup", status_code=503)
-
-    @post("/connexion", name="portal:login")
-    async def login(self, request: Request[Any, Any, Any]) -> Response[str]:
-        return render_page(request, "portal/not_open.html", what="login", status_code=503)
-
-    @get("/mot-de-passe-oublie", name="portal:forgot")
-    async def forgot(self, request: Request[Any, Any, Any]) -> Response[str]:
-        return render_page(request, "portal/not_open.html", what="forgot", status_code=503)
 
     # -- language, branding ----------------------------------------------------------------
     @get("/langue/{code:str}", name="portal:language")

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guichet.accounts.models import ServiceAccount
+from guichet.accounts.secrets import key_digest, normalize_key
 from guichet.files import FileStore
 from guichet.tenancy.contrast import AA_NORMAL_TEXT, InvalidColour, contrast_ratio
 from guichet.tenancy.models import (
@@ -83,6 +85,7 @@ class TenantCatalog:
     services: list[dict[str, str]] = field(default_factory=list)
     pages: list[dict[str, str]] = field(default_factory=list)
     digest: str = ""
+    access_keys: list[dict[str, str]] = field(default_factory=list)
 
 
 def check_branding(colours: dict[str, str]) -> list[tuple[str, str]]:
@@ -144,6 +147,7 @@ _TOP_KEYS = {
     "news",
     "services",
     "pages",
+    "access_keys",
 }
 _SECTION_KEYS = {
     "branding": {"logo", "logo_alt", "primary", "on_primary", "accent", "on_accent"},
@@ -383,10 +387,28 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
             {"key": key, "locale": locale, "title": str(entry.get("title", "")), "body": body}
         )
 
+    access_keys: list[dict[str, str]] = []
+    codes = {s["code"] for s in services}
+    for i, entry in enumerate(_table_list(data, "access_keys", problems)):
+        label = f"access_keys[{i}]"
+        values = {k: str(entry.get(k, "")).strip() for k in
+                  ("service", "reference", "holder", "email", "key")}
+        for required in ("service", "reference", "holder", "key"):
+            if not values[required]:
+                problems.append((f"{label}.{required}", "required"))
+        if values["service"] and values["service"] not in codes:
+            problems.append((f"{label}.service", f"no service with code {values['service']!r}"))
+        if values["key"] and len(normalize_key(values["key"])) < 8:
+            problems.append((f"{label}.key", "at least 8 letters or digits"))
+        access_keys.append(values)
+    if len({(k["service"], k["reference"]) for k in access_keys}) != len(access_keys):
+        problems.append(("access_keys", "two entries have the same service and reference"))
+
     if problems:
         raise CatalogError(path, problems)
     digest = hashlib.sha256(raw_bytes + (logo or b"")).hexdigest()
-    return TenantCatalog(folder, tenant, logo, logo_suffix, terms, news, services, pages, digest)
+    return TenantCatalog(folder, tenant, logo, logo_suffix, terms, news, services, pages, digest,
+                         access_keys)
 
 
 def _table_list(data: dict[str, Any], key: str, problems: list[tuple[str, str]]) -> list[Any]:
@@ -446,7 +468,7 @@ def _svg_is_active(svg: bytes) -> bool:
 
 
 async def apply_catalog(
-    session: AsyncSession, catalog: TenantCatalog, files: FileStore
+    session: AsyncSession, catalog: TenantCatalog, files: FileStore, secret_key: str = ""
 ) -> list[str]:
     """Create or update the tenant of ``catalog``; returns what changed (empty: nothing)."""
     changes: list[str] = []
@@ -566,4 +588,33 @@ async def apply_catalog(
             changes.append(f"page {page_entry['key']} ({page_entry['locale']}): updated")
 
     await session.flush()
+    if catalog.access_keys:
+        if not secret_key:
+            raise ValueError("applying access keys needs the deployment's secret key")
+        services_by_code = {
+            s.code: s for s in (await session.execute(
+                select(Service).where(Service.tenant_id == tid))).scalars()
+        }
+        existing_accounts = {
+            (a.service_id, a.reference): a
+            for a in (await session.execute(
+                select(ServiceAccount).where(ServiceAccount.tenant_id == tid))).scalars()
+        }
+        for entry in catalog.access_keys:
+            service = services_by_code[entry["service"]]
+            digest = key_digest(secret_key, str(tid), entry["key"])
+            account = existing_accounts.get((service.id, entry["reference"]))
+            if account is None:
+                session.add(ServiceAccount(tenant_id=tid, service_id=service.id,
+                                           reference=entry["reference"],
+                                           holder_name=entry["holder"], email=entry["email"],
+                                           key_digest=digest))
+                changes.append(f"access key {entry['service']}/{entry['reference']}: added")
+            elif (account.holder_name, account.email, account.key_digest) != (
+                entry["holder"], entry["email"], digest
+            ):
+                account.holder_name, account.email = entry["holder"], entry["email"]
+                account.key_digest = digest
+                changes.append(f"access key {entry['service']}/{entry['reference']}: updated")
+        await session.flush()
     return changes

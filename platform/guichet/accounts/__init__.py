@@ -1,0 +1,1 @@
+"""Citizen accounts: the creation wizard, access keys, captcha, activation, login, recovery."""

@@ -1,0 +1,152 @@
+"""Citizen accounts, their files in the tenant's services, and single-use tokens."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
+from sqlalchemy import Date, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from guichet.db.base import TenantOwned, TimestampedBase
+
+__all__ = ["AccountToken", "Citizen", "CitizenEvent", "CitizenStatus", "ServiceAccount",
+           "TokenPurpose"]
+
+
+def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
+    return Enum(cls, native_enum=False, length=length,
+                values_callable=lambda e: [m.value for m in e])
+
+
+class CitizenStatus(enum.StrEnum):
+    PENDING = "pending"  # created, waiting for the activation link
+    ACTIVE = "active"
+    LOCKED = "locked"  # by staff
+    DELETED = "deleted"  # erased at the citizen's request; kept rows are anonymised
+
+
+class Citizen(TimestampedBase, TenantOwned):
+    """A citizen's personal space (espace personnel) in one tenant."""
+
+    __tablename__ = "citizen"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "username_key"),
+        Index("ix_citizen_tenant_email", "tenant_id", "email"),
+    )
+
+    username: Mapped[str] = mapped_column(String(64))
+    username_key: Mapped[str] = mapped_column(String(64))  # casefolded, for uniqueness
+    password_hash: Mapped[str] = mapped_column(String(200))
+    status: Mapped[CitizenStatus] = mapped_column(_enum(CitizenStatus),
+                                                  default=CitizenStatus.PENDING)
+    # identity
+    civility: Mapped[str] = mapped_column(String(20))
+    last_name: Mapped[str] = mapped_column(String(100))
+    birth_name: Mapped[str] = mapped_column(String(100), default="")
+    first_names: Mapped[str] = mapped_column(String(150))
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    birth_country: Mapped[str] = mapped_column(String(2), default="")
+    birth_department: Mapped[str] = mapped_column(String(3), default="")
+    birth_commune: Mapped[str] = mapped_column(String(100), default="")
+    photo_file: Mapped[str] = mapped_column(String(300), default="")
+    # address
+    street_number: Mapped[str] = mapped_column(String(10), default="")
+    street_number_suffix: Mapped[str] = mapped_column(String(10), default="")
+    street_name: Mapped[str] = mapped_column(String(150), default="")
+    building: Mapped[str] = mapped_column(String(100), default="")
+    apartment: Mapped[str] = mapped_column(String(50), default="")
+    address_complement: Mapped[str] = mapped_column(String(150), default="")
+    postcode: Mapped[str] = mapped_column(String(10), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(2), default="FR")
+    # contact means
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    mobile: Mapped[str] = mapped_column(String(30), default="")
+    fax: Mapped[str] = mapped_column(String(30), default="")
+    email: Mapped[str] = mapped_column(String(254))
+    preferred_contact: Mapped[str] = mapped_column(String(10), default="email")
+    pending_email: Mapped[str] = mapped_column(String(254), default="")
+    # preferences and lifecycle
+    locale: Mapped[str] = mapped_column(String(10), default="fr")
+    terms_version: Mapped[int] = mapped_column(Integer, default=0)
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True),
+                                                               nullable=True)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True),
+                                                          nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True),
+                                                           nullable=True)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def display_name(self) -> str:
+        """ "Madame ALQUIER", as the guide's header shows."""
+        return f"{self.civility} {self.last_name.upper()}".strip()
+
+    @property
+    def full_name(self) -> str:
+        """ "Madame ALQUIER Cécile", as invoices address the citizen."""
+        return f"{self.civility} {self.last_name.upper()} {self.first_names}".strip()
+
+
+class ServiceAccount(TimestampedBase, TenantOwned):
+    """The citizen's file in one service, reached through an access key (clé d'accès)."""
+
+    __tablename__ = "service_account"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key_digest"),
+        UniqueConstraint("tenant_id", "service_id", "reference"),
+        Index("ix_service_account_tenant_citizen", "tenant_id", "citizen_id"),
+    )
+
+    service_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("service.id",
+                                                                   ondelete="CASCADE"))
+    reference: Mapped[str] = mapped_column(String(50))  # the file number in the service
+    holder_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    key_digest: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 of the key, never the key
+    citizen_id: Mapped[uuid.UUID | None] = mapped_column(
+        GUID, ForeignKey("citizen.id", ondelete="SET NULL"), nullable=True
+    )
+    linked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True),
+                                                       nullable=True)
+
+
+class TokenPurpose(enum.StrEnum):
+    ACTIVATION = "activation"
+    PASSWORD_RESET = "password_reset"
+    EMAIL_CHANGE = "email_change"
+
+
+class AccountToken(TimestampedBase, TenantOwned):
+    """A single-use link token; only its digest is stored."""
+
+    __tablename__ = "account_token"
+    __table_args__ = (UniqueConstraint("tenant_id", "token_digest"),)
+
+    citizen_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("citizen.id",
+                                                                   ondelete="CASCADE"))
+    purpose: Mapped[TokenPurpose] = mapped_column(_enum(TokenPurpose))
+    token_digest: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
+
+
+class CitizenEvent(TimestampedBase, TenantOwned):
+    """The citizen's history: what changed in their space, when, from where."""
+
+    __tablename__ = "citizen_event"
+    __table_args__ = (Index("ix_citizen_event_tenant_citizen", "tenant_id", "citizen_id"),)
+
+    citizen_id: Mapped[uuid.UUID | None] = mapped_column(
+        GUID, ForeignKey("citizen.id", ondelete="SET NULL"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(50))
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
+    ip: Mapped[str] = mapped_column(String(45), default="")
+
+

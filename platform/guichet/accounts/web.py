@@ -1,0 +1,121 @@
+"""Request-side helpers of the accounts domain: the session, rate limits, the signed-in citizen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.accounts.captcha import CaptchaService
+from guichet.accounts.models import Citizen, CitizenStatus
+from guichet.accounts.services import AccountService
+from guichet.notifications.services import enqueue_delivery
+from guichet.tenancy.snapshot import TenantSnapshot
+from guichet.web.ratelimit import Limit, RateLimiter
+from guichet.web.sessions import Session, SessionManager
+
+__all__ = ["LIMITS", "AccountsContext", "NotSignedIn", "client_ip"]
+
+LIMITS = {
+    # a username: 5 free failures, then 2 s, 4 s, … capped at 15 minutes
+    "login_account": Limit("login-account", free=5, window=3600, base=2, cap=900),
+    # an address: more room (a town hall's shared computers), same growth
+    "login_ip": Limit("login-ip", free=30, window=3600, base=2, cap=900),
+    "access_key": Limit("access-key", free=5, window=3600, base=30, cap=3600),
+    "reset": Limit("reset", free=5, window=3600, base=60, cap=3600),
+    "signup": Limit("signup", free=10, window=3600, base=60, cap=3600),
+}
+
+
+class NotSignedIn(HTTPException):
+    status_code = 303
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    return (request.client.host if request.client else "") or "unknown"
+
+
+@dataclass
+class AccountsContext:
+    request: Request[Any, Any, Any]
+    tenant: TenantSnapshot
+    db: AsyncSession
+    session: Session
+    manager: SessionManager
+    accounts: AccountService
+    limiter: RateLimiter
+    captcha: CaptchaService
+
+    @property
+    def base(self) -> str:
+        return f"/{self.tenant.slug}"
+
+    @property
+    def ip(self) -> str:
+        return client_ip(self.request)
+
+    async def commit(self) -> None:
+        """Commit, then hand the queued emails to a worker (after the commit, never before)."""
+        await self.db.commit()
+        enqueue_delivery(self.accounts.settings, self.accounts.queued)
+        self.accounts.queued = []
+
+    async def finish(self, response: Response[Any]) -> Response[Any]:
+        await self.manager.save(self.session, response, self.base)
+        return response
+
+    async def redirect(self, path: str) -> Response[Any]:
+        return await self.finish(Redirect(f"{self.base}{path}", status_code=303))
+
+    async def citizen(self) -> Citizen | None:
+        """The signed-in citizen, checked on every request: same tenant, still active, session
+        not ended by a password change."""
+        citizen_id = self.session.citizen_id
+        if citizen_id is None:
+            return None
+        citizen = await self.accounts.get(citizen_id)
+        if (citizen is None or citizen.status != CitizenStatus.ACTIVE
+                or citizen.session_epoch != self.session.get("epoch")):
+            self.manager.clear(self.session)
+            return None
+        return citizen
+
+    def sign_in(self, citizen: Citizen) -> None:
+        self.manager.rotate(self.session)
+        self.session.data = {"citizen_id": str(citizen.id), "epoch": citizen.session_epoch}
+        self.session.changed = True
+
+    def flash(self, message: str, kind: str = "info") -> None:
+        self.session.set("flash", {"message": message, "kind": kind})
+
+    def take_flash(self) -> dict[str, str] | None:
+        if "flash" in self.session.data:
+            return self.session.pop("flash")  # type: ignore[no-any-return]
+        return None
+
+
+def services_store(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.services.store
+
+
+async def build_context(
+    request: Request[Any, Any, Any], tenant: TenantSnapshot, db: AsyncSession
+) -> AccountsContext:
+    services = request.app.state.services
+    settings = services.settings
+    manager = SessionManager(services.store.with_namespace("sessions"),
+                             secure=settings.is_production)
+    session = await manager.load(request, tenant.id)
+    return AccountsContext(
+        request=request, tenant=tenant, db=db, session=session, manager=manager,
+        accounts=AccountService(db, tenant, settings, services.renderer),
+        limiter=RateLimiter(services.store.with_namespace("ratelimit")),
+        captcha=CaptchaService(services.store.with_namespace("captcha"),
+                               test_mode=settings.web.captcha_test_mode),
+    )
+
+
