@@ -25,11 +25,22 @@ from litestar.testing import AsyncTestClient
 
 from guichet.app import create_app
 from guichet.cli import apply_folders, run_migrations
-from guichet.settings import DatabaseSettings, Settings, StoreSettings, WorkerSettings
+from guichet.settings import (
+    DatabaseSettings,
+    Settings,
+    StoreSettings,
+    WebSettings,
+    WorkerSettings,
+)
 from tests.support import services as svc
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANTS = [ROOT / "tenants" / "ccas-castres", ROOT / "tenants" / "mairie-valdoree"]
+
+
+# The documented deterministic captcha (first image, audio code 1234); refused in production.
+# The suite creates many accounts from one address: the signup limit is tested on its own.
+TEST_WEB = WebSettings(captcha_test_mode=True, signups_per_ip_per_hour=10_000)
 
 
 @dataclass
@@ -72,6 +83,7 @@ def make_sqlite_backend(tmp: Path) -> Backend:
         root=ROOT,
         var_dir=tmp,
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp / 'guichet.db'}"),
+        web=TEST_WEB,
     )
     _isolated(_setup, settings)
     return Backend("sqlite", settings)
@@ -112,6 +124,7 @@ def postgres_backend(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Ite
             ),
             store=StoreSettings(redis_url=redis_srv.url, namespace=namespace),
             worker=WorkerSettings(broker_url=redis_srv.url),
+            web=TEST_WEB,
         )
         _isolated(lambda: asyncio.run(apply_folders(settings, TENANTS)))
         yield Backend("postgresql", settings, admin_url=admin_url)
@@ -140,3 +153,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 os.environ.setdefault("GUICHET_MODE", "test")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def web(client: AsyncTestClient) -> AsyncIterator[AsyncTestClient]:
+    """The backend's client with an empty cookie jar: a new visitor for each test."""
+    client.cookies.clear()
+    yield client
+    client.cookies.clear()

@@ -24,6 +24,7 @@ from guichet.services import Services
 from guichet.settings import Settings
 from guichet.tenancy.middleware import TenantMiddleware
 from guichet.tenancy.resolver import TenantResolver
+from guichet.web.devoutbox import outbox_index, outbox_message
 from guichet.web.errors import exception_handlers
 from guichet.web.health import HealthController
 from guichet.web.logs import RequestContextMiddleware, configure_logging
@@ -74,7 +75,14 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         await close_store(services.store)
 
     app = Litestar(
-        route_handlers=[PlatformController, HealthController, serve_static, tenant_router],
+        route_handlers=[
+            PlatformController,
+            HealthController,
+            serve_static,
+            outbox_index,
+            outbox_message,
+            tenant_router,
+        ],
         middleware=[RequestContextMiddleware],
         before_send=[
             security_headers_hook(behind_tls=settings.web.public_url.startswith("https://"))

@@ -29,7 +29,9 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
             "processed_folder": str(settings.broker_folder / "processed"),
             "store_processed": False,
         }
-    return {"visibility_timeout": 3600}
+    # Keys under the deployment's namespace, so that several deployments (or test runs) can share
+    # one Redis without seeing each other's queues.
+    return {"visibility_timeout": 3600, "global_keyprefix": f"{settings.store.namespace}:"}
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

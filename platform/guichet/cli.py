@@ -140,7 +140,7 @@ def run(host: str, port: int) -> None:
     """The embedded default: the web server and a Celery worker together; Ctrl-C stops both."""
     settings = _settings()
     env = dict(os.environ)
-    worker = subprocess.Popen(
+    worker = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [
             sys.executable,
             "-m",
@@ -167,7 +167,8 @@ def run(host: str, port: int) -> None:
     click.echo("  Guichet is running (embedded default: SQLite, file store, filesystem broker).")
     for slug in demo:
         click.echo(f"    {url}{slug}/")
-    click.echo(f"  Emails are written to {settings.outbox_dir}/. Press Ctrl-C to stop.")
+    click.echo(f"  Emails are written to {settings.outbox_dir}/ and listed at {url}outbox")
+    click.echo("  Press Ctrl-C to stop.")
     click.echo("")
     stopping = False
 

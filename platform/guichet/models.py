@@ -8,14 +8,14 @@ from guichet.tenancy.models import ContentPage, NewsItem, Service, Tenant, Terms
 __all__ = [
     "TENANT_OWNED_TABLES",
     "AccountToken",
+    "Base",
     "Citizen",
     "CitizenEvent",
-    "OutboxMessage",
-    "ServiceAccount",
-    "Base",
     "ContentPage",
     "NewsItem",
+    "OutboxMessage",
     "Service",
+    "ServiceAccount",
     "Tenant",
     "TermsVersion",
 ]

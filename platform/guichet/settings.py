@@ -154,6 +154,12 @@ class WebSettings:
         "Deterministic captcha for automated tests (always the first image, audio code 1234). "
         "Refused in production.",
     )
+    signups_per_ip_per_hour: int = env_field(
+        "GUICHET_SIGNUPS_PER_IP_PER_HOUR",
+        50,
+        "Accounts one address may create per hour before waiting (a CCAS office helping many "
+        "people shares one address).",
+    )
     tenant_cache_seconds: int = env_field(
         "GUICHET_TENANT_CACHE_SECONDS",
         300,

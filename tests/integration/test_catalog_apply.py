@@ -30,7 +30,9 @@ async def _apply(settings, folder):
     try:
         async with db.transaction(all_tenants=True) as session:
             return await apply_catalog(
-                session, load_catalog(folder, settings.themes_dir), create_file_store(settings),
+                session,
+                load_catalog(folder, settings.themes_dir),
+                create_file_store(settings),
                 settings.web.secret_key,
             )
     finally:

@@ -29,8 +29,10 @@ CIVILITIES = ("Madame", "Monsieur")
 STREET_SUFFIXES = ("bis", "ter", "quater", "quinquies", "A", "B", "C", "D")
 CONTACT_MEANS = ("email", "phone", "mobile", "fax")
 _NAME = re.compile(r"^[^\W\d_]+(?:[ '’\-.][^\W\d_]+)*\.?$", re.UNICODE)
-_EMAIL = re.compile(r"^[^@\s<>,;\"()\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^@\s<>,;\"()\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$")
 _FR_PHONE = re.compile(r"^0[1-9](?:\d{2}){4}$")
 _INTL_PHONE = re.compile(r"^\+\d{6,15}$")
@@ -49,8 +51,10 @@ def _get(raw: Any, name: str, limit: int = 200) -> str:
 def parse_date(text: str) -> date | None:
     """``1948-03-21`` (the date input) or ``21/03/1948`` (typed by hand)."""
     text = text.strip()
-    for pattern, order in ((r"^(\d{4})-(\d{2})-(\d{2})$", "ymd"),
-                           (r"^(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})$", "dmy")):
+    for pattern, order in (
+        (r"^(\d{4})-(\d{2})-(\d{2})$", "ymd"),
+        (r"^(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})$", "dmy"),
+    ):
         match = re.match(pattern, text)
         if match:
             a, b, c = (int(x) for x in match.groups())
@@ -92,11 +96,14 @@ def clean_identity(raw: Any, today: date | None = None) -> tuple[Values, Errors]
         if not values[name]:
             errors[name] = _("Le champ « %(label)s » est obligatoire.", label=label)
         elif not _NAME.match(values[name]):
-            errors[name] = _("Saisissez uniquement des lettres, des espaces, des traits d'union "
-                             "ou des apostrophes.")
+            errors[name] = _(
+                "Saisissez uniquement des lettres, des espaces, des traits d'union "
+                "ou des apostrophes."
+            )
     if values["birth_name"] and not _NAME.match(values["birth_name"]):
-        errors["birth_name"] = _("Saisissez uniquement des lettres, des espaces, des traits "
-                                 "d'union ou des apostrophes.")
+        errors["birth_name"] = _(
+            "Saisissez uniquement des lettres, des espaces, des traits d'union ou des apostrophes."
+        )
     if values["birth_date"]:
         born = parse_date(values["birth_date"])
         if born is None:
@@ -111,15 +118,17 @@ def clean_identity(raw: Any, today: date | None = None) -> tuple[Values, Errors]
         errors["birth_country"] = _("Choisissez un pays dans la liste.")
     if values["birth_department"]:
         if values["birth_country"] not in ("", "FR"):
-            errors["birth_department"] = _("Le département ne concerne que les personnes nées "
-                                           "en France.")
+            errors["birth_department"] = _(
+                "Le département ne concerne que les personnes nées en France."
+            )
         elif values["birth_department"] not in dict(geo.departements()):
             errors["birth_department"] = _("Choisissez un département dans la liste.")
     if values["birth_commune"] and values["birth_department"] and "birth_department" not in errors:
         commune = geo.find_commune(values["birth_department"], values["birth_commune"])
         if commune is None and geo.data_available():
-            errors["birth_commune"] = _("Cette commune n'existe pas dans le département choisi : "
-                                        "vérifiez son orthographe.")
+            errors["birth_commune"] = _(
+                "Cette commune n'existe pas dans le département choisi : vérifiez son orthographe."
+            )
         elif commune is not None:
             values["birth_commune"] = commune.name
     return values, errors
@@ -139,27 +148,34 @@ def clean_address(raw: Any) -> tuple[Values, Errors]:
     }
     errors: Errors = {}
     if values["street_number"] and not re.fullmatch(r"\d{1,5}", values["street_number"]):
-        errors["street_number"] = _("Le numéro ne contient que des chiffres (choisissez bis, "
-                                    "ter… dans la liste à côté).")
+        errors["street_number"] = _(
+            "Le numéro ne contient que des chiffres (choisissez bis, ter… dans la liste à côté)."
+        )
     if values["street_number_suffix"] and values["street_number_suffix"] not in STREET_SUFFIXES:
         errors["street_number_suffix"] = _("Choisissez une valeur dans la liste.")
     if values["street_number_suffix"] and not values["street_number"]:
-        errors["street_number"] = _("Indiquez le numéro qui accompagne « %(suffix)s ».",
-                                    suffix=values["street_number_suffix"])
+        errors["street_number"] = _(
+            "Indiquez le numéro qui accompagne « %(suffix)s ».",
+            suffix=values["street_number_suffix"],
+        )
     if values["country"] not in dict(geo.countries("fr")):
         errors["country"] = _("Choisissez un pays dans la liste.")
     if values["country"] == "FR" and values["postcode"]:
         if not re.fullmatch(r"\d{5}", values["postcode"]):
-            errors["postcode"] = _("Un code postal français compte 5 chiffres, par exemple "
-                                   "81100.")
+            errors["postcode"] = _("Un code postal français compte 5 chiffres, par exemple 81100.")
         elif geo.data_available() and not geo.known_postcode(values["postcode"]):
             errors["postcode"] = _("Ce code postal n'existe pas : vérifiez-le.")
-        elif values["city"] and geo.data_available() and not geo.city_matches_postcode(
-            values["postcode"], values["city"]
+        elif (
+            values["city"]
+            and geo.data_available()
+            and not geo.city_matches_postcode(values["postcode"], values["city"])
         ):
             names = ", ".join(c.name for c in geo.communes_for_postcode(values["postcode"])[:5])
-            errors["city"] = _("Le code postal %(postcode)s correspond à : %(names)s.",
-                               postcode=values["postcode"], names=names)
+            errors["city"] = _(
+                "Le code postal %(postcode)s correspond à : %(names)s.",
+                postcode=values["postcode"],
+                names=names,
+            )
         elif not values["city"] and geo.data_available():
             communes = geo.communes_for_postcode(values["postcode"])
             if len(communes) == 1:
@@ -182,19 +198,24 @@ def clean_contact(raw: Any) -> tuple[Values, Errors]:
         if values[name]:
             compact = normalize_phone(values[name])
             if not (_FR_PHONE.match(compact) or _INTL_PHONE.match(compact)):
-                errors[name] = _("Numéro invalide : 10 chiffres (05 63 71 56 13) ou au format "
-                                 "international (+33 5 63 71 56 13).")
+                errors[name] = _(
+                    "Numéro invalide : 10 chiffres (05 63 71 56 13) ou au format "
+                    "international (+33 5 63 71 56 13)."
+                )
     if not values["email"]:
-        errors["email"] = _("Le courriel est obligatoire : il sert à activer votre espace et à "
-                            "retrouver votre mot de passe.")
+        errors["email"] = _(
+            "Le courriel est obligatoire : il sert à activer votre espace et à "
+            "retrouver votre mot de passe."
+        )
     elif not valid_email(values["email"]):
         errors["email"] = _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")
     preferred = values["preferred_contact"]
     if preferred not in CONTACT_MEANS:
         errors["preferred_contact"] = _("Choisissez un moyen de contact dans la liste.")
     elif not values[preferred]:
-        errors["preferred_contact"] = _("Le moyen de contact préféré doit être renseigné "
-                                        "ci-dessus.")
+        errors["preferred_contact"] = _(
+            "Le moyen de contact préféré doit être renseigné ci-dessus."
+        )
     return values, errors
 
 
@@ -203,8 +224,10 @@ def clean_username(username: str) -> str | None:
     if not username:
         return _("Le champ « %(label)s » est obligatoire.", label=_("Nom d'utilisateur"))
     if not _USERNAME.match(username):
-        return _("De 3 à 64 caractères : lettres sans accent, chiffres, point, tiret, tiret bas "
-                 "ou @, en commençant par une lettre ou un chiffre.")
+        return _(
+            "De 3 à 64 caractères : lettres sans accent, chiffres, point, tiret, tiret bas "
+            "ou @, en commençant par une lettre ou un chiffre."
+        )
     return None
 
 

@@ -33,8 +33,13 @@ def _fold(text: str) -> str:
 def countries(locale: str) -> list[tuple[str, str]]:
     """(code, name) of every country, France first, then by name in ``locale``."""
     names = Locale.parse(locale).territories
-    items = [(code, name) for code, name in names.items() if len(code) == 2 and code.isalpha()
-             and code not in {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB", "XK"}]
+    items = [
+        (code, name)
+        for code, name in names.items()
+        if len(code) == 2
+        and code.isalpha()
+        and code not in {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB", "XK"}
+    ]
     items.sort(key=lambda item: _fold(item[1]))
     france = [item for item in items if item[0] == "FR"]
     return france + [item for item in items if item[0] != "FR"]

@@ -13,13 +13,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from guichet.db.base import TenantOwned, TimestampedBase
 
-__all__ = ["AccountToken", "Citizen", "CitizenEvent", "CitizenStatus", "ServiceAccount",
-           "TokenPurpose"]
+__all__ = [
+    "AccountToken",
+    "Citizen",
+    "CitizenEvent",
+    "CitizenStatus",
+    "ServiceAccount",
+    "TokenPurpose",
+]
 
 
 def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
-    return Enum(cls, native_enum=False, length=length,
-                values_callable=lambda e: [m.value for m in e])
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class CitizenStatus(enum.StrEnum):
@@ -41,8 +48,9 @@ class Citizen(TimestampedBase, TenantOwned):
     username: Mapped[str] = mapped_column(String(64))
     username_key: Mapped[str] = mapped_column(String(64))  # casefolded, for uniqueness
     password_hash: Mapped[str] = mapped_column(String(200))
-    status: Mapped[CitizenStatus] = mapped_column(_enum(CitizenStatus),
-                                                  default=CitizenStatus.PENDING)
+    status: Mapped[CitizenStatus] = mapped_column(
+        _enum(CitizenStatus), default=CitizenStatus.PENDING
+    )
     # identity
     civility: Mapped[str] = mapped_column(String(20))
     last_name: Mapped[str] = mapped_column(String(100))
@@ -73,12 +81,13 @@ class Citizen(TimestampedBase, TenantOwned):
     # preferences and lifecycle
     locale: Mapped[str] = mapped_column(String(10), default="fr")
     terms_version: Mapped[int] = mapped_column(Integer, default=0)
-    terms_accepted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True),
-                                                               nullable=True)
-    activated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True),
-                                                          nullable=True)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True),
-                                                           nullable=True)
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=True
+    )
+    activated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=True
+    )
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
     @property
@@ -102,8 +111,9 @@ class ServiceAccount(TimestampedBase, TenantOwned):
         Index("ix_service_account_tenant_citizen", "tenant_id", "citizen_id"),
     )
 
-    service_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("service.id",
-                                                                   ondelete="CASCADE"))
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("service.id", ondelete="CASCADE")
+    )
     reference: Mapped[str] = mapped_column(String(50))  # the file number in the service
     holder_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254), default="")
@@ -111,13 +121,12 @@ class ServiceAccount(TimestampedBase, TenantOwned):
     citizen_id: Mapped[uuid.UUID | None] = mapped_column(
         GUID, ForeignKey("citizen.id", ondelete="SET NULL"), nullable=True
     )
-    linked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True),
-                                                       nullable=True)
+    linked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
 
 class TokenPurpose(enum.StrEnum):
     ACTIVATION = "activation"
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a password
     EMAIL_CHANGE = "email_change"
 
 
@@ -127,8 +136,9 @@ class AccountToken(TimestampedBase, TenantOwned):
     __tablename__ = "account_token"
     __table_args__ = (UniqueConstraint("tenant_id", "token_digest"),)
 
-    citizen_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("citizen.id",
-                                                                   ondelete="CASCADE"))
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
     purpose: Mapped[TokenPurpose] = mapped_column(_enum(TokenPurpose))
     token_digest: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
@@ -148,5 +158,3 @@ class CitizenEvent(TimestampedBase, TenantOwned):
     kind: Mapped[str] = mapped_column(String(50))
     detail: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
     ip: Mapped[str] = mapped_column(String(45), default="")
-
-

@@ -89,7 +89,7 @@ def check_password(
     if len(password) > 256:
         problems.append(_("Le mot de passe ne doit pas dépasser 256 caractères."))
     folded = _fold(password)
-    if folded in _common() or folded.rstrip("0123456789!.") in _common() and len(folded) < 12:
+    if folded in _common() or (folded.rstrip("0123456789!.") in _common() and len(folded) < 12):
         problems.append(
             _("Ce mot de passe est trop courant et facile à deviner : choisissez-en un autre.")
         )

@@ -6,8 +6,14 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["KEY_ALPHABET", "generate_access_key", "key_digest", "new_token", "normalize_key",
-           "token_digest"]
+__all__ = [
+    "KEY_ALPHABET",
+    "generate_access_key",
+    "key_digest",
+    "new_token",
+    "normalize_key",
+    "token_digest",
+]
 
 # No 0/O, 1/I/L, 5/S, 2/Z: keys are read from paper by elderly people.
 KEY_ALPHABET = "ABCDEFGHJKMNPQRTUVWXY346789"
@@ -20,10 +26,13 @@ def generate_access_key(groups: int = 3, size: int = 4) -> str:
     )
 
 
+_LOOK_ALIKES = str.maketrans("OIL", "011")
+
+
 def normalize_key(raw: str) -> str:
     """What a person typed, as stored: no spaces or dashes, upper case, look-alikes mapped."""
     text = "".join(c for c in raw.upper() if c.isalnum())
-    return text.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return text.translate(_LOOK_ALIKES)
 
 
 def key_digest(secret_key: str, tenant_id: str, raw_key: str) -> str:

@@ -84,7 +84,10 @@ class KeyProblem:
 
 class AccountService:
     def __init__(
-        self, session: AsyncSession, tenant: TenantSnapshot, settings: Settings,
+        self,
+        session: AsyncSession,
+        tenant: TenantSnapshot,
+        settings: Settings,
         renderer: TemplateRenderer,
     ) -> None:
         self.session = session
@@ -121,8 +124,10 @@ class AccountService:
         candidates += [f"{base}{n}" for n in range(2, 10)] + [f"{base}.{year}", f"{base}81"]
         free: list[str] = []
         for candidate in candidates:
-            if len(candidate) >= 3 and candidate not in free and not await self.username_taken(
-                candidate
+            if (
+                len(candidate) >= 3
+                and candidate not in free
+                and not await self.username_taken(candidate)
             ):
                 free.append(candidate)
             if len(free) == 3:
@@ -133,8 +138,12 @@ class AccountService:
         return list(await self.services.get_many(order_by=[(Service.name, False)]))
 
     async def current_terms(self) -> TermsVersion | None:
-        statement = (select(TermsVersion).where(TermsVersion.tenant_id == self.tenant.id)
-                     .order_by(TermsVersion.version.desc()).limit(1))
+        statement = (
+            select(TermsVersion)
+            .where(TermsVersion.tenant_id == self.tenant.id)
+            .order_by(TermsVersion.version.desc())
+            .limit(1)
+        )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     # -- access keys ---------------------------------------------------------------------------
@@ -165,57 +174,92 @@ class AccountService:
                 found.append(account)
         return found, problems
 
-    async def link_service_accounts(self, citizen: Citizen, accounts: list[ServiceAccount],
-                                    ip: str = "") -> None:
+    async def link_service_accounts(
+        self, citizen: Citizen, accounts: list[ServiceAccount], ip: str = ""
+    ) -> None:
         for account in accounts:
             account.citizen_id = citizen.id
             account.linked_at = now()
-            self.record(citizen, "service_linked", {"service_id": str(account.service_id),
-                                                   "reference": account.reference}, ip)
+            self.record(
+                citizen,
+                "service_linked",
+                {"service_id": str(account.service_id), "reference": account.reference},
+                ip,
+            )
 
     async def linked_accounts(self, citizen: Citizen) -> list[tuple[ServiceAccount, Service]]:
         statement = (
             select(ServiceAccount, Service)
             .join(Service, Service.id == ServiceAccount.service_id)
-            .where(ServiceAccount.tenant_id == self.tenant.id,
-                   ServiceAccount.citizen_id == citizen.id)
+            .where(
+                ServiceAccount.tenant_id == self.tenant.id, ServiceAccount.citizen_id == citizen.id
+            )
             .order_by(Service.name)
         )
         return [(a, s) for a, s in (await self.session.execute(statement)).all()]
 
     # -- history -------------------------------------------------------------------------------
-    def record(self, citizen: Citizen | None, kind: str, detail: dict[str, Any] | None = None,
-               ip: str = "") -> None:
-        self.session.add(CitizenEvent(tenant_id=self.tenant.id,
-                                      citizen_id=citizen.id if citizen else None, kind=kind,
-                                      detail=detail or {}, ip=ip[:45]))
+    def record(
+        self, citizen: Citizen | None, kind: str, detail: dict[str, Any] | None = None, ip: str = ""
+    ) -> None:
+        self.session.add(
+            CitizenEvent(
+                tenant_id=self.tenant.id,
+                citizen_id=citizen.id if citizen else None,
+                kind=kind,
+                detail=detail or {},
+                ip=ip[:45],
+            )
+        )
 
     # -- emails --------------------------------------------------------------------------------
     def email(self, kind: str, recipient: str, locale: str, **context: Any) -> OutboxMessage:
-        message = queue_email(self.session, self.renderer, self.settings, self.tenant, kind=kind,
-                              recipient=recipient, locale=locale, context=context)
+        message = queue_email(
+            self.session,
+            self.renderer,
+            self.settings,
+            self.tenant,
+            kind=kind,
+            recipient=recipient,
+            locale=locale,
+            context=context,
+        )
         self.queued.append(message.id)
         return message
 
-    async def _issue_token(self, citizen: Citizen, purpose: TokenPurpose, ttl: timedelta,
-                           payload: dict[str, Any] | None = None) -> str:
+    async def _issue_token(
+        self,
+        citizen: Citizen,
+        purpose: TokenPurpose,
+        ttl: timedelta,
+        payload: dict[str, Any] | None = None,
+    ) -> str:
         # A new link replaces any earlier unused one of the same purpose.
-        for old in await self.tokens.get_many(AccountToken.citizen_id == citizen.id,
-                                              AccountToken.purpose == purpose,
-                                              AccountToken.used_at.is_(None)):
+        for old in await self.tokens.get_many(
+            AccountToken.citizen_id == citizen.id,
+            AccountToken.purpose == purpose,
+            AccountToken.used_at.is_(None),
+        ):
             old.used_at = now()
         token = new_token()
-        await self.tokens.add(AccountToken(citizen_id=citizen.id, purpose=purpose,
-                                           token_digest=token_digest(token),
-                                           expires_at=now() + ttl, payload=payload or {}))
+        await self.tokens.add(
+            AccountToken(
+                citizen_id=citizen.id,
+                purpose=purpose,
+                token_digest=token_digest(token),
+                expires_at=now() + ttl,
+                payload=payload or {},
+            )
+        )
         return token
 
     async def _valid_token(self, token: str, purpose: TokenPurpose) -> AccountToken | None:
         record = await self.tokens.get_one_or_none(token_digest=token_digest(token))
         if record is None or record.purpose != purpose or record.used_at is not None:
             return None
-        expires = record.expires_at if record.expires_at.tzinfo else record.expires_at.replace(
-            tzinfo=UTC)
+        expires = (
+            record.expires_at if record.expires_at.tzinfo else record.expires_at.replace(tzinfo=UTC)
+        )
         if expires <= now():
             return None
         return record
@@ -227,19 +271,30 @@ class AccountService:
             return "unknown"
         if record.used_at is not None:
             return "used"
-        expires = record.expires_at if record.expires_at.tzinfo else record.expires_at.replace(
-            tzinfo=UTC)
+        expires = (
+            record.expires_at if record.expires_at.tzinfo else record.expires_at.replace(tzinfo=UTC)
+        )
         return "expired" if expires <= now() else "valid"
 
     # -- creation and activation ---------------------------------------------------------------
-    async def create_account(self, values: dict[str, Any], accounts: list[ServiceAccount],
-                             terms_version: int, locale: str, ip: str = "") -> Citizen:
+    async def create_account(
+        self,
+        values: dict[str, Any],
+        accounts: list[ServiceAccount],
+        terms_version: int,
+        locale: str,
+        ip: str = "",
+    ) -> Citizen:
         birth = values.get("birth_date") or ""
         citizen = Citizen(
-            username=values["username"], username_key=username_key(values["username"]),
-            password_hash=hash_password(values["password"]), status=CitizenStatus.PENDING,
-            civility=values["civility"], last_name=values["last_name"],
-            birth_name=values.get("birth_name", ""), first_names=values["first_names"],
+            username=values["username"],
+            username_key=username_key(values["username"]),
+            password_hash=hash_password(values["password"]),
+            status=CitizenStatus.PENDING,
+            civility=values["civility"],
+            last_name=values["last_name"],
+            birth_name=values.get("birth_name", ""),
+            first_names=values["first_names"],
             birth_date=date.fromisoformat(birth) if birth else None,
             birth_country=values.get("birth_country", ""),
             birth_department=values.get("birth_department", ""),
@@ -247,15 +302,21 @@ class AccountService:
             photo_file=values.get("photo_file", ""),
             street_number=values.get("street_number", ""),
             street_number_suffix=values.get("street_number_suffix", ""),
-            street_name=values.get("street_name", ""), building=values.get("building", ""),
+            street_name=values.get("street_name", ""),
+            building=values.get("building", ""),
             apartment=values.get("apartment", ""),
             address_complement=values.get("address_complement", ""),
-            postcode=values.get("postcode", ""), city=values.get("city", ""),
+            postcode=values.get("postcode", ""),
+            city=values.get("city", ""),
             country=values.get("country", "FR") or "FR",
-            phone=values.get("phone", ""), mobile=values.get("mobile", ""),
-            fax=values.get("fax", ""), email=values["email"],
-            preferred_contact=values.get("preferred_contact", "email"), locale=locale,
-            terms_version=terms_version, terms_accepted_at=now(),
+            phone=values.get("phone", ""),
+            mobile=values.get("mobile", ""),
+            fax=values.get("fax", ""),
+            email=values["email"],
+            preferred_contact=values.get("preferred_contact", "email"),
+            locale=locale,
+            terms_version=terms_version,
+            terms_accepted_at=now(),
         )
         await self.citizens.add(citizen)
         await self.link_service_accounts(citizen, accounts, ip)
@@ -265,17 +326,23 @@ class AccountService:
 
     async def send_activation(self, citizen: Citizen) -> None:
         token = await self._issue_token(citizen, TokenPurpose.ACTIVATION, ACTIVATION_TTL)
-        self.email("activation", citizen.email, citizen.locale, citizen=citizen,
-                   link=f"{self.settings.web.public_url}/{self.tenant.slug}/activer/{token}",
-                   hours=int(ACTIVATION_TTL.total_seconds() // 3600))
+        self.email(
+            "activation",
+            citizen.email,
+            citizen.locale,
+            citizen=citizen,
+            link=f"{self.settings.web.public_url}/{self.tenant.slug}/activer/{token}",
+            hours=int(ACTIVATION_TTL.total_seconds() // 3600),
+        )
 
     async def resend_activation(self, login: str) -> None:
         """Send a new activation link if ``login`` (username or email) names a pending account;
         the caller answers the same whatever happens."""
         citizen = await self.by_username(login)
         if citizen is None and "@" in login:
-            matches = await self.citizens.get_many(Citizen.email == login.strip(),
-                                                   Citizen.status == CitizenStatus.PENDING)
+            matches = await self.citizens.get_many(
+                Citizen.email == login.strip(), Citizen.status == CitizenStatus.PENDING
+            )
             citizen = matches[0] if len(matches) == 1 else None
         if citizen is not None and citizen.status == CitizenStatus.PENDING:
             await self.send_activation(citizen)
@@ -321,15 +388,21 @@ class AccountService:
         """Send a reset link when ``login`` names an active account; silent otherwise."""
         citizen = await self.by_username(login)
         if citizen is None and "@" in login:
-            matches = await self.citizens.get_many(Citizen.email == login.strip(),
-                                                   Citizen.status == CitizenStatus.ACTIVE)
+            matches = await self.citizens.get_many(
+                Citizen.email == login.strip(), Citizen.status == CitizenStatus.ACTIVE
+            )
             citizen = matches[0] if len(matches) == 1 else None
         if citizen is None or citizen.status != CitizenStatus.ACTIVE:
             return
         token = await self._issue_token(citizen, TokenPurpose.PASSWORD_RESET, RESET_TTL)
-        self.email("password_reset", citizen.email, citizen.locale, citizen=citizen,
-                   link=f"{self.settings.web.public_url}/{self.tenant.slug}/reinitialiser/{token}",
-                   minutes=int(RESET_TTL.total_seconds() // 60))
+        self.email(
+            "password_reset",
+            citizen.email,
+            citizen.locale,
+            citizen=citizen,
+            link=f"{self.settings.web.public_url}/{self.tenant.slug}/reinitialiser/{token}",
+            minutes=int(RESET_TTL.total_seconds() // 60),
+        )
 
     async def reset_citizen(self, token: str) -> Citizen | None:
         record = await self._valid_token(token, TokenPurpose.PASSWORD_RESET)
@@ -367,12 +440,17 @@ class AccountService:
 
     async def request_email_change(self, citizen: Citizen, new_email: str, ip: str = "") -> None:
         citizen.pending_email = new_email
-        token = await self._issue_token(citizen, TokenPurpose.EMAIL_CHANGE, EMAIL_CHANGE_TTL,
-                                        {"email": new_email})
+        token = await self._issue_token(
+            citizen, TokenPurpose.EMAIL_CHANGE, EMAIL_CHANGE_TTL, {"email": new_email}
+        )
         self.record(citizen, "email_change_requested", {"to": new_email}, ip)
-        self.email("email_change", new_email, citizen.locale, citizen=citizen,
-                   link=f"{self.settings.web.public_url}/{self.tenant.slug}/confirmer-courriel/"
-                        f"{token}")
+        self.email(
+            "email_change",
+            new_email,
+            citizen.locale,
+            citizen=citizen,
+            link=f"{self.settings.web.public_url}/{self.tenant.slug}/confirmer-courriel/{token}",
+        )
 
     async def confirm_email_change(self, token: str, ip: str = "") -> Citizen | None:
         record = await self._valid_token(token, TokenPurpose.EMAIL_CHANGE)
@@ -392,21 +470,34 @@ class AccountService:
     # -- personal data -------------------------------------------------------------------------
     async def export(self, citizen: Citizen) -> dict[str, Any]:
         """Everything the space holds about the citizen, as JSON-ready data (RGPD access)."""
-        fields = [c.key for c in Citizen.__table__.columns
-                  if c.key not in {"password_hash", "username_key", "tenant_id", "session_epoch"}]
+        fields = [
+            c.key
+            for c in Citizen.__table__.columns
+            if c.key not in {"password_hash", "username_key", "tenant_id", "session_epoch"}
+        ]
         profile = {name: _jsonable(getattr(citizen, name)) for name in fields}
         services = [
-            {"service": s.name, "reference": a.reference, "holder": a.holder_name,
-             "linked_at": _jsonable(a.linked_at)}
+            {
+                "service": s.name,
+                "reference": a.reference,
+                "holder": a.holder_name,
+                "linked_at": _jsonable(a.linked_at),
+            }
             for a, s in await self.linked_accounts(citizen)
         ]
         history = [
             {"when": _jsonable(e.created_at), "what": e.kind, "detail": e.detail, "ip": e.ip}
-            for e in await self.events.get_many(CitizenEvent.citizen_id == citizen.id,
-                                                order_by=[(CitizenEvent.created_at, False)])
+            for e in await self.events.get_many(
+                CitizenEvent.citizen_id == citizen.id, order_by=[(CitizenEvent.created_at, False)]
+            )
         ]
-        return {"tenant": self.tenant.name, "exported_at": _jsonable(now()), "profile": profile,
-                "services": services, "history": history}
+        return {
+            "tenant": self.tenant.name,
+            "exported_at": _jsonable(now()),
+            "profile": profile,
+            "services": services,
+            "history": history,
+        }
 
     async def delete_account(self, citizen: Citizen, ip: str = "") -> None:
         """Erase the space: identity and contact data go; what the law requires a CCAS to keep
@@ -428,11 +519,28 @@ class AccountService:
         citizen.username = anonymous
         citizen.username_key = anonymous
         citizen.password_hash = ""
-        for name in ("last_name", "first_names", "birth_name", "birth_country",
-                     "birth_department", "birth_commune", "photo_file", "street_number",
-                     "street_number_suffix", "street_name", "building", "apartment",
-                     "address_complement", "postcode", "city", "phone", "mobile", "fax",
-                     "email", "pending_email"):
+        for name in (
+            "last_name",
+            "first_names",
+            "birth_name",
+            "birth_country",
+            "birth_department",
+            "birth_commune",
+            "photo_file",
+            "street_number",
+            "street_number_suffix",
+            "street_name",
+            "building",
+            "apartment",
+            "address_complement",
+            "postcode",
+            "city",
+            "phone",
+            "mobile",
+            "fax",
+            "email",
+            "pending_email",
+        ):
             setattr(citizen, name, "")
         citizen.civility = ""
         citizen.birth_date = None

@@ -18,7 +18,7 @@ from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.ratelimit import Limit, RateLimiter
 from guichet.web.sessions import Session, SessionManager
 
-__all__ = ["LIMITS", "AccountsContext", "NotSignedIn", "client_ip"]
+__all__ = ["LIMITS", "AccountsContext", "NotSignedIn", "client_ip", "signup_limit"]
 
 LIMITS = {
     # a username: 5 free failures, then 2 s, 4 s, … capped at 15 minutes
@@ -27,8 +27,11 @@ LIMITS = {
     "login_ip": Limit("login-ip", free=30, window=3600, base=2, cap=900),
     "access_key": Limit("access-key", free=5, window=3600, base=30, cap=3600),
     "reset": Limit("reset", free=5, window=3600, base=60, cap=3600),
-    "signup": Limit("signup", free=10, window=3600, base=60, cap=3600),
 }
+
+
+def signup_limit(per_hour: int) -> Limit:
+    return Limit("signup", free=per_hour, window=3600, base=60, cap=3600)
 
 
 class NotSignedIn(HTTPException):
@@ -78,8 +81,11 @@ class AccountsContext:
         if citizen_id is None:
             return None
         citizen = await self.accounts.get(citizen_id)
-        if (citizen is None or citizen.status != CitizenStatus.ACTIVE
-                or citizen.session_epoch != self.session.get("epoch")):
+        if (
+            citizen is None
+            or citizen.status != CitizenStatus.ACTIVE
+            or citizen.session_epoch != self.session.get("epoch")
+        ):
             self.manager.clear(self.session)
             return None
         return citizen
@@ -94,7 +100,7 @@ class AccountsContext:
 
     def take_flash(self) -> dict[str, str] | None:
         if "flash" in self.session.data:
-            return self.session.pop("flash")  # type: ignore[no-any-return]
+            return self.session.pop("flash")
         return None
 
 
@@ -107,15 +113,19 @@ async def build_context(
 ) -> AccountsContext:
     services = request.app.state.services
     settings = services.settings
-    manager = SessionManager(services.store.with_namespace("sessions"),
-                             secure=settings.is_production)
+    manager = SessionManager(
+        services.store.with_namespace("sessions"), secure=settings.is_production
+    )
     session = await manager.load(request, tenant.id)
     return AccountsContext(
-        request=request, tenant=tenant, db=db, session=session, manager=manager,
+        request=request,
+        tenant=tenant,
+        db=db,
+        session=session,
+        manager=manager,
         accounts=AccountService(db, tenant, settings, services.renderer),
         limiter=RateLimiter(services.store.with_namespace("ratelimit")),
-        captcha=CaptchaService(services.store.with_namespace("captcha"),
-                               test_mode=settings.web.captcha_test_mode),
+        captcha=CaptchaService(
+            services.store.with_namespace("captcha"), test_mode=settings.web.captcha_test_mode
+        ),
     )
-
-

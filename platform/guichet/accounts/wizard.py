@@ -58,7 +58,7 @@ class Wizard:
 
     @property
     def values(self) -> dict[str, Any]:
-        return self.data["values"] if self.data else {}  # type: ignore[no-any-return]
+        return self.data["values"] if self.data else {}
 
     @property
     def reached(self) -> int:

@@ -26,7 +26,8 @@ class OutboxMessage(TimestampedBase, TenantOwned):
     reply_to: Mapped[str] = mapped_column(String(254), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True),
-                                                             nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=True
+    )
     sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     message_id: Mapped[str] = mapped_column(String(200), default="")

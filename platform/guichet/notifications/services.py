@@ -27,8 +27,14 @@ from guichet.settings import Settings
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
 
-__all__ = ["DELIVER_TASK", "SWEEP_TASK", "deliver", "enqueue_delivery", "queue_email",
-           "send_pending"]
+__all__ = [
+    "DELIVER_TASK",
+    "SWEEP_TASK",
+    "deliver",
+    "enqueue_delivery",
+    "queue_email",
+    "send_pending",
+]
 
 log = logging.getLogger("guichet.notifications")
 DELIVER_TASK = "guichet.notifications.deliver"
@@ -37,14 +43,23 @@ MAX_ATTEMPTS = 12
 
 
 def render_email(
-    renderer: TemplateRenderer, settings: Settings, tenant: TenantSnapshot, kind: str,
-    locale: str, context: dict[str, Any],
+    renderer: TemplateRenderer,
+    settings: Settings,
+    tenant: TenantSnapshot,
+    kind: str,
+    locale: str,
+    context: dict[str, Any],
 ) -> tuple[str, str, str]:
     """(subject, text, html) of ``emails/<kind>``, in ``locale``, branded for ``tenant``."""
     token = i18n.use_locale(locale)
     try:
-        full = {"tenant": tenant, "locale": locale, "public_url": settings.web.public_url,
-                "base_url": f"{settings.web.public_url}/{tenant.slug}", **context}
+        full = {
+            "tenant": tenant,
+            "locale": locale,
+            "public_url": settings.web.public_url,
+            "base_url": f"{settings.web.public_url}/{tenant.slug}",
+            **context,
+        }
         env = renderer.environment(tenant.theme)
         subject = env.get_template(f"emails/{kind}.subject.txt").render(full).strip()
         text = env.get_template(f"emails/{kind}.txt").render(full)
@@ -55,13 +70,27 @@ def render_email(
 
 
 def queue_email(
-    session: AsyncSession, renderer: TemplateRenderer, settings: Settings,
-    tenant: TenantSnapshot, *, kind: str, recipient: str, locale: str, context: dict[str, Any],
+    session: AsyncSession,
+    renderer: TemplateRenderer,
+    settings: Settings,
+    tenant: TenantSnapshot,
+    *,
+    kind: str,
+    recipient: str,
+    locale: str,
+    context: dict[str, Any],
 ) -> OutboxMessage:
     subject, text, html = render_email(renderer, settings, tenant, kind, locale, context)
     message = OutboxMessage(
-        id=uuid.uuid4(), tenant_id=tenant.id, kind=kind, recipient=recipient, subject=subject, text_body=text,
-        html_body=html, sender_name=tenant.name, reply_to=tenant.contact_email,
+        id=uuid.uuid4(),
+        tenant_id=tenant.id,
+        kind=kind,
+        recipient=recipient,
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        sender_name=tenant.name,
+        reply_to=tenant.contact_email,
         message_id=make_msgid(domain="guichet.local"),
     )
     session.add(message)
@@ -76,9 +105,10 @@ def enqueue_delivery(settings: Settings, message_ids: list[uuid.UUID]) -> None:
         app = _celery(settings)
         for message_id in message_ids:
             app.send_task(DELIVER_TASK, args=[str(message_id)], retry=False)
-    except Exception as exc:  # noqa: BLE001 - the outbox keeps the message
-        log.warning("broker unavailable, the outbox sweep will deliver later: %s",
-                    type(exc).__name__)
+    except Exception as exc:
+        log.warning(
+            "broker unavailable, the outbox sweep will deliver later: %s", type(exc).__name__
+        )
 
 
 _celery_apps: dict[str, Any] = {}
@@ -96,8 +126,10 @@ def _celery(settings: Settings) -> Any:
         config = celery_config(settings)
         config["broker_connection_retry_on_startup"] = False
         config["broker_connection_max_retries"] = 0
-        config["broker_transport_options"] = {**config["broker_transport_options"],
-                                              "max_retries": 0}
+        config["broker_transport_options"] = {
+            **config["broker_transport_options"],
+            "max_retries": 0,
+        }
         app.conf.update(**config)
         _celery_apps[key] = app
     return app
@@ -113,7 +145,8 @@ def to_email_message(message: OutboxMessage, settings: Settings) -> EmailMessage
     email["Subject"] = message.subject
     email["Message-ID"] = message.message_id or make_msgid(domain="guichet.local")
     email["Date"] = (message.created_at or datetime.now(UTC)).strftime(
-        "%a, %d %b %Y %H:%M:%S +0000")
+        "%a, %d %b %Y %H:%M:%S +0000"
+    )
     if message.reply_to:
         email["Reply-To"] = message.reply_to
     email["Auto-Submitted"] = "auto-generated"
@@ -140,7 +173,9 @@ def deliver(message: OutboxMessage, settings: Settings) -> None:
 
 
 async def send_pending(
-    session: AsyncSession, settings: Settings, message_id: uuid.UUID | None = None,
+    session: AsyncSession,
+    settings: Settings,
+    message_id: uuid.UUID | None = None,
     limit: int = 100,
 ) -> int:
     """Deliver one message or every due one; a sent message is never sent again.
@@ -155,10 +190,14 @@ async def send_pending(
         if message_id is not None:
             statement = statement.where(OutboxMessage.id == message_id)
         else:
-            statement = statement.where(
-                (OutboxMessage.next_attempt_at.is_(None))
-                | (OutboxMessage.next_attempt_at <= now)
-            ).where(OutboxMessage.attempts < MAX_ATTEMPTS).order_by(OutboxMessage.created_at)
+            statement = (
+                statement.where(
+                    (OutboxMessage.next_attempt_at.is_(None))
+                    | (OutboxMessage.next_attempt_at <= now)
+                )
+                .where(OutboxMessage.attempts < MAX_ATTEMPTS)
+                .order_by(OutboxMessage.created_at)
+            )
         statement = statement.limit(1).with_for_update(skip_locked=True)
         message = (await session.execute(statement)).scalars().first()
         if message is None:
@@ -166,12 +205,16 @@ async def send_pending(
             break
         try:
             deliver(message, settings)
-        except Exception as exc:  # noqa: BLE001 - recorded and retried
+        except Exception as exc:
             message.attempts += 1
             message.last_error = f"{type(exc).__name__}: {exc}"[:1000]
             message.next_attempt_at = now + timedelta(minutes=min(60, 2**message.attempts))
-            log.warning("email %s not delivered (attempt %s): %s", message.id,
-                        message.attempts, type(exc).__name__)
+            log.warning(
+                "email %s not delivered (attempt %s): %s",
+                message.id,
+                message.attempts,
+                type(exc).__name__,
+            )
         else:
             message.sent_at = datetime.now(UTC)
             message.attempts += 1

@@ -43,11 +43,6 @@ class PortalController(Controller):
     path = "/"
     dependencies = {"portal": Provide(provide_portal)}
 
-    @get("/", name="portal:home")
-    async def home(self, request: Request[Any, Any, Any], portal: PortalService) -> Response[str]:
-        news = await portal.latest_news()
-        return render_page(request, "portal/home.html", news=news)
-
     @get("/aide", name="portal:help")
     async def help(self, request: Request[Any, Any, Any], portal: PortalService) -> Response[str]:
         sections = await portal.help_sections(i18n_locale(request))

@@ -391,8 +391,10 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
     codes = {s["code"] for s in services}
     for i, entry in enumerate(_table_list(data, "access_keys", problems)):
         label = f"access_keys[{i}]"
-        values = {k: str(entry.get(k, "")).strip() for k in
-                  ("service", "reference", "holder", "email", "key")}
+        values = {
+            k: str(entry.get(k, "")).strip()
+            for k in ("service", "reference", "holder", "email", "key")
+        }
         for required in ("service", "reference", "holder", "key"):
             if not values[required]:
                 problems.append((f"{label}.{required}", "required"))
@@ -407,8 +409,9 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
     if problems:
         raise CatalogError(path, problems)
     digest = hashlib.sha256(raw_bytes + (logo or b"")).hexdigest()
-    return TenantCatalog(folder, tenant, logo, logo_suffix, terms, news, services, pages, digest,
-                         access_keys)
+    return TenantCatalog(
+        folder, tenant, logo, logo_suffix, terms, news, services, pages, digest, access_keys
+    )
 
 
 def _table_list(data: dict[str, Any], key: str, problems: list[tuple[str, str]]) -> list[Any]:
@@ -592,29 +595,42 @@ async def apply_catalog(
         if not secret_key:
             raise ValueError("applying access keys needs the deployment's secret key")
         services_by_code = {
-            s.code: s for s in (await session.execute(
-                select(Service).where(Service.tenant_id == tid))).scalars()
+            s.code: s
+            for s in (
+                await session.execute(select(Service).where(Service.tenant_id == tid))
+            ).scalars()
         }
         existing_accounts = {
             (a.service_id, a.reference): a
-            for a in (await session.execute(
-                select(ServiceAccount).where(ServiceAccount.tenant_id == tid))).scalars()
+            for a in (
+                await session.execute(select(ServiceAccount).where(ServiceAccount.tenant_id == tid))
+            ).scalars()
         }
-        for entry in catalog.access_keys:
-            service = services_by_code[entry["service"]]
-            digest = key_digest(secret_key, str(tid), entry["key"])
-            account = existing_accounts.get((service.id, entry["reference"]))
+        for key_entry in catalog.access_keys:
+            service = services_by_code[key_entry["service"]]
+            digest = key_digest(secret_key, str(tid), key_entry["key"])
+            account = existing_accounts.get((service.id, key_entry["reference"]))
             if account is None:
-                session.add(ServiceAccount(tenant_id=tid, service_id=service.id,
-                                           reference=entry["reference"],
-                                           holder_name=entry["holder"], email=entry["email"],
-                                           key_digest=digest))
-                changes.append(f"access key {entry['service']}/{entry['reference']}: added")
+                session.add(
+                    ServiceAccount(
+                        tenant_id=tid,
+                        service_id=service.id,
+                        reference=key_entry["reference"],
+                        holder_name=key_entry["holder"],
+                        email=key_entry["email"],
+                        key_digest=digest,
+                    )
+                )
+                changes.append(f"access key {key_entry['service']}/{key_entry['reference']}: added")
             elif (account.holder_name, account.email, account.key_digest) != (
-                entry["holder"], entry["email"], digest
+                key_entry["holder"],
+                key_entry["email"],
+                digest,
             ):
-                account.holder_name, account.email = entry["holder"], entry["email"]
+                account.holder_name, account.email = key_entry["holder"], key_entry["email"]
                 account.key_digest = digest
-                changes.append(f"access key {entry['service']}/{entry['reference']}: updated")
+                changes.append(
+                    f"access key {key_entry['service']}/{key_entry['reference']}: updated"
+                )
         await session.flush()
     return changes

@@ -79,8 +79,9 @@ class SessionManager:
                     and now - stored["created"] < ABSOLUTE_SECONDS
                 )
                 if fresh:
-                    session = Session(sid, tid, stored["created"], stored["last_seen"],
-                                      stored.get("data", {}))
+                    session = Session(
+                        sid, tid, stored["created"], stored["last_seen"], stored.get("data", {})
+                    )
                     # Refresh the idle clock at most once a minute (fewer writes).
                     if now - session.last_seen > 60:
                         session.last_seen = now
@@ -111,17 +112,31 @@ class SessionManager:
             return
         if not session.changed:
             return
-        payload = {"tenant_id": session.tenant_id, "created": session.created,
-                   "last_seen": session.last_seen, "data": session.data}
+        payload = {
+            "tenant_id": session.tenant_id,
+            "created": session.created,
+            "last_seen": session.last_seen,
+            "data": session.data,
+        }
         remaining = int(ABSOLUTE_SECONDS - (time.time() - session.created))
-        await self.store.set(self._key(session.tenant_id, session.id), json.dumps(payload),
-                             expires_in=max(1, min(IDLE_SECONDS, remaining)))
+        await self.store.set(
+            self._key(session.tenant_id, session.id),
+            json.dumps(payload),
+            expires_in=max(1, min(IDLE_SECONDS, remaining)),
+        )
         if session.is_new or session.old_id:
             response.set_cookie(self._cookie(session.id, path))
 
     def _cookie(self, value: str, path: str, max_age: int | None = None) -> Cookie:
-        return Cookie(key=SESSION_COOKIE, value=value, path=path, httponly=True,
-                      samesite="lax", secure=self.secure, max_age=max_age)
+        return Cookie(
+            key=SESSION_COOKIE,
+            value=value,
+            path=path,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            max_age=max_age,
+        )
 
     async def end_all_for(self, tenant_id: uuid.UUID, citizen_id: uuid.UUID) -> None:
         """Other sessions of a citizen end through ``session_epoch`` (checked at each request);

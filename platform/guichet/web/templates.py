@@ -58,8 +58,9 @@ class TemplateRenderer:
             env.filters.update(
                 zip_same=lambda items: [(str(i), str(i)) for i in items],
                 map_departements=lambda items: [(code, f"{code} – {name}") for code, name in items],
-                prefix_keys=lambda mapping, prefix: {f"{prefix}{k}": v for k, v in
-                                                     (mapping or {}).items()},
+                prefix_keys=lambda mapping, prefix: {
+                    f"{prefix}{k}": v for k, v in (mapping or {}).items()
+                },
             )
             self._environments[theme] = env
         return env

@@ -78,19 +78,27 @@ class CaptchaService:
         names = [i["name"] for i in icons()]
         order = secrets.SystemRandom().sample(names, CHOICES)
         target = 0 if self.test_mode else secrets.randbelow(CHOICES)
-        digits = TEST_AUDIO_CODE if self.test_mode else "".join(
-            str(secrets.randbelow(10)) for _ in range(DIGITS)
+        digits = (
+            TEST_AUDIO_CODE
+            if self.test_mode
+            else "".join(str(secrets.randbelow(10)) for _ in range(DIGITS))
         )
         challenge = Challenge(secrets.token_urlsafe(16), order, target, digits)
         await self._save(tenant_id, session_id, challenge)
         return challenge
 
     async def _save(self, tenant_id: str, session_id: str, challenge: Challenge) -> None:
-        payload = {"id": challenge.id, "order": challenge.order, "target": challenge.target,
-                   "digits": challenge.digits, "failures": challenge.failures,
-                   "created": time.time()}
-        await self.store.set(self._key(tenant_id, session_id), json.dumps(payload),
-                             expires_in=TTL_SECONDS)
+        payload = {
+            "id": challenge.id,
+            "order": challenge.order,
+            "target": challenge.target,
+            "digits": challenge.digits,
+            "failures": challenge.failures,
+            "created": time.time(),
+        }
+        await self.store.set(
+            self._key(tenant_id, session_id), json.dumps(payload), expires_in=TTL_SECONDS
+        )
 
     async def current(self, tenant_id: str, session_id: str) -> Challenge | None:
         raw = await self.store.get(self._key(tenant_id, session_id))
@@ -99,8 +107,9 @@ class CaptchaService:
         data = json.loads(raw)
         if time.time() - data["created"] > TTL_SECONDS:
             return None
-        return Challenge(data["id"], data["order"], data["target"], data["digits"],
-                         data["failures"])
+        return Challenge(
+            data["id"], data["order"], data["target"], data["digits"], data["failures"]
+        )
 
     async def current_or_new(self, tenant_id: str, session_id: str) -> Challenge:
         return await self.current(tenant_id, session_id) or await self.new(tenant_id, session_id)
@@ -126,15 +135,17 @@ class CaptchaService:
         await self._save(tenant_id, session_id, challenge)
         return Captcha.WRONG
 
-    async def image(self, tenant_id: str, session_id: str, challenge_id: str,
-                    index: int) -> bytes | None:
+    async def image(
+        self, tenant_id: str, session_id: str, challenge_id: str, index: int
+    ) -> bytes | None:
         challenge = await self.current(tenant_id, session_id)
         if challenge is None or challenge.id != challenge_id or not 0 <= index < CHOICES:
             return None
         return icon_svg(challenge.order[index])
 
-    async def audio(self, tenant_id: str, session_id: str, challenge_id: str,
-                    locale: str) -> bytes | None:
+    async def audio(
+        self, tenant_id: str, session_id: str, challenge_id: str, locale: str
+    ) -> bytes | None:
         challenge = await self.current(tenant_id, session_id)
         if challenge is None or challenge.id != challenge_id:
             return None

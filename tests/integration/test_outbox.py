@@ -1,0 +1,220 @@
+"""Emails are never lost: written with the change, delivered by a real Celery worker to a real
+SMTP server (aiosmtpd), including when the broker was down at the time of the change."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from guichet.accounts.services import AccountService
+from guichet.db.session import Database
+from guichet.notifications.models import OutboxMessage
+from guichet.notifications.services import SWEEP_TASK, _celery, enqueue_delivery
+from guichet.settings import EmailSettings, WorkerSettings
+from guichet.tenancy.models import Tenant
+from guichet.tenancy.snapshot import TenantSnapshot
+from guichet.web.templates import TemplateRenderer
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def start_worker(settings, tmp: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "GUICHET_ROOT": str(ROOT),
+        "GUICHET_VAR_DIR": str(settings.var_dir),
+        "GUICHET_DATABASE_URL": settings.database_url,
+        "GUICHET_BROKER_URL": settings.worker.broker_url,
+        "GUICHET_STORE_NAMESPACE": settings.store.namespace,
+        "GUICHET_SMTP_HOST": settings.email.smtp_host,
+        "GUICHET_SMTP_PORT": str(settings.email.smtp_port),
+        "GUICHET_SMTP_STARTTLS": "false",
+        "GUICHET_MODE": "test",
+    }
+    log = open(tmp / "worker.log", "wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--loglevel=WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    process.log = log  # type: ignore[attr-defined]
+    return process
+
+
+async def queue_activation(settings, username: str) -> list:
+    """Create an account in ccas-castres as the wizard does: the email joins the same commit."""
+    db = Database(settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            tenant = TenantSnapshot.from_model(
+                (
+                    await session.execute(select(Tenant).where(Tenant.slug == "ccas-castres"))
+                ).scalar_one()
+            )
+        async with db.session(tenant.id) as session:
+            service = AccountService(
+                session, tenant, settings, TemplateRenderer(settings.themes_dir)
+            )
+            await service.create_account(
+                {
+                    "username": username,
+                    "password": "Tarn2castres81x",
+                    "civility": "Madame",
+                    "last_name": "Alquier",
+                    "first_names": "Cécile",
+                    "email": f"{username}@exemple.fr",
+                },
+                [],
+                1,
+                "fr",
+            )
+            await session.commit()
+            return list(service.queued)
+    finally:
+        await db.dispose()
+
+
+async def sent_state(settings, ids) -> list:
+    db = Database(settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            rows = (
+                (await session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids))))
+                .scalars()
+                .all()
+            )
+            return [r.sent_at for r in rows]
+    finally:
+        await db.dispose()
+
+
+async def wait_for(predicate, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def test_email_written_while_the_broker_is_down_is_delivered_once_it_is_back(
+    sqlite_backend, smtp, tmp_path
+):
+    controller, inbox = smtp
+    port = free_port()  # nothing listens there yet: the broker is down
+    settings = dataclasses.replace(
+        sqlite_backend.settings,
+        email=EmailSettings(smtp_host="127.0.0.1", smtp_port=controller.port, smtp_starttls=False),
+        worker=WorkerSettings(broker_url=f"redis://127.0.0.1:{port}/0"),
+    )
+    username = f"outbox{time.time_ns() % 10**8}"
+    ids = await queue_activation(settings, username)
+    started = time.monotonic()
+    enqueue_delivery(settings, ids)  # fails quietly: the change is committed, the email waits
+    assert time.monotonic() - started < 5
+    assert await sent_state(settings, ids) == [None]
+    assert inbox.messages == []
+
+    redis = start_redis(port)
+    worker = start_worker(settings, tmp_path)
+    try:
+        # What beat does every minute: ask for a sweep through the broker.
+        _celery(settings).send_task(SWEEP_TASK)
+
+        async def delivered():
+            return all(await sent_state(settings, ids))
+
+        assert await wait_for(delivered), (tmp_path / "worker.log").read_text()[-3000:]
+        mine = [m for m in inbox.messages if m["To"] == f"{username}@exemple.fr"]
+        assert len(mine) == 1
+        assert "Activez votre espace" in mine[0]["Subject"]
+        assert mine[0].get_body(("plain",)) and mine[0].get_body(("html",))
+
+        # With the broker up, a new email goes out right away through the deliver task.
+        other = f"{username}b"
+        more = await queue_activation(settings, other)
+        enqueue_delivery(settings, more)
+
+        async def delivered_more():
+            return all(await sent_state(settings, more))
+
+        assert await wait_for(delivered_more), (tmp_path / "worker.log").read_text()[-3000:]
+        # A second sweep sends nothing twice.
+        _celery(settings).send_task(SWEEP_TASK)
+        await asyncio.sleep(1.5)
+        assert len([m for m in inbox.messages if m["To"] == f"{other}@exemple.fr"]) == 1
+        assert len([m for m in inbox.messages if m["To"] == f"{username}@exemple.fr"]) == 1
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+        worker.log.close()
+        redis.terminate()
+        redis.wait(timeout=10)

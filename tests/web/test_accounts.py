@@ -1,0 +1,449 @@
+"""Citizen accounts over HTTP, on SQLite and on PostgreSQL + Redis."""
+
+import json
+import re
+from html import unescape
+
+import pytest
+
+from guichet.web.sessions import SESSION_COOKIE
+from tests.support.accounts import (
+    FR,
+    STRONG,
+    activate,
+    csrf,
+    link_path,
+    login,
+    new_citizen,
+    outbox,
+    post_form,
+    unique,
+    wizard,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def text(response):
+    return unescape(response.text)
+
+
+async def test_wizard_creates_a_pending_account_and_queues_the_activation_email(web, backend):
+    username = unique()
+    email = f"{username}@exemple.fr"
+    response = await wizard(web, "ccas-castres", username=username, email=email)
+    assert response.status_code == 200
+    assert "Un courriel de confirmation de création et d'activation" in text(response)
+    [message] = await outbox(backend.settings, "ccas-castres", email, "activation")
+    assert message.sent_at is None  # delivered by a worker, not by the web request
+    assert "Activez votre espace" in message.subject and "CCAS de Castres" in message.subject
+    assert "/ccas-castres/activer/" in message.text_body and "<a href=" in message.html_body
+    # Not active yet: login says so.
+    response = await login(web, "ccas-castres", username)
+    assert "pas encore activé" in text(response)
+
+
+async def test_steps_cannot_be_skipped_and_refresh_keeps_values(web):
+    await post_form(web, "/ccas-castres/creer-mon-espace", {})
+    skipped = await web.get(
+        "/ccas-castres/creer-mon-espace/authentification", headers=FR, follow_redirects=False
+    )
+    assert skipped.status_code == 303
+    assert skipped.headers["location"].endswith("/creer-mon-espace/cgu")
+    response = await post_form(web, "/ccas-castres/creer-mon-espace/cgu", {"action": "next"})
+    assert response.status_code == 400
+    assert "Vous devez accepter les conditions générales" in text(response)
+    await post_form(
+        web, "/ccas-castres/creer-mon-espace/cgu", {"action": "next", "accept_terms": "yes"}
+    )
+    response = await post_form(
+        web,
+        "/ccas-castres/creer-mon-espace/identite",
+        {"action": "next", "civility": "Madame", "last_name": "Alqu1er", "first_names": "Cécile"},
+    )
+    assert response.status_code == 400
+    assert 'value="Alqu1er"' in response.text  # kept as typed
+    assert 'aria-invalid="true"' in response.text and 'class="error-summary"' in response.text
+    again = await web.get("/ccas-castres/creer-mon-espace/identite", headers=FR)
+    assert 'value="Alqu1er"' in again.text  # a refresh loses nothing
+
+
+async def test_previous_keeps_what_was_typed_without_validating(web):
+    await post_form(web, "/ccas-castres/creer-mon-espace", {})
+    await post_form(
+        web, "/ccas-castres/creer-mon-espace/cgu", {"action": "next", "accept_terms": "yes"}
+    )
+    response = await post_form(
+        web,
+        "/ccas-castres/creer-mon-espace/identite",
+        {"action": "previous", "last_name": "Alquier"},
+    )
+    assert str(response.url).endswith("/creer-mon-espace/cgu")
+    page = await web.get("/ccas-castres/creer-mon-espace/identite", headers=FR)
+    assert 'value="Alquier"' in page.text
+
+
+async def test_username_is_unique_per_tenant_and_free_ones_are_suggested(web, backend):
+    username, _ = await new_citizen(web, backend.settings)
+    web.cookies.clear()
+    response = await wizard(web, "ccas-castres", username=username.upper(), email="x@exemple.fr")
+    assert response.status_code == 400
+    assert "déjà pris" in text(response)
+    suggestions = re.findall(
+        r"<strong>([^<]+)</strong>", response.text.split("Noms disponibles")[1].split("</p>")[0]
+    )
+    assert suggestions and all(s != username for s in suggestions)
+    web.cookies.clear()
+    other = await wizard(web, "mairie-valdoree", username=username, email="y@exemple.fr")
+    assert "Votre espace est créé" in text(other)
+
+
+async def test_access_key_links_the_service_account(web, backend):
+    slug = "ccas-castres"
+    username = unique()
+    email = f"{username}@exemple.fr"
+    unknown = await wizard(
+        web, slug, username=username, email=email, keys={"action-sociale": "AAAA-BBBB-CCCC"}
+    )
+    assert "n'est pas reconnue" in text(unknown)
+    web.cookies.clear()
+    key = "VALD-OREE-0001"  # a real key, but of the other tenant: unknown here
+    assert "n'est pas reconnue" in text(
+        await wizard(web, slug, username=username, email=email, keys={"action-sociale": key})
+    )
+
+
+async def test_key_already_linked_to_another_account_is_refused(web, backend):
+    await new_citizen(web, backend.settings, keys={"action-sociale": "CAST-RES8-1AS3"})
+    page = await web.get("/ccas-castres/mon-espace", headers=FR)
+    assert "Action sociale" in page.text
+    web.cookies.clear()
+    response = await wizard(
+        web,
+        "ccas-castres",
+        username=unique(),
+        email="z@exemple.fr",
+        keys={"action-sociale": "cast res8 1as3"},
+    )
+    assert "déjà associée à un autre espace" in text(response)
+
+
+async def test_key_guessing_is_rate_limited(web):
+    response = None
+    for n in range(7):
+        web.cookies.clear()
+        response = await wizard(
+            web,
+            "mairie-valdoree",
+            username=unique(),
+            email="g@exemple.fr",
+            keys={"enfance": f"GUES-SKEY-{n:04d}"},
+        )
+    assert "Trop de clés d'accès erronées" in text(response)
+
+
+async def test_login_failure_is_one_generic_message(web, backend):
+    username, _ = await new_citizen(web, backend.settings)
+    web.cookies.clear()
+    wrong = await login(web, "ccas-castres", username, "Wrong1password")
+    nobody = await login(web, "ccas-castres", unique("personne"), "Wrong1password")
+    assert wrong.status_code == nobody.status_code == 400
+    message = "Identifiant ou mot de passe incorrect."
+    assert message in text(wrong) and message in text(nobody)
+
+
+async def test_login_throttling_grows_and_does_not_reveal_existence(web, backend):
+    username, _ = await new_citizen(web, backend.settings)
+    for name in (username, unique("inconnu")):
+        web.cookies.clear()
+        statuses = [
+            (await login(web, "ccas-castres", name, "Wrong1password")).status_code for _ in range(7)
+        ]
+        # five free failures, the sixth imposes a wait, the seventh meets it
+        assert statuses[:6] == [400] * 6 and statuses[6] == 429, statuses
+        blocked = await login(web, "ccas-castres", name, STRONG)
+        assert blocked.status_code == 429 and "Trop de tentatives" in text(blocked)
+
+
+async def test_session_id_is_rotated_at_login_and_cookie_is_scoped(web, backend):
+    username = unique()
+    email = f"{username}@exemple.fr"
+    await wizard(web, "ccas-castres", username=username, email=email)
+    await activate(web, backend.settings, "ccas-castres", email)
+    before = web.cookies.get(SESSION_COOKIE)
+    assert before  # the wizard made an anonymous session
+    page = (await web.get("/ccas-castres/", headers=FR)).text
+    response = await web.post(
+        "/ccas-castres/connexion",
+        headers=FR,
+        follow_redirects=False,
+        data={"_csrf_token": csrf(page), "username": username, "password": STRONG},
+    )
+    cookie = response.headers["set-cookie"]
+    assert "Path=/ccas-castres" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    after = web.cookies.get(SESSION_COOKIE)
+    assert after and after != before
+    # The old id (fixation) is worth nothing now.
+    web.cookies.clear()
+    web.cookies.set(SESSION_COOKIE, before, path="/ccas-castres")
+    old = await web.get("/ccas-castres/mon-espace", headers=FR, follow_redirects=False)
+    assert old.status_code == 303
+
+
+async def test_a_session_of_one_tenant_means_nothing_at_another(web, backend):
+    await new_citizen(web, backend.settings)
+    sid = web.cookies.get(SESSION_COOKIE)
+    web.cookies.clear()
+    web.cookies.set(SESSION_COOKIE, sid, path="/mairie-valdoree")
+    response = await web.get("/mairie-valdoree/mon-espace", headers=FR, follow_redirects=False)
+    assert response.status_code == 303
+
+
+async def test_logout_deletes_the_session(web, backend):
+    await new_citizen(web, backend.settings)
+    sid = web.cookies.get(SESSION_COOKIE)
+    home = await web.get("/ccas-castres/mon-espace", headers=FR)
+    assert home.headers["cache-control"] == "no-store"
+    await post_form(web, "/ccas-castres/deconnexion", {}, page=home.text)
+    web.cookies.set(SESSION_COOKIE, sid, path="/ccas-castres")
+    response = await web.get("/ccas-castres/mon-espace", headers=FR, follow_redirects=False)
+    assert response.status_code == 303
+
+
+async def test_activation_link_works_once(web, backend):
+    username = unique()
+    email = f"{username}@exemple.fr"
+    await wizard(web, "ccas-castres", username=username, email=email)
+    [message] = await outbox(backend.settings, "ccas-castres", email, "activation")
+    path = link_path(message, backend.settings.web.public_url)
+    assert (await post_form(web, path, {})).status_code == 200
+    second = await post_form(web, path, {}, page=(await web.get("/ccas-castres/")).text)
+    assert second.status_code == 400 and "déjà servi" in text(second)
+    # The link of one tenant means nothing at another.
+    other = path.replace("/ccas-castres/", "/mairie-valdoree/")
+    page = await web.get(other, headers=FR)
+    assert "n'est pas valable" in text(page)
+
+
+async def test_forgotten_password_same_answer_then_single_use_link(web, backend):
+    username, email = await new_citizen(web, backend.settings)
+    web.cookies.clear()
+    known = await post_form(web, "/ccas-castres/mot-de-passe-oublie", {"login": username})
+    unknown = await post_form(
+        web, "/ccas-castres/mot-de-passe-oublie", {"login": unique("inconnu")}
+    )
+    main = lambda r: text(r).split('id="contenu"')[1].split("</main>")[0]  # noqa: E731
+    assert main(known) == main(unknown)
+    [message] = await outbox(backend.settings, "ccas-castres", email, "password_reset")
+    path = link_path(message, backend.settings.web.public_url)
+    weak = await post_form(web, path, {"password": "court", "password_confirmation": "court"})
+    assert weak.status_code == 400 and "8 caractère(s)" in text(weak)
+    done = await post_form(
+        web, path, {"password": "Nouveau2motdepasse", "password_confirmation": "Nouveau2motdepasse"}
+    )
+    assert "Votre mot de passe a été modifié" in text(done)
+    assert "password_changed" in [
+        m.kind for m in await outbox(backend.settings, "ccas-castres", email)
+    ]
+    assert "n'est plus valable" in text(await web.get(path, headers=FR))
+    assert str((await login(web, "ccas-castres", username, "Nouveau2motdepasse")).url).endswith(
+        "/mon-espace"
+    )
+
+
+async def test_password_change_ends_other_sessions(web, backend):
+    username, _ = await new_citizen(web, backend.settings)
+    other_sid = web.cookies.get(SESSION_COOKIE)
+    web.cookies.clear()
+    await login(web, "ccas-castres", username)
+    response = await post_form(
+        web,
+        "/ccas-castres/mon-espace/identifiants",
+        {
+            "form": "password",
+            "current_password": STRONG,
+            "password": "Autre3motdepasse",
+            "password_confirmation": "Autre3motdepasse",
+        },
+    )
+    assert "Votre mot de passe a été modifié" in text(response)
+    assert (await web.get("/ccas-castres/mon-espace", headers=FR)).status_code == 200
+    web.cookies.clear()
+    web.cookies.set(SESSION_COOKIE, other_sid, path="/ccas-castres")
+    stale = await web.get("/ccas-castres/mon-espace", headers=FR, follow_redirects=False)
+    assert stale.status_code == 303
+
+
+async def test_identifiers_need_the_current_password_and_email_is_confirmed(web, backend):
+    username, email = await new_citizen(web, backend.settings)
+    url = "/ccas-castres/mon-espace/identifiants"
+    refused = await post_form(
+        web, url, {"form": "email", "email": "new@exemple.fr", "email_password": "Wrong1password"}
+    )
+    assert refused.status_code == 400 and "actuel est incorrect" in text(refused)
+    new_email = f"{username}.new@exemple.fr"
+    await post_form(web, url, {"form": "email", "email": new_email, "email_password": STRONG})
+    [message] = await outbox(backend.settings, "ccas-castres", new_email, "email_change")
+    await post_form(web, link_path(message, backend.settings.web.public_url), {})
+    assert new_email in (await web.get(url, headers=FR)).text
+    assert [m.kind for m in await outbox(backend.settings, "ccas-castres", email)][
+        -1
+    ] == "email_changed"
+    renamed = unique("nouveau")
+    await post_form(web, url, {"form": "username", "username": renamed})
+    web.cookies.clear()
+    assert str((await login(web, "ccas-castres", renamed)).url).endswith("/mon-espace")
+
+
+async def test_new_terms_version_must_be_accepted_at_next_login(web, backend):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from guichet.db.session import Database
+    from guichet.tenancy.models import Tenant, TermsVersion
+
+    await new_citizen(web, backend.settings, slug="mairie-valdoree")
+    db = Database(backend.settings)
+    async with db.transaction(all_tenants=True) as session:
+        tenant = (
+            await session.execute(select(Tenant).where(Tenant.slug == "mairie-valdoree"))
+        ).scalar_one()
+        session.add(
+            TermsVersion(
+                tenant_id=tenant.id,
+                version=50,
+                title="CGU",
+                body="## Nouvelles règles\n\nTexte nouveau.",
+                published_at=datetime.now(UTC),
+            )
+        )
+    try:
+        response = await web.get("/mairie-valdoree/mon-espace", headers=FR, follow_redirects=False)
+        assert response.headers["location"].endswith("/cgu-a-accepter")
+        page = await web.get("/mairie-valdoree/cgu-a-accepter", headers=FR)
+        assert "Nouvelles règles" in text(page)
+        refused = await post_form(web, "/mairie-valdoree/cgu-a-accepter", {}, page=page.text)
+        assert refused.status_code == 400
+        await post_form(web, "/mairie-valdoree/cgu-a-accepter", {"accept_terms": "yes"})
+        assert (await web.get("/mairie-valdoree/mon-espace", headers=FR)).status_code == 200
+    finally:
+        async with db.transaction(all_tenants=True) as session:
+            for row in (
+                await session.execute(select(TermsVersion).where(TermsVersion.version == 50))
+            ).scalars():
+                await session.delete(row)
+        await db.dispose()
+
+
+async def test_export_holds_only_the_citizens_own_data(web, backend):
+    username, email = await new_citizen(
+        web, backend.settings, keys={"action-sociale": "CAST-RES8-1AS2"}
+    )
+    response = await web.get("/ccas-castres/mon-espace/mes-donnees/export", headers=FR)
+    assert response.headers["content-disposition"].startswith("attachment")
+    data = json.loads(response.text)
+    assert data["profile"]["username"] == username and data["profile"]["email"] == email
+    assert "password_hash" not in data["profile"]
+    assert [s["service"] for s in data["services"]] == ["Action sociale"]
+    assert {e["what"] for e in data["history"]} >= {"created", "activated", "login"}
+    dumped = json.dumps(data)
+    assert "AS-2019-0412" not in dumped  # another citizen's file
+
+
+async def test_delete_account_erases_and_detaches(web, backend):
+    username, _ = await new_citizen(web, backend.settings)
+    page = await web.get("/ccas-castres/mon-espace/mes-donnees", headers=FR)
+    refused = await post_form(
+        web, "/ccas-castres/mon-espace/supprimer", {"password": STRONG}, page=page.text
+    )
+    assert refused.status_code == 400 and "Cochez la case" in text(refused)
+    done = await post_form(
+        web,
+        "/ccas-castres/mon-espace/supprimer",
+        {"password": STRONG, "confirm": "yes"},
+        page=page.text,
+    )
+    assert "Votre espace est supprimé" in text(done)
+    web.cookies.clear()
+    assert (await login(web, "ccas-castres", username)).status_code == 400
+    # The username is free again.
+    response = await wizard(web, "ccas-castres", username=username, email="again@exemple.fr")
+    assert "Votre espace est créé" in text(response)
+
+
+async def test_pages_behind_login_redirect_when_signed_out(web):
+    for path in (
+        "/mon-espace",
+        "/mon-espace/identifiants",
+        "/mon-espace/cles",
+        "/mon-espace/mes-donnees",
+        "/mon-espace/mes-donnees/export",
+    ):
+        response = await web.get(f"/ccas-castres{path}", headers=FR, follow_redirects=False)
+        assert response.status_code == 303, path
+
+
+async def test_audio_captcha_over_http(web):
+    await post_form(web, "/mairie-valdoree/creer-mon-espace", {})
+    page = await web.get("/mairie-valdoree/creer-mon-espace/cgu", headers=FR)
+    assert page.status_code == 200
+    await post_form(
+        web, "/mairie-valdoree/creer-mon-espace/cgu", {"action": "next", "accept_terms": "yes"}
+    )
+    await post_form(
+        web,
+        "/mairie-valdoree/creer-mon-espace/identite",
+        {"action": "next", "civility": "Monsieur", "last_name": "Durand", "first_names": "Paul"},
+    )
+    await post_form(web, "/mairie-valdoree/creer-mon-espace/adresse", {"action": "next"})
+    await post_form(
+        web,
+        "/mairie-valdoree/creer-mon-espace/contact",
+        {"action": "next", "email": "p.durand@exemple.fr"},
+    )
+    page = (await web.get("/mairie-valdoree/creer-mon-espace/authentification", headers=FR)).text
+    challenge = re.search(r'name="captcha_id" value="([^"]+)"', page).group(1)
+    audio = await web.get(f"/mairie-valdoree/captcha/{challenge}/audio")
+    assert audio.headers["content-type"] == "audio/wav" and audio.content[:4] == b"RIFF"
+    image = await web.get(f"/mairie-valdoree/captcha/{challenge}/0")
+    assert image.headers["content-type"].startswith("image/svg+xml")
+    # The captcha of this session cannot be fetched from another tenant.
+    assert (await web.get(f"/ccas-castres/captcha/{challenge}/0")).status_code == 404
+    response = await post_form(
+        web,
+        "/mairie-valdoree/creer-mon-espace/authentification",
+        {
+            "action": "next",
+            "username": unique(),
+            "password": STRONG,
+            "password_confirmation": STRONG,
+            "captcha_id": challenge,
+            "captcha_audio": "1 2 3 4",
+        },
+        page=page,
+    )
+    assert "Votre espace est créé" in text(response)
+
+
+async def test_account_creation_per_address_is_limited(sqlite_backend):
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from guichet.app import create_app
+
+    settings = dataclasses.replace(
+        sqlite_backend.settings,
+        web=dataclasses.replace(sqlite_backend.settings.web, signups_per_ip_per_hour=2),
+        store=dataclasses.replace(sqlite_backend.settings.store, namespace="signuplimit"),
+    )
+    async with AsyncTestClient(app=create_app(settings, configure_logs=False)) as web:
+        results = []
+        for _ in range(4):
+            web.cookies.clear()
+            name = unique()
+            response = await wizard(web, "ccas-castres", username=name, email=f"{name}@exemple.fr")
+            results.append(response.status_code)
+        assert results[:3] == [200, 200, 200] and results[3] == 429
+        assert "Trop d'espaces ont été créés" in text(response)

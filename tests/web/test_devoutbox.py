@@ -1,0 +1,39 @@
+"""The embedded default's mailbox page (/outbox), and its absence when a relay is configured."""
+
+import dataclasses
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from guichet.app import create_app
+from guichet.db.session import Database
+from guichet.notifications.services import send_pending
+from guichet.settings import EmailSettings
+from tests.support.accounts import FR, unique, wizard
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_outbox_lists_and_shows_delivered_emails(sqlite_backend):
+    settings = sqlite_backend.settings
+    async with AsyncTestClient(app=create_app(settings, configure_logs=False)) as web:
+        username = unique()
+        await wizard(web, "ccas-castres", username=username, email=f"{username}@exemple.fr")
+        db = Database(settings)
+        async with db.session(all_tenants=True) as session:
+            assert await send_pending(session, settings) >= 1
+        await db.dispose()
+        index = await web.get("/outbox", headers=FR)
+        assert index.status_code == 200 and f"{username}@exemple.fr" in index.text
+        name = index.text.split('href="/outbox/')[1].split('"')[0]
+        message = await web.get(f"/outbox/{name}", headers=FR)
+        assert "Activez votre espace" in message.text and "/ccas-castres/activer/" in message.text
+        assert (await web.get("/outbox/..%2F..%2Fetc%2Fpasswd", headers=FR)).status_code == 404
+
+
+async def test_outbox_page_does_not_exist_with_a_relay(sqlite_backend):
+    settings = dataclasses.replace(
+        sqlite_backend.settings, email=EmailSettings(smtp_host="smtp.example.org")
+    )
+    async with AsyncTestClient(app=create_app(settings, configure_logs=False)) as web:
+        assert (await web.get("/outbox", headers=FR)).status_code == 404
