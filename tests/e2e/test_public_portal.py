@@ -82,7 +82,11 @@ def test_login_form_is_reachable_by_keyboard_alone(live_server, page, slug):
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.url.endswith(f"/{slug}/connexion")
-    assert page.get_by_role("heading", name="Connexion").is_visible()
+    # Unknown credentials: one generic message, what was typed kept, focus order unchanged.
+    assert (
+        page.get_by_role("alert").inner_text().strip() == "Identifiant ou mot de passe incorrect."
+    )
+    assert page.get_by_label("Identifiant").input_value() == "calquier"
 
 
 def test_labels_of_the_guide_are_usable_by_name(live_server, page):

@@ -128,6 +128,7 @@ class AccountsController(Controller):
         elif slug == "authentification":
             context["policy"] = policy_text(ctx.tenant.password_policy)
             context["services"] = await ctx.accounts.active_services()
+            context["captcha"] = None
             if ctx.tenant.feature("captcha"):
                 challenge = await ctx.captcha.current_or_new(str(ctx.tenant.id), ctx.session.id)
                 context["captcha"] = challenge

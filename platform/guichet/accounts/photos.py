@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
+import warnings
 
 from PIL import Image, UnidentifiedImageError
 
@@ -38,7 +39,17 @@ def clean_photo(data: bytes) -> bytes:
     if kind is None:
         raise PhotoError(_("La photo doit être une image JPEG ou PNG."))
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise PhotoError(
+            _("Cette image est trop grande (en pixels) pour être une photo.")
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise PhotoError(_("Cette image est illisible ou abîmée.")) from None
+    try:
+        with image:
             if image.format != kind:
                 raise PhotoError(_("La photo doit être une image JPEG ou PNG."))
             if image.width * image.height > MAX_PIXELS:

@@ -7,6 +7,7 @@ that tenant.
 from __future__ import annotations
 
 import json
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guichet.accounts.forms import clean_username
 from guichet.accounts.models import (
     AccountToken,
     Citizen,
@@ -46,6 +48,12 @@ __all__ = [
 ACTIVATION_TTL = timedelta(hours=48)
 RESET_TTL = timedelta(hours=1)
 EMAIL_CHANGE_TTL = timedelta(hours=48)
+
+
+def _ascii_username(text: str) -> str:
+    """``Cécile.Alquier`` → ``cecile.alquier``: what the username rule accepts."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return "".join(c for c in folded if c.isalnum() or c in "._-").strip("._-")[:60]
 
 
 def username_key(username: str) -> str:
@@ -114,18 +122,17 @@ class AccountService:
 
     async def suggest_usernames(self, wanted: str, first: str = "", last: str = "") -> list[str]:
         """Up to three free usernames close to ``wanted``."""
-        base = "".join(c for c in wanted.lower() if c.isalnum() or c in "._-") or "usager"
+        base = _ascii_username(wanted) or "usager"
         candidates: list[str] = []
         names = [n for n in (first.split(" ")[0], last.split(" ")[0]) if n]
         if len(names) == 2:
-            fold = "".join(c for c in f"{names[0]}.{names[1]}".lower() if c.isalnum() or c == ".")
-            candidates.append(fold)
+            candidates.append(_ascii_username(f"{names[0]}.{names[1]}"))
         year = date.today().year
         candidates += [f"{base}{n}" for n in range(2, 10)] + [f"{base}.{year}", f"{base}81"]
         free: list[str] = []
         for candidate in candidates:
             if (
-                len(candidate) >= 3
+                clean_username(candidate) is None
                 and candidate not in free
                 and not await self.username_taken(candidate)
             ):

@@ -1,0 +1,588 @@
+"""The citizen account journeys of the guide (§2-3) in real Chromium: the creation wizard, the
+captcha (images, audio, keyboard), the activation email, login, logout and the forgotten
+password, in both themes. Emails are delivered from the outbox as a worker would, then read from
+the ``.eml`` files of the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import email
+import re
+import uuid
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+from guichet.db.session import Database
+from guichet.notifications.services import send_pending
+
+pytestmark = pytest.mark.e2e
+
+CASTRES = "ccas-castres"  # default theme, policy: 8 characters, 1 lowercase, 1 digit
+VALDOREE = "mairie-valdoree"  # horizon theme, policy: 10 characters, 1 lower, 1 upper, 1 digit
+STEP_HEADING = {
+    "cgu": "Étape 1 sur 5 : CGU",
+    "identite": "Étape 2 sur 5 : IDENTITÉ",
+    "adresse": "Étape 3 sur 5 : ADRESSE",
+    "contact": "Étape 4 sur 5 : MOYENS DE CONTACT",
+    "authentification": "Étape 5 sur 5 : AUTHENTIFICATION",
+}
+
+_axe = Axe()
+
+
+# ----------------------------------------------------------------------------- helpers -----
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def assert_no_axe_violation(page: Page) -> None:
+    results = _axe.run(page)
+    violations = [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(n["target"][0] for n in v["nodes"][:3])
+        for v in results.response["violations"]
+    ]
+    assert violations == [], page.url
+
+
+def expect_step(page: Page, live_server: str, slug: str, step: str) -> None:
+    expect(page).to_have_url(f"{live_server}/{slug}/creer-mon-espace/{step}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(STEP_HEADING[step])
+
+
+def click(page: Page, button: str) -> None:
+    page.get_by_role("button", name=button, exact=True).click()
+
+
+def start_wizard(page: Page, live_server: str, slug: str) -> None:
+    """Home → "Créer mon espace" → Bienvenue → "JE CRÉE MON ESPACE" → CGU."""
+    page.goto(f"{live_server}/{slug}/")
+    page.get_by_role("link", name="Créer mon espace").click()
+    expect(page.get_by_role("heading", name="BONJOUR ET BIENVENUE")).to_be_visible()
+    click(page, "JE CRÉE MON ESPACE")
+    expect_step(page, live_server, slug, "cgu")
+
+
+def accept_terms(page: Page, live_server: str, slug: str) -> None:
+    page.get_by_label("J'accepte les conditions générales d'utilisation").check()
+    click(page, "SUIVANT")
+    expect_step(page, live_server, slug, "identite")
+
+
+def fill_identity(page: Page, first: str = "Cécile", last: str = "Alquier") -> None:
+    page.get_by_label("Civilité").select_option("Madame")
+    page.get_by_label("Nom usuel").fill(last)
+    page.get_by_label("Prénom(s)").fill(first)
+
+
+def fill_address(page: Page) -> None:
+    page.get_by_label("Numéro", exact=True).fill("12")
+    page.get_by_label("Complément du numéro").select_option("bis")
+    page.get_by_label("Nom de la voie").fill("rue de la République")
+    page.get_by_label("Code postal").fill("81100")
+    page.get_by_label("Ville").fill("Castres")
+
+
+def fill_credentials(page: Page, username: str, password: str) -> None:
+    page.get_by_label("Nom d'utilisateur").fill(username)
+    page.get_by_label("* Mot de passe", exact=True).fill(password)
+    page.get_by_label("Confirmation du mot de passe").fill(password)
+
+
+def reach_authentication(
+    page: Page, live_server: str, slug: str, mail: str, first: str = "Cécile", last: str = "Alquier"
+) -> None:
+    """The shortest way through the first four steps."""
+    start_wizard(page, live_server, slug)
+    accept_terms(page, live_server, slug)
+    fill_identity(page, first, last)
+    click(page, "SUIVANT")
+    expect_step(page, live_server, slug, "adresse")
+    fill_address(page)
+    click(page, "SUIVANT")
+    expect_step(page, live_server, slug, "contact")
+    page.get_by_label("Courriel").fill(mail)
+    click(page, "SUIVANT")
+    expect_step(page, live_server, slug, "authentification")
+
+
+def validate(page: Page, live_server: str, slug: str) -> None:
+    """First captcha image (the deterministic test captcha), VALIDER, "Votre espace est créé"."""
+    page.locator("label[for=captcha-0]").click()
+    click(page, "VALIDER")
+    expect_created(page, live_server, slug)
+
+
+def expect_created(page: Page, live_server: str, slug: str) -> None:
+    expect(page).to_have_url(f"{live_server}/{slug}/creer-mon-espace/termine")
+    expect(page.get_by_role("heading", name="Votre espace est créé")).to_be_visible()
+
+
+def create_account(
+    page: Page,
+    live_server: str,
+    slug: str,
+    username: str,
+    password: str,
+    mail: str,
+    first: str = "Cécile",
+    last: str = "Alquier",
+) -> None:
+    reach_authentication(page, live_server, slug, mail, first, last)
+    fill_credentials(page, username, password)
+    validate(page, live_server, slug)
+
+
+def deliver_emails(backend) -> None:
+    """Deliver the outbox as a worker would; in a thread, since Playwright's sync API runs its
+    own event loop in this one."""
+
+    async def deliver() -> None:
+        db = Database(backend.settings)
+        try:
+            async with db.session(all_tenants=True) as session:
+                while await send_pending(session, backend.settings):  # 100 at a time
+                    pass
+        finally:
+            await db.dispose()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(deliver())).result()
+
+
+def emails_to(backend, recipient: str, kind: str) -> list[EmailMessage]:
+    deliver_emails(backend)
+    found = []
+    for path in sorted(backend.settings.outbox_dir.glob(f"*-{kind}-*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        if message["To"] == recipient:
+            found.append(message)
+    return found
+
+
+def the_email(backend, recipient: str, kind: str) -> EmailMessage:
+    found = emails_to(backend, recipient, kind)
+    assert len(found) == 1, f"{len(found)} {kind} email(s) to {recipient}"
+    return found[0]
+
+
+def link_in(message: EmailMessage, backend, live_server: str) -> str:
+    """The link of the email's text part, pointed at the test server."""
+    public_url = backend.settings.web.public_url
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    match = re.search(re.escape(public_url) + r"/\S+", text)
+    assert match, text
+    return live_server + match.group(0)[len(public_url) :]
+
+
+def activate(page: Page, backend, live_server: str, slug: str, mail: str) -> None:
+    page.goto(link_in(the_email(backend, mail, "activation"), backend, live_server))
+    expect(page.get_by_role("heading", name="Activation de votre espace")).to_be_visible()
+    click(page, "Activer mon espace")
+    expect(page).to_have_url(f"{live_server}/{slug}/")
+    expect(page.get_by_role("status")).to_contain_text("Votre espace est activé")
+
+
+def log_in(page: Page, live_server: str, slug: str, username: str, password: str) -> None:
+    page.goto(f"{live_server}/{slug}/")
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(password)
+    click(page, "Connexion")
+    expect(page).to_have_url(f"{live_server}/{slug}/mon-espace")
+    expect(page.get_by_role("heading", name="MON ACCUEIL", exact=True)).to_be_visible()
+
+
+def main_text(page: Page) -> str:
+    return page.locator("main").inner_text()
+
+
+# ----------------------------------------------------------------------------- tests -------
+def test_guide_journey_creation_activation_login_logout(live_server, page, sqlite_backend):
+    slug = CASTRES
+    username = unique("calquier")
+    password = "jardin-bleu-42"
+    mail = f"{username}@exemple.fr"
+
+    page.goto(f"{live_server}/{slug}/")
+    page.get_by_role("link", name="Créer mon espace").click()
+    expect(page).to_have_url(f"{live_server}/{slug}/creer-mon-espace")
+    expect(page.get_by_role("heading", name="BONJOUR ET BIENVENUE")).to_be_visible()
+    assert_no_axe_violation(page)
+    click(page, "JE CRÉE MON ESPACE")
+
+    # CGU: SUIVANT without the box is refused, and the page stays on the CGU step.
+    expect_step(page, live_server, slug, "cgu")
+    assert_no_axe_violation(page)
+    click(page, "SUIVANT")
+    expect_step(page, live_server, slug, "cgu")
+    checkbox = page.get_by_label("J'accepte les conditions générales d'utilisation")
+    expect(page.locator("#e-accept_terms")).to_contain_text(
+        "Vous devez accepter les conditions générales d'utilisation"
+    )
+    expect(checkbox).to_have_attribute("aria-invalid", "true")
+    expect(checkbox).not_to_be_checked()
+    assert_no_axe_violation(page)
+    checkbox.check()
+    click(page, "SUIVANT")
+
+    # IDENTITÉ: empty first (error state), then the guide's values.
+    expect_step(page, live_server, slug, "identite")
+    assert_no_axe_violation(page)
+    click(page, "SUIVANT")
+    expect_step(page, live_server, slug, "identite")
+    expect(page.locator("#e-last_name")).to_contain_text("obligatoire")
+    assert_no_axe_violation(page)
+    fill_identity(page)
+    page.get_by_label("Date de naissance").fill("1948-03-21")
+    page.get_by_label("Département de naissance").select_option("81")
+    page.get_by_label("Commune de naissance").fill("Castres")
+    click(page, "SUIVANT")
+
+    # ADRESSE
+    expect_step(page, live_server, slug, "adresse")
+    assert_no_axe_violation(page)
+    fill_address(page)
+    click(page, "SUIVANT")
+
+    # MOYENS DE CONTACT: PRÉCÉDENT goes back to ADRESSE with the typed values kept.
+    expect_step(page, live_server, slug, "contact")
+    assert_no_axe_violation(page)
+    page.get_by_label("Courriel").fill(mail)
+    page.get_by_label("Téléphone").fill("05 63 71 56 13")
+    click(page, "PRÉCÉDENT")
+    expect_step(page, live_server, slug, "adresse")
+    expect(page.get_by_label("Numéro", exact=True)).to_have_value("12")
+    expect(page.get_by_label("Complément du numéro")).to_have_value("bis")
+    expect(page.get_by_label("Nom de la voie")).to_have_value("rue de la République")
+    expect(page.get_by_label("Code postal")).to_have_value("81100")
+    expect(page.get_by_label("Ville")).to_have_value("Castres")
+    click(page, "SUIVANT")
+    expect_step(page, live_server, slug, "contact")
+    expect(page.get_by_label("Courriel")).to_have_value(mail)
+    expect(page.get_by_label("Téléphone")).to_have_value("05 63 71 56 13")
+    click(page, "SUIVANT")
+
+    # AUTHENTIFICATION
+    expect_step(page, live_server, slug, "authentification")
+    assert_no_axe_violation(page)
+    fill_credentials(page, username, password)
+    page.get_by_label("Clé d'accès Action sociale").fill("CAST-RES8-1AS1")
+    validate(page, live_server, slug)
+    expect(page.get_by_role("status")).to_contain_text(mail)
+    assert_no_axe_violation(page)
+
+    # The activation email: both parts, and its link activates the space.
+    message = the_email(sqlite_backend, mail, "activation")
+    assert "Activez votre espace" in message["Subject"]
+    assert message.get_body(preferencelist=("plain",)) is not None
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None and "Activer mon espace" in html.get_content()
+    page.goto(link_in(message, sqlite_backend, live_server))
+    expect(page.get_by_role("heading", name="Activation de votre espace")).to_be_visible()
+    assert_no_axe_violation(page)
+    click(page, "Activer mon espace")
+    expect(page).to_have_url(f"{live_server}/{slug}/")
+    expect(page.get_by_role("status")).to_contain_text("Votre espace est activé")
+
+    # Log in from the home page (guide §3), MON ACCUEIL, then log out.
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(password)
+    click(page, "Connexion")
+    expect(page).to_have_url(f"{live_server}/{slug}/mon-espace")
+    expect(page.get_by_role("heading", name="MON ACCUEIL", exact=True)).to_be_visible()
+    expect(page.get_by_text("Madame ALQUIER", exact=True)).to_be_visible()
+    services = page.locator("section", has=page.get_by_role("heading", name="Mes services"))
+    expect(services).to_contain_text("Action sociale")
+    click(page, "Se déconnecter")
+    expect(page.get_by_role("heading", name="Vous êtes déconnecté")).to_be_visible()
+    page.goto(f"{live_server}/{slug}/mon-espace")
+    expect(page).to_have_url(f"{live_server}/{slug}/")
+    expect(page.get_by_label("Identifiant")).to_be_visible()
+
+
+def test_other_theme_stricter_password_policy(live_server, page, sqlite_backend):
+    slug = VALDOREE
+    username = unique("ldurand")
+    mail = f"{username}@exemple.fr"
+    reach_authentication(page, live_server, slug, mail, first="Léa", last="Durand")
+    hint = page.locator("#h-password")
+    expect(hint).to_contain_text("10 caractère(s)")
+    expect(hint).to_contain_text("1 majuscule(s)")
+    assert_no_axe_violation(page)
+
+    # 12 characters with digits but no uppercase: refused, the message beside the field.
+    fill_credentials(page, username, "tournesol-42")
+    page.locator("label[for=captcha-0]").click()
+    click(page, "VALIDER")
+    expect_step(page, live_server, slug, "authentification")
+    error = page.locator("#e-password")
+    expect(error).to_contain_text("10 caractère(s)")
+    expect(error).to_contain_text("1 majuscule(s)")
+    password_field = page.get_by_label("* Mot de passe", exact=True)
+    expect(password_field).to_have_attribute("aria-invalid", "true")
+    assert "e-password" in (password_field.get_attribute("aria-describedby") or "")
+    expect(page.get_by_label("Nom d'utilisateur")).to_have_value(username)
+    assert_no_axe_violation(page)
+
+    fill_credentials(page, username, "Tournesol-42")
+    page.get_by_label("Clé d'accès Enfance").fill("VALD-OREE-0001")
+    validate(page, live_server, slug)
+    activate(page, sqlite_backend, live_server, slug, mail)
+    log_in(page, live_server, slug, username, "Tournesol-42")
+    expect(page.get_by_text("Madame DURAND", exact=True)).to_be_visible()
+    services = page.locator("section", has=page.get_by_role("heading", name="Mes services"))
+    expect(services).to_contain_text("Enfance")
+
+
+def test_audio_captcha_by_keyboard_alone(live_server, page, sqlite_backend):
+    slug = CASTRES
+    username = unique("clavier")
+    mail = f"{username}@exemple.fr"
+    reach_authentication(page, live_server, slug, mail)
+
+    # The audio answers with a WAV file, in this browser's session.
+    href = page.get_by_role("link", name="Écouter le code (fichier audio)").get_attribute("href")
+    audio = page.request.get(f"{live_server}{href}")
+    assert audio.status == 200
+    assert audio.headers["content-type"] == "audio/wav"
+    body = audio.body()
+    assert len(body) > 44 and body[:4] == b"RIFF" and body[8:12] == b"WAVE"
+
+    page.get_by_label("Nom d'utilisateur").focus()
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "f-password"
+    page.keyboard.type("clavier-sonore-7")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "f-password_confirmation"
+    page.keyboard.type("clavier-sonore-7")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "f-captcha_audio":
+            break
+    assert page.evaluate("document.activeElement.id") == "f-captcha_audio"
+    page.keyboard.type("1234")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "VALIDER"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.press("Enter")
+    expect_created(page, live_server, slug)
+    assert the_email(sqlite_backend, mail, "activation")["To"] == mail
+
+
+def test_enter_in_code_field_validates_the_last_step(live_server, page):
+    slug = CASTRES
+    username = unique("entree")
+    reach_authentication(page, live_server, slug, f"{username}@exemple.fr")
+    fill_credentials(page, username, "touche-entree-5")
+    code = page.get_by_label("Code entendu")
+    code.fill("1234")
+    default = "document.querySelector('form.wizard-form :default').textContent.trim()"
+    assert page.evaluate(default) == "VALIDER"
+    with page.expect_navigation():
+        code.press("Enter")
+    expect_created(page, live_server, slug)
+
+
+def test_enter_in_a_field_goes_to_the_next_step(live_server, page):
+    """On the other steps the default button (the first submit button) is SUIVANT."""
+    slug = CASTRES
+    start_wizard(page, live_server, slug)
+    accept_terms(page, live_server, slug)
+    default = "document.querySelector('form.wizard-form :default').textContent.trim()"
+    assert page.evaluate(default) == "SUIVANT"
+    fill_identity(page)
+    page.get_by_label("Prénom(s)").press("Enter")
+    expect_step(page, live_server, slug, "adresse")
+
+
+def test_three_wrong_captcha_answers_ask_a_new_question(live_server, page):
+    slug = CASTRES
+    username = unique("captcha")
+    reach_authentication(page, live_server, slug, f"{username}@exemple.fr")
+    captcha_id = page.locator("input[name=captcha_id]")
+    first_id = captcha_id.get_attribute("value")
+    for attempt in range(3):
+        fill_credentials(page, username, "mauvaise-image-3")
+        page.get_by_label("Clé d'accès Action sociale").fill("CAST-RES8-1AS2")
+        page.locator("label[for=captcha-1]").click()  # never the right one in test mode
+        click(page, "VALIDER")
+        expect_step(page, live_server, slug, "authentification")
+        error = page.locator("#e-captcha")
+        if attempt < 2:
+            expect(error).to_contain_text("Mauvaise réponse")
+            expect(captcha_id).to_have_value(first_id)
+    expect(error).to_contain_text("a expiré ou a échoué trop de fois")
+    expect(captcha_id).not_to_have_value(first_id)
+    expect(page.get_by_label("Nom d'utilisateur")).to_have_value(username)
+    expect(page.get_by_label("Clé d'accès Action sociale")).to_have_value("CAST-RES8-1AS2")
+    expect(page.locator("input[name=captcha_choice]:checked")).to_have_count(0)
+    assert_no_axe_violation(page)
+    # The new question can be answered (without the key, left for other tests).
+    fill_credentials(page, username, "mauvaise-image-3")
+    page.get_by_label("Clé d'accès Action sociale").fill("")
+    validate(page, live_server, slug)
+
+
+def test_cancel_asks_for_confirmation_then_abandons(live_server, page):
+    slug = CASTRES
+    start_wizard(page, live_server, slug)
+    accept_terms(page, live_server, slug)
+    fill_identity(page, first="Paule", last="Rouquette")
+    click(page, "SUIVANT")
+    expect_step(page, live_server, slug, "adresse")
+    page.get_by_label("Nom de la voie").fill("avenue Albert 1er")
+
+    click(page, "ANNULER")
+    expect(page).to_have_url(re.compile(r"/creer-mon-espace/abandon\?etape=adresse$"))
+    expect(
+        page.get_by_role("heading", name="Abandonner la création de votre espace ?")
+    ).to_be_visible()
+    assert_no_axe_violation(page)
+    page.get_by_role("link", name="Non, continuer ma saisie").click()
+    expect_step(page, live_server, slug, "adresse")
+    expect(page.get_by_label("Nom de la voie")).to_have_value("avenue Albert 1er")
+    click(page, "PRÉCÉDENT")
+    expect_step(page, live_server, slug, "identite")
+    expect(page.get_by_label("Nom usuel")).to_have_value("Rouquette")
+    expect(page.get_by_label("Prénom(s)")).to_have_value("Paule")
+    expect(page.get_by_label("Civilité")).to_have_value("Madame")
+
+    click(page, "ANNULER")
+    click(page, "Oui, abandonner")
+    expect(page).to_have_url(f"{live_server}/{slug}/")
+    expect(page.get_by_role("status")).to_contain_text(
+        "La création de votre espace a été abandonnée"
+    )
+    page.goto(f"{live_server}/{slug}/creer-mon-espace/identite")
+    expect(page).to_have_url(f"{live_server}/{slug}/creer-mon-espace")  # no wizard any more
+    start_wizard(page, live_server, slug)
+    expect(
+        page.get_by_label("J'accepte les conditions générales d'utilisation")
+    ).not_to_be_checked()
+    accept_terms(page, live_server, slug)
+    expect(page.get_by_label("Nom usuel")).to_have_value("")
+    expect(page.get_by_label("Prénom(s)")).to_have_value("")
+    expect(page.get_by_label("Civilité")).to_have_value("")
+
+
+def test_taken_username_suggests_free_ones_and_is_free_in_the_other_tenant(
+    live_server, page, sqlite_backend
+):
+    username = unique("prouquette")
+    create_account(
+        page,
+        live_server,
+        CASTRES,
+        username,
+        "violette-77",
+        f"{username}@exemple.fr",
+        first="Paule",
+        last="Rouquette",
+    )
+
+    mail = f"{username}.bis@exemple.fr"
+    reach_authentication(page, live_server, CASTRES, mail, first="Paule", last="Rouquette")
+    fill_credentials(page, username.upper(), "violette-77")  # usernames ignore case
+    page.locator("label[for=captcha-0]").click()
+    click(page, "VALIDER")
+    expect_step(page, live_server, CASTRES, "authentification")
+    error = page.locator("#e-username")
+    expect(error).to_contain_text("Ce nom d'utilisateur est déjà pris. Vous pouvez choisir :")
+    suggestions = page.locator(".suggestions strong").all_inner_texts()
+    assert 1 <= len(suggestions) <= 3 and username not in suggestions
+    for suggestion in suggestions:
+        assert suggestion in error.inner_text()
+    assert_no_axe_violation(page)
+    # A suggestion is free: the space is created with it.
+    fill_credentials(page, suggestions[-1], "violette-77")
+    validate(page, live_server, CASTRES)
+
+    # The same username is free in the other tenant.
+    other = f"{username}@val-doree.example.org"
+    create_account(
+        page, live_server, VALDOREE, username, "Violette-77", other, first="Paule", last="Rouquette"
+    )
+    activate(page, sqlite_backend, live_server, VALDOREE, other)
+    log_in(page, live_server, VALDOREE, username, "Violette-77")
+    expect(page.get_by_text("Madame ROUQUETTE", exact=True)).to_be_visible()
+
+
+def test_suggested_username_for_an_accented_name_is_accepted(live_server, page):
+    username = unique("calquier")
+    create_account(page, live_server, CASTRES, username, "violette-77", f"{username}@exemple.fr")
+    reach_authentication(page, live_server, CASTRES, f"{username}.2@exemple.fr")  # Cécile
+    fill_credentials(page, username, "violette-77")
+    page.locator("label[for=captcha-0]").click()
+    click(page, "VALIDER")
+    suggestions = page.locator(".suggestions strong").all_inner_texts()
+    assert suggestions
+    fill_credentials(page, suggestions[0], "violette-77")
+    page.locator("label[for=captcha-0]").click()
+    with page.expect_navigation():
+        click(page, "VALIDER")
+    expect(page.locator("#e-username")).to_have_count(0)
+    expect_created(page, live_server, CASTRES)
+
+
+def test_forgotten_password(live_server, page, sqlite_backend):
+    slug = CASTRES
+    username = unique("oubli")
+    mail = f"{username}@exemple.fr"
+    create_account(page, live_server, slug, username, "premier-mot-1", mail)
+    activate(page, sqlite_backend, live_server, slug, mail)
+
+    def ask_reset(login: str) -> str:
+        page.goto(f"{live_server}/{slug}/")
+        page.get_by_role("link", name="J'ai oublié mon mot de passe").click()
+        expect(page).to_have_url(f"{live_server}/{slug}/mot-de-passe-oublie")
+        page.get_by_label("Nom d'utilisateur ou courriel").fill(login)
+        click(page, "Recevoir le lien")
+        expect(page.get_by_role("status")).to_contain_text("Si un espace correspond")
+        return main_text(page)
+
+    known = ask_reset(username)
+    assert_no_axe_violation(page)
+    unknown = ask_reset(unique("inconnu"))
+    assert known == unknown
+
+    link = link_in(the_email(sqlite_backend, mail, "password_reset"), sqlite_backend, live_server)
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Nouveau mot de passe")).to_be_visible()
+    new_password = page.get_by_label("Nouveau mot de passe")
+    new_password.fill("court1")
+    page.get_by_label("Confirmation du mot de passe").fill("court1")
+    click(page, "Enregistrer")
+    expect(page.locator("#e-password")).to_contain_text("au minimum 8 caractère(s)")
+    expect(new_password).to_have_attribute("aria-invalid", "true")
+    assert_no_axe_violation(page)
+    new_password.fill("second-mot-2")
+    page.get_by_label("Confirmation du mot de passe").fill("second-mot-2")
+    click(page, "Enregistrer")
+    expect(page).to_have_url(f"{live_server}/{slug}/")
+    expect(page.get_by_role("status")).to_contain_text("Votre mot de passe a été modifié")
+
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill("premier-mot-1")
+    click(page, "Connexion")
+    expect(page.get_by_role("alert")).to_contain_text("Identifiant ou mot de passe incorrect")
+    log_in(page, live_server, slug, username, "second-mot-2")
+
+    page.goto(link)
+    expect(page.get_by_role("status")).to_contain_text("Ce lien n'est plus valable")
+    expect(page.get_by_label("Nouveau mot de passe")).to_have_count(0)
+
+
+def test_signed_in_home_has_no_axe_violation(live_server, page, sqlite_backend):
+    slug = CASTRES
+    username = unique("axe")
+    mail = f"{username}@exemple.fr"
+    create_account(page, live_server, slug, username, "lecteur-ecran-9", mail)
+    activate(page, sqlite_backend, live_server, slug, mail)
+    log_in(page, live_server, slug, username, "lecteur-ecran-9")
+    assert_no_axe_violation(page)
