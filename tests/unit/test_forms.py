@@ -132,3 +132,8 @@ def test_access_keys_are_normalized_and_bound_to_the_tenant():
     assert normalize_key("O0I1L") == "00111"
     assert key_digest("s", "tenant-a", key) == key_digest("s", "tenant-a", key.lower())
     assert key_digest("s", "tenant-a", key) != key_digest("s", "tenant-b", key)
+
+
+def test_empty_city_with_a_shared_postcode_lists_its_communes():
+    _, errors = address(city="")
+    assert "Castres" in errors["city"] and "Burlats" in errors["city"]

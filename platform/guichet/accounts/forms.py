@@ -180,6 +180,12 @@ def clean_address(raw: Any) -> tuple[Values, Errors]:
             communes = geo.communes_for_postcode(values["postcode"])
             if len(communes) == 1:
                 values["city"] = communes[0].name
+            elif communes and values["street_name"]:
+                errors["city"] = _(
+                    "Indiquez la ville : le code postal %(postcode)s correspond à %(names)s.",
+                    postcode=values["postcode"],
+                    names=", ".join(c.name for c in communes[:8]),
+                )
     if values["street_name"] and not values["city"] and "city" not in errors:
         errors["city"] = _("Indiquez la ville.")
     return values, errors
