@@ -35,8 +35,8 @@ compile-messages: $(STAMP) ## Compile the Babel catalogs (.po -> .mo)
 migrate: $(STAMP) compile-messages ## Bring the database to the latest schema
 	$(BIN)/guichet migrate
 
-tenants: migrate ## Apply every tenant of the catalog (tenants/*/tenant.toml)
-	$(BIN)/guichet tenants apply $(dir $(TENANTS))
+tenants: migrate ## Apply every tenant of the catalog and its demo data (tenants/*/)
+	$(BIN)/guichet tenants apply --demo $(dir $(TENANTS))
 
 run: tenants ## Serve http://127.0.0.1:8000/ccas-castres/ with a worker (embedded default)
 	$(BIN)/guichet run --host 127.0.0.1 --port 8000

@@ -74,7 +74,7 @@ def _isolated(function, *args):
 
 def _setup(settings: Settings, migrations_url: str | None = None) -> None:
     run_migrations(settings, database_url=migrations_url)
-    asyncio.run(apply_folders(settings, TENANTS))
+    asyncio.run(apply_folders(settings, TENANTS, demo=True))
 
 
 def make_sqlite_backend(tmp: Path) -> Backend:
@@ -126,7 +126,7 @@ def postgres_backend(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Ite
             worker=WorkerSettings(broker_url=redis_srv.url),
             web=TEST_WEB,
         )
-        _isolated(lambda: asyncio.run(apply_folders(settings, TENANTS)))
+        _isolated(lambda: asyncio.run(apply_folders(settings, TENANTS, demo=True)))
         yield Backend("postgresql", settings, admin_url=admin_url)
     finally:
         svc.drop_database(pg_server, dbname)

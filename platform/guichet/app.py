@@ -11,8 +11,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from guichet.accounts.controllers import AccountsController
+from guichet.accounts.space import SpaceController
 from guichet.background import ensure_broker_folders
+from guichet.contacts.controllers import ContactsController
 from guichet.db.session import Database
+from guichet.documents.controllers import DocumentsController
 from guichet.files import create_file_store
 from guichet.portal.controllers import (
     PlatformController,
@@ -62,7 +65,13 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     tenant_router = Router(
         path="/{tenant_slug:str}",
-        route_handlers=[PortalController, AccountsController],
+        route_handlers=[
+            PortalController,
+            AccountsController,
+            SpaceController,
+            ContactsController,
+            DocumentsController,
+        ],
         middleware=[TenantMiddleware],
         dependencies={
             "tenant": Provide(provide_tenant),
@@ -99,6 +108,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         on_shutdown=[on_shutdown],
         openapi_config=OpenAPIConfig(title="Guichet", version="0.1.0", path="/api/schema"),
         debug=False,
+        # Tenants allow documents of up to 100 MB; each tenant's own limit is checked by the
+        # documents domain, which answers beside the field and keeps what was typed.
+        request_max_body_size=101 * 1024 * 1024,
         logging_config=None,
     )
     app.state.services = services

@@ -66,13 +66,18 @@ def tenants() -> None:
     required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
-def tenants_apply(folders: tuple[Path, ...]) -> None:
+@click.option("--demo", is_flag=True, help="Also load each folder's demo.toml (demo accounts).")
+def tenants_apply(folders: tuple[Path, ...], demo: bool) -> None:
     """Create or update tenants from their folders; applying twice changes nothing."""
     settings = _settings()
     from guichet.tenancy.catalog import CatalogError
 
+    if demo and settings.is_production:
+        raise click.ClickException(
+            "--demo creates accounts with known passwords: refused in production mode"
+        )
     try:
-        results = asyncio.run(apply_folders(settings, list(folders)))
+        results = asyncio.run(apply_folders(settings, list(folders), demo=demo))
     except CatalogError as exc:
         raise click.ClickException(str(exc)) from None
     for folder, changes in results:
@@ -84,7 +89,9 @@ def tenants_apply(folders: tuple[Path, ...]) -> None:
             click.echo(f"{folder}: no change")
 
 
-async def apply_folders(settings: Settings, folders: list[Path]) -> list[tuple[Path, list[str]]]:
+async def apply_folders(
+    settings: Settings, folders: list[Path], demo: bool = False
+) -> list[tuple[Path, list[str]]]:
     from guichet.db.session import Database
     from guichet.files import create_file_store
     from guichet.tenancy.catalog import apply_catalog, load_catalog
@@ -99,6 +106,10 @@ async def apply_folders(settings: Settings, folders: list[Path]) -> list[tuple[P
         for catalog in catalogs:
             async with db.transaction(all_tenants=True) as session:
                 changes = await apply_catalog(session, catalog, files, settings.web.secret_key)
+                if demo:
+                    from guichet.tenancy.demo import apply_demo
+
+                    changes += await apply_demo(session, catalog.folder)
             results.append((catalog.folder, changes))
     finally:
         await db.dispose()

@@ -1,7 +1,9 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from guichet.accounts.models import AccountToken, Citizen, CitizenEvent, ServiceAccount
+from guichet.contacts.models import Contact
 from guichet.db.base import TENANT_OWNED_TABLES, Base
+from guichet.documents.models import Document
 from guichet.notifications.models import OutboxMessage
 from guichet.tenancy.models import ContentPage, NewsItem, Service, Tenant, TermsVersion
 
@@ -11,7 +13,9 @@ __all__ = [
     "Base",
     "Citizen",
     "CitizenEvent",
+    "Contact",
     "ContentPage",
+    "Document",
     "NewsItem",
     "OutboxMessage",
     "Service",

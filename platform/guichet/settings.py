@@ -127,6 +127,7 @@ class FilesSettings:
     s3_bucket: str = env_field("GUICHET_S3_BUCKET", "", "S3 bucket name.")
     s3_access_key: str = env_field("GUICHET_S3_ACCESS_KEY", "", "S3 access key.")
     s3_secret_key: str = env_field("GUICHET_S3_SECRET_KEY", "", "S3 secret key.")
+    s3_region: str = env_field("GUICHET_S3_REGION", "us-east-1", "S3 region")
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,7 @@ def test_guide_journey_creation_activation_login_logout(live_server, page, sqlit
     expect_step(page, live_server, slug, "authentification")
     assert_no_axe_violation(page)
     fill_credentials(page, username, password)
-    page.get_by_label("Clé d'accès Action sociale").fill("CAST-RES8-1AS1")
+    page.get_by_label("Clé d'accès Action sociale").fill("CAST-RES8-1AS4")
     validate(page, live_server, slug)
     expect(page.get_by_role("status")).to_contain_text(mail)
     assert_no_axe_violation(page)

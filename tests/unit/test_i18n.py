@@ -80,3 +80,21 @@ def test_english_catalog_is_complete_and_current(tmp_path):
         if translated is None or not translated.string or translated.fuzzy:
             missing.append(message.id)
     assert missing == [], f"untranslated in en (run make translations, then translate): {missing}"
+
+
+def test_french_plural_takes_the_singular_for_zero_and_one():
+    token = i18n.use_locale("fr")
+    try:
+        assert i18n.ngettext("%(num)s facture", "%(num)s factures", 0) == "0 facture"
+        assert i18n.ngettext("%(num)s facture", "%(num)s factures", 1) == "1 facture"
+        assert i18n.ngettext("%(num)s facture", "%(num)s factures", 2) == "2 factures"
+    finally:
+        i18n._current.reset(token)
+
+
+def test_file_sizes_as_people_read_them():
+    assert i18n.format_bytes(0, locale="fr") == "0\xa0o"
+    assert i18n.format_bytes(350 * 1024, locale="fr") == "350\xa0Ko"
+    assert i18n.format_bytes(int(8.5 * 1024 * 1024), locale="fr") == "8,5\xa0Mo"
+    assert i18n.format_bytes(100 * 1024 * 1024, locale="fr") == "100\xa0Mo"
+    assert i18n.format_bytes(100 * 1024 * 1024, locale="en") == "100\xa0MB"

@@ -10,7 +10,6 @@ from litestar.datastructures import UploadFile
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet import i18n
 from guichet.accounts import forms, geo
@@ -19,21 +18,21 @@ from guichet.accounts.models import Citizen, CitizenStatus, TokenPurpose
 from guichet.accounts.passwords import check_password, policy_text, verify_password
 from guichet.accounts.photos import PhotoError, store_photo
 from guichet.accounts.services import dumps
-from guichet.accounts.web import LIMITS, AccountsContext, build_context, signup_limit
+from guichet.accounts.web import (
+    LIMITS,
+    AccountsContext,
+    private_page,
+    provide_ctx,
+    require_citizen,
+    signup_limit,
+)
 from guichet.accounts.wizard import STEPS, Wizard
 from guichet.i18n import gettext as _
-from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.pages import render_page
 
 __all__ = ["AccountsController"]
 
 FormData = dict[str, Any]
-
-
-async def provide_ctx(
-    request: Request[Any, Any, Any], tenant: TenantSnapshot, db_session: AsyncSession
-) -> AccountsContext:
-    return await build_context(request, tenant, db_session)
 
 
 async def read_form(request: Request[Any, Any, Any]) -> FormData:
@@ -705,20 +704,7 @@ class AccountsController(Controller):
 
     # ---------------------------------------------------------------- signed-in pages -------
     async def _signed_in(self, ctx: AccountsContext) -> Citizen | Response[Any]:
-        citizen = await ctx.citizen()
-        if citizen is None:
-            ctx.flash(
-                _(
-                    "Votre session a expiré ou vous n'êtes pas connecté : identifiez-vous "
-                    "pour accéder à votre espace."
-                ),
-                "warning",
-            )
-            return await ctx.redirect("/")
-        terms = await ctx.accounts.current_terms()
-        if terms is not None and citizen.terms_version < terms.version:
-            return await ctx.redirect("/cgu-a-accepter")
-        return citizen
+        return await require_citizen(ctx)
 
     async def _private(
         self,
@@ -728,17 +714,7 @@ class AccountsController(Controller):
         status_code: int = 200,
         **context: Any,
     ) -> Response[Any]:
-        response = render_page(
-            ctx.request,
-            template,
-            status_code=status_code,
-            citizen=citizen,
-            flash=ctx.take_flash(),
-            signed_in=True,
-            headers={"Cache-Control": "no-store"},
-            **context,
-        )
-        return await ctx.finish(response)
+        return await private_page(ctx, template, citizen, status_code, **context)
 
     @get("/cgu-a-accepter", name="accounts:terms")
     async def terms_page(self, ctx: AccountsContext) -> Response[Any]:
@@ -781,16 +757,6 @@ class AccountsController(Controller):
         await ctx.accounts.accept_terms(citizen, terms.version, ctx.ip)
         await ctx.commit()
         return await ctx.redirect("/mon-espace")
-
-    @get("/mon-espace", name="accounts:home")
-    async def home(self, ctx: AccountsContext) -> Response[Any]:
-        citizen = await self._signed_in(ctx)
-        if not isinstance(citizen, Citizen):
-            return citizen
-        linked = await ctx.accounts.linked_accounts(citizen)
-        return await self._private(
-            ctx, "accounts/home.html", citizen, linked=linked, page_title=_("MON ACCUEIL")
-        )
 
     @get("/mon-espace/identifiants", name="accounts:identifiers")
     async def identifiers(self, ctx: AccountsContext) -> Response[Any]:

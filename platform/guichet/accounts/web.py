@@ -129,3 +129,48 @@ async def build_context(
             services.store.with_namespace("captcha"), test_mode=settings.web.captcha_test_mode
         ),
     )
+
+
+async def require_citizen(ctx: AccountsContext) -> Citizen | Response[Any]:
+    """The signed-in citizen, or the response that sends them where they must go first."""
+    from guichet.i18n import gettext as _
+
+    citizen = await ctx.citizen()
+    if citizen is None:
+        ctx.flash(
+            _(
+                "Votre session a expiré ou vous n'êtes pas connecté : identifiez-vous "
+                "pour accéder à votre espace."
+            ),
+            "warning",
+        )
+        return await ctx.redirect("/")
+    terms = await ctx.accounts.current_terms()
+    if terms is not None and citizen.terms_version < terms.version:
+        return await ctx.redirect("/cgu-a-accepter")
+    return citizen
+
+
+async def private_page(
+    ctx: AccountsContext, template: str, citizen: Citizen, status_code: int = 200, **context: Any
+) -> Response[Any]:
+    """A page behind login: never cached, with the account bar."""
+    from guichet.web.pages import render_page
+
+    response = render_page(
+        ctx.request,
+        template,
+        status_code=status_code,
+        citizen=citizen,
+        flash=ctx.take_flash(),
+        signed_in=True,
+        headers={"Cache-Control": "no-store"},
+        **context,
+    )
+    return await ctx.finish(response)
+
+
+async def provide_ctx(
+    request: Request[Any, Any, Any], tenant: TenantSnapshot, db_session: AsyncSession
+) -> AccountsContext:
+    return await build_context(request, tenant, db_session)

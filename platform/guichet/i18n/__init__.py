@@ -24,6 +24,7 @@ __all__ = [
     "KNOWN_LOCALES",
     "LOCALE_DIR",
     "current_locale",
+    "format_bytes",
     "format_date",
     "format_money",
     "get_translations",
@@ -70,7 +71,11 @@ def gettext(message: str, **variables: Any) -> str:
 
 
 def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
-    text = get_translations(_current.get()).ngettext(singular, plural, n)
+    locale = _current.get()
+    if locale == "fr":  # French is the source language: 0 and 1 take the singular
+        text = singular if n <= 1 else plural
+    else:
+        text = get_translations(locale).ngettext(singular, plural, n)
     variables.setdefault("num", n)
     return text % variables
 
@@ -122,3 +127,16 @@ def format_money(cents: int, currency: str = "EUR", locale: str | None = None) -
 
 def locale_name(locale: str) -> str:
     return LOCALE_NAMES.get(locale) or Locale.parse(locale).get_display_name(locale) or locale
+
+
+def format_bytes(size: int, locale: str | None = None) -> str:
+    """``350 Ko``, ``8,5 Mo``, ``100 Mo`` (1024-based, as people read file sizes)."""
+    loc = locale or _current.get()
+    units = ("o", "Ko", "Mo", "Go") if loc == "fr" else ("B", "KB", "MB", "GB")
+    value = float(size)
+    unit = 0
+    while value >= 1024 and unit < len(units) - 1:
+        value /= 1024
+        unit += 1
+    pattern = "#,##0" if unit == 0 or value >= 100 or value == int(value) else "#,##0.#"
+    return f"{numbers.format_decimal(value, pattern, locale=loc)}\xa0{units[unit]}"

@@ -148,11 +148,13 @@ _TOP_KEYS = {
     "services",
     "pages",
     "access_keys",
+    "documents",
 }
 _SECTION_KEYS = {
     "branding": {"logo", "logo_alt", "primary", "on_primary", "accent", "on_accent"},
     "contact": {"phone", "email", "hours", "address"},
     "welcome": {"title", "text"},
+    "documents": {"max_size_mb", "quota_mb"},
     "password_policy": {
         "min_length",
         "min_lowercase",
@@ -313,6 +315,18 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
     counted = sum(tenant[f"password_{k}"] for k in defaults if k != "min_length")
     if counted > tenant["password_min_length"]:
         problems.append(("password_policy", "the required characters exceed min_length"))
+
+    documents = data.get("documents", {})
+    for key, default, low, high in (("max_size_mb", 10, 1, 100), ("quota_mb", 100, 1, 10_000)):
+        value = documents.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            problems.append(
+                (f"documents.{key}", f"a whole number of megabytes from {low} to {high}")
+            )
+            value = default
+        tenant["document_max_bytes" if key == "max_size_mb" else "document_quota_bytes"] = (
+            value * 1024 * 1024
+        )
 
     features = data.get("features", {})
     if not isinstance(features, dict) or any(not isinstance(v, bool) for v in features.values()):

@@ -90,6 +90,8 @@ class Tenant(TimestampedBase):
     password_min_digits: Mapped[int] = mapped_column(Integer, default=1)
     password_min_special: Mapped[int] = mapped_column(Integer, default=0)
     features: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
+    document_max_bytes: Mapped[int] = mapped_column(Integer, default=10 * 1024 * 1024)
+    document_quota_bytes: Mapped[int] = mapped_column(Integer, default=100 * 1024 * 1024)
     catalog_digest: Mapped[str] = mapped_column(String(64), default="")
 
 

@@ -52,6 +52,8 @@ class TenantSnapshot:
     password_policy: PasswordPolicy
     features: dict[str, Any] = field(default_factory=dict)
     version: str = ""
+    document_max_bytes: int = 10 * 1024 * 1024
+    document_quota_bytes: int = 100 * 1024 * 1024
 
     @classmethod
     def from_model(cls, tenant: Tenant) -> TenantSnapshot:
@@ -92,6 +94,8 @@ class TenantSnapshot:
             ),
             features=dict(tenant.features or {}),
             version=tenant.updated_at.isoformat() if tenant.updated_at else "",
+            document_max_bytes=tenant.document_max_bytes,
+            document_quota_bytes=tenant.document_quota_bytes,
         )
 
     def feature(self, name: str, default: bool = True) -> bool:

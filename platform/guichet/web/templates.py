@@ -52,6 +52,7 @@ class TemplateRenderer:
                 markdown=render_markdown,
                 format_date=i18n.format_date,
                 format_money=i18n.format_money,
+                format_bytes=i18n.format_bytes,
                 locale_name=i18n.locale_name,
                 today=date.today,
             )

@@ -1,0 +1,1 @@
+"""The people around a citizen (entourage): household, people to warn, doctor, home help."""

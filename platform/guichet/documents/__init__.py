@@ -1,0 +1,1 @@
+"""Supporting documents (pièces justificatives) in the citizen's secure storage."""

@@ -1,0 +1,165 @@
+"""Demo data of a tenant (``tenants/<slug>/demo.toml``): citizens with their contacts.
+
+Applied by ``guichet tenants apply --demo`` for the embedded default (``make run``) and the
+end-to-end tests; idempotent (an existing username is left as it is).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.accounts.models import Citizen, CitizenStatus, ServiceAccount
+from guichet.accounts.passwords import hash_password
+from guichet.accounts.services import username_key
+from guichet.contacts.models import Contact, ContactKind
+from guichet.tenancy.catalog import CatalogError
+from guichet.tenancy.models import Service, Tenant, TermsVersion
+
+__all__ = ["apply_demo"]
+
+_CITIZEN_FIELDS = {
+    "civility",
+    "last_name",
+    "birth_name",
+    "first_names",
+    "birth_country",
+    "birth_department",
+    "birth_commune",
+    "street_number",
+    "street_number_suffix",
+    "street_name",
+    "building",
+    "apartment",
+    "address_complement",
+    "postcode",
+    "city",
+    "country",
+    "phone",
+    "mobile",
+    "fax",
+    "email",
+    "preferred_contact",
+}
+_CONTACT_FIELDS = {
+    "kind",
+    "civility",
+    "last_name",
+    "first_name",
+    "relation",
+    "phone",
+    "mobile",
+    "email",
+    "address",
+    "note",
+}
+
+
+async def apply_demo(session: AsyncSession, folder: Path) -> list[str]:
+    path = folder / "demo.toml"
+    if not path.is_file():
+        return []
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(path, [("(syntax)", str(exc))]) from None
+    tenant = (
+        await session.execute(select(Tenant).where(Tenant.slug == folder.name))
+    ).scalar_one_or_none()
+    if tenant is None:
+        raise CatalogError(path, [("(tenant)", "apply the tenant before its demo data")])
+    terms = (
+        await session.execute(
+            select(TermsVersion.version)
+            .where(TermsVersion.tenant_id == tenant.id)
+            .order_by(TermsVersion.version.desc())
+        )
+    ).first()
+    changes: list[str] = []
+    for i, entry in enumerate(data.get("citizens", [])):
+        changes += await _citizen(session, tenant, entry, terms[0] if terms else 0, path, i)
+    await session.flush()
+    return changes
+
+
+async def _citizen(
+    session: AsyncSession, tenant: Tenant, entry: dict[str, Any], terms: int, path: Path, index: int
+) -> list[str]:
+    label = f"citizens[{index}]"
+    unknown = (
+        set(entry)
+        - _CITIZEN_FIELDS
+        - {"username", "password", "birth_date", "service_accounts", "contacts"}
+    )
+    if unknown:
+        raise CatalogError(path, [(f"{label}.{name}", "unknown field") for name in sorted(unknown)])
+    username = entry["username"]
+    existing = (
+        await session.execute(
+            select(Citizen).where(
+                Citizen.tenant_id == tenant.id, Citizen.username_key == username_key(username)
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return []
+    now = datetime.now(UTC)
+    birth = entry.get("birth_date")
+    citizen = Citizen(
+        tenant_id=tenant.id,
+        username=username,
+        username_key=username_key(username),
+        password_hash=hash_password(entry["password"]),
+        status=CitizenStatus.ACTIVE,
+        birth_date=birth if isinstance(birth, date) else None,
+        terms_version=terms,
+        terms_accepted_at=now,
+        activated_at=now,
+        locale=tenant.default_locale,
+        **{name: str(entry.get(name, "")) for name in _CITIZEN_FIELDS},
+    )
+    if not citizen.country:
+        citizen.country = "FR"
+    session.add(citizen)
+    await session.flush()
+    changes = [f"demo citizen {username}: created"]
+    for reference in entry.get("service_accounts", []):
+        code, _, ref = reference.partition("/")
+        account = (
+            await session.execute(
+                select(ServiceAccount)
+                .join(Service, Service.id == ServiceAccount.service_id)
+                .where(
+                    ServiceAccount.tenant_id == tenant.id,
+                    Service.code == code,
+                    ServiceAccount.reference == ref,
+                )
+            )
+        ).scalar_one_or_none()
+        if account is None:
+            raise CatalogError(
+                path, [(f"{label}.service_accounts", f"no access key {reference!r} in tenant.toml")]
+            )
+        account.citizen_id, account.linked_at = citizen.id, now
+        changes.append(f"demo citizen {username}: linked to {reference}")
+    for contact in entry.get("contacts", []):
+        unknown = set(contact) - _CONTACT_FIELDS
+        if unknown:
+            raise CatalogError(
+                path, [(f"{label}.contacts.{n}", "unknown field") for n in sorted(unknown)]
+            )
+        session.add(
+            Contact(
+                tenant_id=tenant.id,
+                citizen_id=citizen.id,
+                kind=ContactKind(contact["kind"]),
+                **{k: str(v) for k, v in contact.items() if k != "kind"},
+            )
+        )
+        changes.append(f"demo citizen {username}: contact {contact.get('first_name', '')}")
+    return changes

@@ -1,0 +1,299 @@
+"""The personal space over HTTP (both backends): dashboard, contact details, contacts, documents,
+and that nobody reaches another citizen's or another tenant's data."""
+
+import io
+import re
+from html import unescape
+
+import pytest
+from PIL import Image
+
+from tests.support.accounts import FR, csrf, login, new_citizen, post_form, unique
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def text(response):
+    return unescape(response.text)
+
+
+async def test_demo_dashboard_as_the_guide_shows_it(web):
+    await login(web, "ccas-castres", "calquier", "Castres-2020")
+    page = text(await web.get("/ccas-castres/mon-espace", headers=FR))
+    for expected in [
+        "MON ACCUEIL",
+        "Madame ALQUIER",
+        "Se déconnecter",
+        "MON ESPACE",
+        "Madame Cécile ALQUIER",
+        "MON TABLEAU DE BORD",
+        "Dernières demandes",
+        "Mes factures",
+        "Pièces justificatives",
+        "Coordonnées",
+        "MES FACTURES",
+        "Vous avez 0 facture non réglée",
+        "CONTACTS",
+        "Maria",
+        "Nicolas",
+        "Henri",
+        "CONNEXION",
+        "Action sociale",
+    ]:
+        assert expected in page, expected
+
+
+async def _upload(
+    web,
+    data,
+    name="piece.pdf",
+    mime="application/pdf",
+    title=None,
+    kind="justificatif_domicile",
+    valid_until="",
+):
+    page = (await web.get("/ccas-castres/mon-espace/pieces/", headers=FR)).text
+    return await web.post(
+        "/ccas-castres/mon-espace/pieces/",
+        headers=FR,
+        data={
+            "_csrf_token": csrf(page),
+            "title": title or unique("Piece "),
+            "kind": kind,
+            "valid_until": valid_until,
+        },
+        files={"file": (name, data, mime)},
+    )
+
+
+async def test_contact_details_change_with_the_wizard_rules_and_history(web, backend):
+    await new_citizen(web, backend.settings)
+    url = "/ccas-castres/mon-espace/coordonnees"
+    wrong = await post_form(
+        web,
+        url,
+        {
+            "section": "adresse",
+            "street_name": "rue Émile Zola",
+            "postcode": "8110",
+            "city": "Castres",
+            "country": "FR",
+        },
+    )
+    assert wrong.status_code == 400 and "5 chiffres" in text(wrong)
+    assert 'value="rue Émile Zola"' in text(wrong)
+    await post_form(
+        web,
+        url,
+        {
+            "section": "adresse",
+            "street_name": "rue Émile Zola",
+            "postcode": "81100",
+            "city": "Castres",
+            "country": "FR",
+        },
+    )
+    home = text(await web.get("/ccas-castres/mon-espace", headers=FR))
+    assert "rue Émile Zola" in home
+    history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
+    assert "Modification des coordonnées" in history and "rue Émile Zola" in history
+    bad = await post_form(
+        web, url, {"section": "contact", "mobile": "", "preferred_contact": "mobile"}
+    )
+    assert bad.status_code == 400 and "doit être renseigné" in text(bad)
+
+
+async def test_contacts_add_change_remove(web, backend):
+    await new_citizen(web, backend.settings)
+    refused = await post_form(
+        web,
+        "/ccas-castres/mon-espace/contacts/nouveau",
+        {"kind": "medecin", "first_name": "", "last_name": ""},
+    )
+    assert refused.status_code == 400 and "au moins le prénom" in text(refused)
+    await post_form(
+        web,
+        "/ccas-castres/mon-espace/contacts/nouveau",
+        {
+            "kind": "medecin",
+            "civility": "Monsieur",
+            "first_name": "Henri",
+            "last_name": "Bonnafous",
+            "phone": "05 63 59 00 00",
+        },
+    )
+    page = (await web.get("/ccas-castres/mon-espace/contacts/", headers=FR)).text
+    contact_id = re.search(r"/mon-espace/contacts/([0-9a-f-]{36})\"", page).group(1)
+    await post_form(
+        web,
+        f"/ccas-castres/mon-espace/contacts/{contact_id}",
+        {
+            "kind": "medecin",
+            "first_name": "Henri",
+            "last_name": "Bonnafous",
+            "relation": "médecin traitant",
+        },
+    )
+    assert "médecin traitant" in text(await web.get("/ccas-castres/mon-espace", headers=FR))
+    confirm = await web.get(f"/ccas-castres/mon-espace/contacts/{contact_id}/supprimer", headers=FR)
+    assert "Voulez-vous vraiment supprimer" in text(confirm)
+    await post_form(
+        web, f"/ccas-castres/mon-espace/contacts/{contact_id}/supprimer", {}, page=confirm.text
+    )
+    assert "Bonnafous" not in text(await web.get("/ccas-castres/mon-espace/contacts/", headers=FR))
+
+
+async def test_documents_upload_download_rename_replace_delete(web, backend):
+    await new_citizen(web, backend.settings)
+    title = unique("Facture EDF ")
+    done = await _upload(
+        web, PDF, name="../../etc/passwd.pdf", title=title, valid_until="2000-01-01"
+    )
+    assert f"La pièce « {title} » est enregistrée" in text(done)
+    listing = text(await web.get("/ccas-castres/mon-espace/pieces/", headers=FR))
+    assert title in listing and "expiré" in listing
+    doc_id = re.search(r"/mon-espace/pieces/([0-9a-f-]{36})/telecharger", listing).group(1)
+    download = await web.get(f"/ccas-castres/mon-espace/pieces/{doc_id}/telecharger")
+    assert download.content == PDF
+    assert download.headers["content-type"] == "application/pdf"
+    disposition = download.headers["content-disposition"]
+    assert disposition.startswith("attachment;") and "passwd" not in disposition
+    assert "sandbox" in download.headers["content-security-policy"]
+    # rename and replace
+    edit = await web.get(f"/ccas-castres/mon-espace/pieces/{doc_id}", headers=FR)
+    png = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(png, "PNG")
+    response = await web.post(
+        f"/ccas-castres/mon-espace/pieces/{doc_id}",
+        headers=FR,
+        data={
+            "_csrf_token": csrf(edit.text),
+            "title": "Quittance de loyer",
+            "kind": "justificatif_domicile",
+            "valid_until": "",
+        },
+        files={"file": ("scan.png", png.getvalue(), "image/png")},
+    )
+    assert "Quittance de loyer" in text(response)
+    replaced = await web.get(f"/ccas-castres/mon-espace/pieces/{doc_id}/telecharger")
+    assert replaced.headers["content-type"] == "image/png"
+    assert replaced.content.startswith(b"\x89PNG")
+    confirm = await web.get(f"/ccas-castres/mon-espace/pieces/{doc_id}/supprimer", headers=FR)
+    await post_form(
+        web, f"/ccas-castres/mon-espace/pieces/{doc_id}/supprimer", {}, page=confirm.text
+    )
+    assert (
+        await web.get(f"/ccas-castres/mon-espace/pieces/{doc_id}/telecharger")
+    ).status_code == 404
+
+
+def _bomb() -> bytes:
+    out = io.BytesIO()
+    Image.new("1", (12_000, 12_000)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "mime", "message"),
+    [
+        ("photo.jpg", b"MZ\x90\x00" + b"\x00" * 500, "image/jpeg", "Seuls les fichiers PDF"),
+        (
+            "dessin.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "image/svg+xml",
+            "Seuls les fichiers PDF",
+        ),
+        (
+            "piege.pdf",
+            b"%PDF-1.4\n<html><script>alert(1)</script></html>\n%%EOF\n",
+            "application/pdf",
+            "pas un PDF ordinaire",
+        ),
+        (
+            "actif.pdf",
+            b"%PDF-1.4\n1 0 obj<</S/JavaScript/JS(app.alert(1))>>endobj\n%%EOF\n",
+            "application/pdf",
+            "éléments actifs",
+        ),
+        (
+            "gros.pdf",
+            b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024) + b"\n%%EOF\n",
+            "application/pdf",
+            "10 Mo",
+        ),
+        ("bombe.png", None, "image/png", "trop grande"),
+        ("vide.pdf", b"", "application/pdf", "Le fichier est vide"),
+    ],
+)
+async def test_upload_abuse_is_refused_with_a_clear_message(
+    web, backend, name, data, mime, message
+):
+    await new_citizen(web, backend.settings)
+    title = unique("Titre ")
+    response = await _upload(
+        web, _bomb() if data is None else data, name=name, mime=mime, title=title
+    )
+    assert response.status_code == 400
+    assert message in text(response)
+    assert f'value="{title}"' in text(response)  # what was typed is kept
+    assert "Aucune pièce enregistrée" in text(response)
+
+
+async def test_quota_is_enforced_and_shown(web, backend):
+    await new_citizen(web, backend.settings)
+    listing = text(await web.get("/ccas-castres/mon-espace/pieces/", headers=FR))
+    assert "Espace utilisé : 0\xa0o sur 100\xa0Mo" in listing
+    big = b"%PDF-1.4\n" + b"0" * (9 * 1024 * 1024) + b"\n%%EOF\n"
+    statuses = []
+    for _ in range(12):
+        statuses.append((await _upload(web, big)).status_code)
+    assert statuses[:11] == [200] * 11 and statuses[11] == 400, statuses
+    last = await _upload(web, big)
+    assert "Votre espace de stockage est plein" in text(last)
+    listing = text(await web.get("/ccas-castres/mon-espace/pieces/", headers=FR))
+    assert "Espace utilisé : 99\xa0Mo sur 100\xa0Mo" in listing
+
+
+async def test_another_citizens_contact_and_document_are_404(web, backend):
+    await new_citizen(web, backend.settings)
+    await post_form(
+        web, "/ccas-castres/mon-espace/contacts/nouveau", {"kind": "autre", "first_name": "Secret"}
+    )
+    page = (await web.get("/ccas-castres/mon-espace/contacts/", headers=FR)).text
+    contact_id = re.search(r"/mon-espace/contacts/([0-9a-f-]{36})\"", page).group(1)
+    await _upload(web, PDF, title="Document privé")
+    listing = (await web.get("/ccas-castres/mon-espace/pieces/", headers=FR)).text
+    doc_id = re.search(r"/mon-espace/pieces/([0-9a-f-]{36})/telecharger", listing).group(1)
+
+    # Another citizen of the same tenant.
+    web.cookies.clear()
+    await new_citizen(web, backend.settings)
+    other = (await web.get("/ccas-castres/mon-espace", headers=FR)).text
+    for method, path in [
+        ("GET", f"/mon-espace/contacts/{contact_id}"),
+        ("GET", f"/mon-espace/contacts/{contact_id}/supprimer"),
+        ("POST", f"/mon-espace/contacts/{contact_id}"),
+        ("POST", f"/mon-espace/contacts/{contact_id}/supprimer"),
+        ("GET", f"/mon-espace/pieces/{doc_id}"),
+        ("GET", f"/mon-espace/pieces/{doc_id}/telecharger"),
+        ("GET", f"/mon-espace/pieces/{doc_id}/supprimer"),
+        ("POST", f"/mon-espace/pieces/{doc_id}"),
+        ("POST", f"/mon-espace/pieces/{doc_id}/supprimer"),
+    ]:
+        if method == "GET":
+            response = await web.get(f"/ccas-castres{path}", headers=FR)
+        else:
+            response = await web.post(
+                f"/ccas-castres{path}",
+                headers=FR,
+                data={"_csrf_token": csrf(other), "kind": "autre", "first_name": "X", "title": "X"},
+            )
+        assert response.status_code == 404, (method, path)
+
+    # A citizen of another tenant.
+    web.cookies.clear()
+    await new_citizen(web, backend.settings, slug="mairie-valdoree")
+    for path in (f"/mon-espace/contacts/{contact_id}", f"/mon-espace/pieces/{doc_id}/telecharger"):
+        assert (await web.get(f"/mairie-valdoree{path}", headers=FR)).status_code == 404
