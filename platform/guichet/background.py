@@ -16,7 +16,7 @@ __all__ = ["broker_transport_options", "celery_config", "ensure_broker_folders"]
 
 def ensure_broker_folders(settings: Settings) -> None:
     if settings.broker_url.startswith("filesystem"):
-        for name in ("queue", "processed"):
+        for name in ("queue", "processed", "control"):
             (settings.broker_folder / name).mkdir(parents=True, exist_ok=True)
 
 
@@ -28,6 +28,8 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
             "data_folder_out": queue,
             "processed_folder": str(settings.broker_folder / "processed"),
             "store_processed": False,
+            # broadcast (control) messages too, or kombu writes ./control in the working folder
+            "control_folder": str(settings.broker_folder / "control"),
         }
     # Keys under the deployment's namespace, so that several deployments (or test runs) can share
     # one Redis without seeing each other's queues.

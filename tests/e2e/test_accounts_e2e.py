@@ -296,7 +296,7 @@ def test_guide_journey_creation_activation_login_logout(live_server, page, sqlit
     expect(page).to_have_url(f"{live_server}/{slug}/mon-espace")
     expect(page.get_by_role("heading", name="MON ACCUEIL", exact=True)).to_be_visible()
     expect(page.get_by_text("Madame ALQUIER", exact=True)).to_be_visible()
-    services = page.locator("section", has=page.get_by_role("heading", name="Mes services"))
+    services = page.locator("section", has=page.get_by_role("heading", name="MON ESPACE"))
     expect(services).to_contain_text("Action sociale")
     click(page, "Se déconnecter")
     expect(page.get_by_role("heading", name="Vous êtes déconnecté")).to_be_visible()
@@ -335,7 +335,7 @@ def test_other_theme_stricter_password_policy(live_server, page, sqlite_backend)
     activate(page, sqlite_backend, live_server, slug, mail)
     log_in(page, live_server, slug, username, "Tournesol-42")
     expect(page.get_by_text("Madame DURAND", exact=True)).to_be_visible()
-    services = page.locator("section", has=page.get_by_role("heading", name="Mes services"))
+    services = page.locator("section", has=page.get_by_role("heading", name="MON ESPACE"))
     expect(services).to_contain_text("Enfance")
 
 
