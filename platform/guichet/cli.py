@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -122,6 +123,19 @@ async def apply_folders(
     return results
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How the web server reads client addresses: ``X-Forwarded-For`` only from the proxies of
+    ``GUICHET_TRUSTED_PROXIES`` (per-address rate limits depend on it)."""
+    proxies = [p.strip() for p in settings.web.trusted_proxies.split(",") if p.strip()]
+    return {
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": ",".join(proxies) if proxies else "127.0.0.1",
+        "access_log": False,
+        "log_config": None,
+        "server_header": False,
+    }
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -130,17 +144,14 @@ def web(host: str, port: int, workers: int) -> None:
     """Serve the web application (uvicorn)."""
     import uvicorn
 
-    _settings()  # refuse a bad configuration before the server starts
+    settings = _settings()  # refuse a bad configuration before the server starts
     uvicorn.run(
         "guichet.app:create_app_from_env",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
-        access_log=False,
-        log_config=None,
-        server_header=False,
+        **uvicorn_options(settings),
     )
 
 

@@ -126,12 +126,12 @@ async def queue_activation(settings, username: str) -> list:
             await service.create_account(
                 {
                     "username": username,
-                    "password": "Tarn2castres81x",
                     "civility": "Madame",
                     "last_name": "Alquier",
                     "first_names": "Cécile",
                     "email": f"{username}@exemple.fr",
                 },
+                "Tarn2castres81x",
                 [],
                 1,
                 "fr",

@@ -39,3 +39,49 @@ def test_cli_refuses_production_with_defaults_and_says_why(tmp_path):
     assert result.returncode == 1
     assert "refuses to start in production mode" in result.stderr
     assert "GUICHET_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_forwarded_addresses_are_trusted_only_from_the_configured_proxies():
+    from guichet.cli import uvicorn_options
+    from guichet.settings import Settings
+
+    none = uvicorn_options(Settings.from_env({}))
+    assert none["proxy_headers"] is False
+    behind = uvicorn_options(Settings.from_env({"GUICHET_TRUSTED_PROXIES": "10.0.0.5, 10.0.0.6"}))
+    assert behind["proxy_headers"] is True
+    assert behind["forwarded_allow_ips"] == "10.0.0.5,10.0.0.6"
+
+
+def test_uvicorn_really_uses_the_forwarded_address_from_a_trusted_proxy():
+    """The same options given to uvicorn's own proxy middleware: the client address a rate limit
+    sees is the citizen's, not the ingress's."""
+    import asyncio
+
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from guichet.cli import uvicorn_options
+    from guichet.settings import Settings
+
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen["client"] = scope["client"]
+
+    options = uvicorn_options(Settings.from_env({"GUICHET_TRUSTED_PROXIES": "10.0.0.5"}))
+    middleware = ProxyHeadersMiddleware(app, trusted_hosts=options["forwarded_allow_ips"])
+    scope = {
+        "type": "http",
+        "client": ("10.0.0.5", 1234),
+        "scheme": "http",
+        "headers": [(b"x-forwarded-for", b"203.0.113.7")],
+    }
+    asyncio.run(middleware(scope, None, None))
+    assert seen["client"][0] == "203.0.113.7"
+    scope = {
+        "type": "http",
+        "client": ("198.51.100.9", 1234),
+        "scheme": "http",
+        "headers": [(b"x-forwarded-for", b"203.0.113.7")],
+    }
+    asyncio.run(middleware(scope, None, None))
+    assert seen["client"][0] == "198.51.100.9"  # an untrusted peer cannot pick its address

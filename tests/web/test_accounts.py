@@ -172,8 +172,8 @@ async def test_login_throttling_grows_and_does_not_reveal_existence(web, backend
         statuses = [
             (await login(web, "ccas-castres", name, "Wrong1password")).status_code for _ in range(7)
         ]
-        # five free failures, the sixth imposes a wait, the seventh meets it
-        assert statuses[:6] == [400] * 6 and statuses[6] == 429, statuses
+        # five free attempts, then a wait that grows
+        assert statuses[:5] == [400] * 5 and statuses[5:] == [429, 429], statuses
         blocked = await login(web, "ccas-castres", name, STRONG)
         assert blocked.status_code == 429 and "Trop de tentatives" in text(blocked)
 
@@ -609,3 +609,83 @@ async def test_a_tenant_may_switch_the_captcha_off(web, backend):
         assert "Votre espace est créé" in text(done)
     finally:
         await set_captcha(True)
+
+
+async def test_validate_rechecks_every_step_and_never_keeps_the_password(web, backend):
+    """Posting an earlier step with bad values after reaching the last one must not let VALIDER
+    create an account with them (nor skip the CGU)."""
+    username = unique()
+    base = "/ccas-castres/creer-mon-espace"
+    await post_form(web, base, {})
+    await post_form(web, f"{base}/cgu", {"action": "next", "accept_terms": "yes"})
+    await post_form(
+        web,
+        f"{base}/identite",
+        {"action": "next", "civility": "Madame", "last_name": "Alquier", "first_names": "Cécile"},
+    )
+    await post_form(web, f"{base}/adresse", {"action": "next"})
+    await post_form(web, f"{base}/contact", {"action": "next", "email": f"{username}@exemple.fr"})
+    # go back and break two earlier steps
+    bad = await post_form(
+        web, f"{base}/contact", {"action": "next", "email": "v1@x.fr, v2@y.org, v3@z.net"}
+    )
+    assert bad.status_code == 400
+    await post_form(web, f"{base}/cgu", {"action": "next"})
+    page = await web.get(f"{base}/authentification", headers=FR, follow_redirects=False)
+    assert page.status_code == 303  # the last step is out of reach again
+    # and a direct POST to the last step creates nothing
+    response = await web.post(
+        f"{base}/authentification",
+        headers=FR,
+        data={
+            "_csrf_token": csrf((await web.get("/ccas-castres/", headers=FR)).text),
+            "action": "next",
+            "username": username,
+            "password": STRONG,
+            "password_confirmation": STRONG,
+            "captcha_choice": "0",
+        },
+    )
+    assert "Votre espace est créé" not in text(response)
+    assert (
+        await outbox(
+            backend.settings,
+            "ccas-castres",
+            kind="activation",
+            recipient="v1@x.fr, v2@y.org, v3@z.net",
+        )
+        == []
+    )
+
+
+async def test_the_password_is_never_written_to_the_session_store(web, backend):
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from guichet.app import create_app
+
+    settings = dataclasses.replace(
+        backend.settings,
+        web=dataclasses.replace(backend.settings.web, signups_per_ip_per_hour=0),
+        store=dataclasses.replace(backend.settings.store, namespace=unique("nopw")),
+    )
+    async with AsyncTestClient(app=create_app(settings, configure_logs=False)) as client:
+        secret = "Hunter2isMyPassword"
+        await wizard(
+            client, "ccas-castres", username=unique(), email="h@exemple.fr", password=secret
+        )
+        response = await wizard(
+            client, "ccas-castres", username=unique(), email="i@exemple.fr", password=secret
+        )
+        assert response.status_code == 429  # refused: the wizard state stays in the session
+        if settings.store.redis_url:
+            import redis
+
+            reader = redis.Redis.from_url(settings.store.redis_url)
+            blobs = [reader.dump(k) for k in reader.scan_iter(match=f"{settings.store.namespace}*")]
+            reader.close()
+        else:
+            folder = settings.store_dir / settings.store.namespace / "sessions"
+            blobs = [p.read_bytes() for p in folder.iterdir()]
+        assert blobs and not any(secret.encode() in (b or b"") for b in blobs)

@@ -219,6 +219,8 @@ class AccountsController(Controller):
             return await self._render_step(ctx, wizard, slug, values=values)
         if errors:
             wizard.keep(values)
+            if wizard.data is not None:  # later steps wait until this one is right again
+                wizard.data["reached"] = min(wizard.reached, wizard.index(slug))
             ctx.session.changed = True
             return await self._render_step(
                 ctx, wizard, slug, errors=errors, values=values, status_code=400
@@ -364,12 +366,40 @@ class AccountsController(Controller):
             elif errors:
                 # Solved, but another field is wrong: the next try asks a new question.
                 await ctx.captcha.new(str(ctx.tenant.id), ctx.session.id)
-        if not errors:
-            values["password"] = password  # only for the creation below, never stored as is
         return values, errors
+
+    async def _recheck(self, ctx: AccountsContext, values: dict[str, Any]) -> str | None:
+        """The first earlier step whose stored values do not pass its rules any more (or were
+        never accepted): VALIDER creates nothing the steps would have refused."""
+        terms = await ctx.accounts.current_terms()
+        current = terms.version if terms else 0
+        if values.get("accept_terms") != "yes" or int(values.get("terms_version") or 0) != current:
+            return "cgu"
+        checks = (
+            ("identite", forms.clean_identity),
+            ("adresse", forms.clean_address),
+            ("contact", forms.clean_contact),
+        )
+        for slug, clean in checks:
+            if clean(values)[1]:
+                return slug
+        return None
 
     async def _create(self, ctx: AccountsContext, wizard: Wizard, data: FormData) -> Response[Any]:
         values = dict(wizard.values)
+        stale = await self._recheck(ctx, values)
+        if stale is not None:
+            assert wizard.data is not None
+            wizard.data["reached"] = wizard.index(stale)
+            ctx.session.changed = True
+            ctx.flash(
+                _(
+                    "Une étape précédente est incomplète ou a changé : vérifiez-la avant de "
+                    "valider."
+                ),
+                "warning",
+            )
+            return await ctx.redirect(f"/creer-mon-espace/{stale}")
         limit = signup_limit(ctx.accounts.settings.web.signups_per_ip_per_hour)
         wait = await ctx.limiter.retry_after(limit, str(ctx.tenant.id), ctx.ip)
         if wait:
@@ -400,11 +430,17 @@ class AccountsController(Controller):
                     for p in problems
                 },
             )
+        # The password comes from this very request and is never kept in the session.
+        password = data.get("password", "")
         citizen = await ctx.accounts.create_account(
-            values, accounts, int(values.get("terms_version") or 0), i18n.current_locale(), ctx.ip
+            values,
+            str(password),
+            accounts,
+            int(values.get("terms_version") or 0),
+            i18n.current_locale(),
+            ctx.ip,
         )
         await ctx.limiter.hit(limit, str(ctx.tenant.id), ctx.ip)
-        wizard.values.pop("password", None)
         await ctx.commit()
         ctx.session.pop("wizard", None)
         ctx.session.set("wizard_done", citizen.email)
@@ -516,28 +552,31 @@ class AccountsController(Controller):
         password = data.get("password", "") if isinstance(data.get("password"), str) else ""
         tid = str(ctx.tenant.id)
         subject = forms.username_subject(username)
-        wait = max(
-            await ctx.limiter.retry_after(LIMITS["login_account"], tid, subject),
-            await ctx.limiter.retry_after(LIMITS["login_ip"], tid, ctx.ip),
-        )
-        if wait:
-            return await self._login_failed(
-                ctx,
-                username,
-                _(
-                    "Trop de tentatives de connexion : patientez %(seconds)s seconde(s) avant de "
-                    "réessayer.",
-                    seconds=wait,
-                ),
-                status_code=429,
-            )
+        # Counted before the password is checked: parallel guesses cannot slip through.
+        for limit, who in (
+            (LIMITS["login_pair"], f"{subject}|{ctx.ip}"),
+            (LIMITS["login_account"], subject),
+            (LIMITS["login_ip"], ctx.ip),
+        ):
+            wait = await ctx.limiter.attempt(limit, tid, who)
+            if wait:
+                return await self._login_failed(
+                    ctx,
+                    username,
+                    _(
+                        "Trop de tentatives de connexion : patientez %(seconds)s seconde(s) "
+                        "avant de réessayer.",
+                        seconds=wait,
+                    ),
+                    status_code=429,
+                )
         citizen = await ctx.accounts.authenticate(username, password)
         if citizen is None:
-            await ctx.limiter.failure(LIMITS["login_account"], tid, subject)
-            await ctx.limiter.failure(LIMITS["login_ip"], tid, ctx.ip)
             return await self._login_failed(
                 ctx, username, _("Identifiant ou mot de passe incorrect.")
             )
+        await ctx.limiter.reset(LIMITS["login_pair"], tid, f"{subject}|{ctx.ip}")
+        await ctx.limiter.reset(LIMITS["login_account"], tid, subject)
         if citizen.status == CitizenStatus.PENDING:
             return await self._login_failed(
                 ctx,
@@ -557,7 +596,6 @@ class AccountsController(Controller):
                     name=ctx.tenant.name,
                 ),
             )
-        await ctx.limiter.reset(LIMITS["login_account"], tid, subject)
         ctx.accounts.logged_in(citizen, ctx.ip)
         await ctx.commit()
         ctx.sign_in(citizen)

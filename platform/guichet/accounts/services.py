@@ -287,6 +287,7 @@ class AccountService:
     async def create_account(
         self,
         values: dict[str, Any],
+        password: str,
         accounts: list[ServiceAccount],
         terms_version: int,
         locale: str,
@@ -296,7 +297,7 @@ class AccountService:
         citizen = Citizen(
             username=values["username"],
             username_key=username_key(values["username"]),
-            password_hash=hash_password(values["password"]),
+            password_hash=hash_password(password),
             status=CitizenStatus.PENDING,
             civility=values["civility"],
             last_name=values["last_name"],

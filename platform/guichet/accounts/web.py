@@ -21,10 +21,14 @@ from guichet.web.sessions import Session, SessionManager
 __all__ = ["LIMITS", "AccountsContext", "NotSignedIn", "client_ip", "signup_limit"]
 
 LIMITS = {
-    # a username: 5 free failures, then 2 s, 4 s, … capped at 15 minutes
-    "login_account": Limit("login-account", free=5, window=3600, base=2, cap=900),
-    # an address: more room (a town hall's shared computers), same growth
-    "login_ip": Limit("login-ip", free=30, window=3600, base=2, cap=900),
+    # a username from one address: 5 free attempts, then 2 s, 4 s, … capped at 15 minutes
+    "login_pair": Limit("login-pair", free=5, window=3600, base=2, cap=900),
+    # a username from anywhere: more room and a short cap, so that someone trying from many
+    # addresses slows down without keeping the citizen out for long
+    "login_account": Limit("login-account", free=20, window=3600, base=2, cap=300),
+    # an address: room for a CCAS office's shared computer
+    "login_ip": Limit("login-ip", free=100, window=3600, base=2, cap=900),
+    "captcha": Limit("captcha", free=20, window=3600, base=30, cap=3600),
     "access_key": Limit("access-key", free=5, window=3600, base=30, cap=3600),
     "reset": Limit("reset", free=5, window=3600, base=60, cap=3600),
 }
