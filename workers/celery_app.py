@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from guichet.accounts.maintenance import PURGE_TASK
 from guichet.background import celery_config, ensure_broker_folders
 from guichet.notifications.services import SWEEP_TASK
 from guichet.settings import Settings
@@ -18,9 +19,12 @@ def create_celery(settings: Settings | None = None) -> Celery:
     celery.conf.update(**celery_config(settings))
     celery.conf.beat_schedule = {
         "outbox-sweep": {"task": SWEEP_TASK, "schedule": 60.0},
+        "accounts-purge-unactivated": {"task": PURGE_TASK, "schedule": 6 * 3600.0},
     }
     celery.autodiscover_tasks(
-        ["workers.maintenance", "workers.notifications"], related_name=None, force=True
+        ["workers.maintenance", "workers.notifications", "workers.accounts"],
+        related_name=None,
+        force=True,
     )
     return celery
 

@@ -166,3 +166,28 @@ async def test_rls_without_a_tenant_sees_nothing(postgres_backend):
             assert (await session.execute(text("SELECT count(*) FROM news_item"))).scalar_one() > 0
     finally:
         await db.dispose()
+
+
+async def test_every_tenant_owned_table_has_a_forced_policy(postgres_backend):
+    """A new tenant-owned table without its RLS policy fails here."""
+    from guichet.db.base import TENANT_OWNED_TABLES
+
+    db = Database(postgres_backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            rows = (
+                await session.execute(
+                    text(
+                        "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+                        "(SELECT count(*) FROM pg_policies p WHERE p.tablename = c.relname) "
+                        "FROM pg_class c WHERE c.relkind = 'r' "
+                        "AND c.relnamespace = 'public'::regnamespace"
+                    )
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    state = {name: (rls, force, policies) for name, rls, force, policies in rows}
+    assert TENANT_OWNED_TABLES <= set(state)
+    for table in sorted(TENANT_OWNED_TABLES):
+        assert state[table] == (True, True, 1), table

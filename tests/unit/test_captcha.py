@@ -90,3 +90,12 @@ async def test_random_mode_varies():
     service = CaptchaService(MemoryStore())
     targets = {(await service.new("t", f"s{i}")).target for i in range(40)}
     assert len(targets) > 1
+
+
+async def test_images_and_audio_never_repeat_their_bytes():
+    from guichet.accounts.captcha import disguise_svg, icon_svg, spoken_digits
+
+    svgs = {disguise_svg(icon_svg("truck")) for _ in range(20)}
+    assert len(svgs) == 20 and all(s.startswith(b"<svg") and b"<script" not in s for s in svgs)
+    assert icon_svg("truck") not in svgs
+    assert spoken_digits("1234", "fr") != spoken_digits("1234", "fr")

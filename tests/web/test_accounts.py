@@ -350,18 +350,36 @@ async def test_new_terms_version_must_be_accepted_at_next_login(web, backend):
 
 
 async def test_export_holds_only_the_citizens_own_data(web, backend):
+    import io
+    import zipfile
+
     username, email = await new_citizen(
         web, backend.settings, keys={"action-sociale": "CAST-RES8-1AS2"}
     )
+    await post_form(
+        web, "/ccas-castres/mon-espace/contacts/nouveau", {"kind": "medecin", "first_name": "Henri"}
+    )
+    page = (await web.get("/ccas-castres/mon-espace/pieces/", headers=FR)).text
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    await web.post(
+        "/ccas-castres/mon-espace/pieces/",
+        headers=FR,
+        data={"_csrf_token": csrf(page), "title": "Quittance", "kind": "justificatif_domicile"},
+        files={"file": ("q.pdf", pdf, "application/pdf")},
+    )
     response = await web.get("/ccas-castres/mon-espace/mes-donnees/export", headers=FR)
     assert response.headers["content-disposition"].startswith("attachment")
-    data = json.loads(response.text)
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    data = json.loads(archive.read("mes-donnees.json"))
     assert data["profile"]["username"] == username and data["profile"]["email"] == email
-    assert "password_hash" not in data["profile"]
+    assert "password_hash" not in data["profile"] and "photo_file" not in data["profile"]
     assert [s["service"] for s in data["services"]] == ["Action sociale"]
+    assert [c["first_name"] for c in data["contacts"]] == ["Henri"]
+    [document] = data["documents"]
+    assert archive.read(document["file"]) == pdf
     assert {e["what"] for e in data["history"]} >= {"created", "activated", "login"}
     dumped = json.dumps(data)
-    assert "AS-2019-0412" not in dumped  # another citizen's file
+    assert "AS-2019-0412" not in dumped and "Maria" not in dumped  # others' data
 
 
 async def test_delete_account_erases_and_detaches(web, backend):
@@ -689,3 +707,37 @@ async def test_the_password_is_never_written_to_the_session_store(web, backend):
             folder = settings.store_dir / settings.store.namespace / "sessions"
             blobs = [p.read_bytes() for p in folder.iterdir()]
         assert blobs and not any(secret.encode() in (b or b"") for b in blobs)
+
+
+async def test_accounts_never_activated_are_purged_and_free_their_username(web, backend):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from guichet.accounts.maintenance import purge_unactivated
+    from guichet.accounts.models import Citizen
+    from guichet.db.session import Database
+    from guichet.files import create_file_store
+
+    old, fresh = unique(), unique()
+    for name in (old, fresh):
+        web.cookies.clear()
+        await wizard(web, "ccas-castres", username=name, email=f"{name}@exemple.fr")
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            await session.execute(
+                update(Citizen)
+                .where(Citizen.username == old)
+                .values(created_at=datetime.now(UTC) - timedelta(days=8))
+            )
+        async with db.session(all_tenants=True) as session:
+            assert await purge_unactivated(session, create_file_store(backend.settings)) >= 1
+        web.cookies.clear()
+        again = await wizard(web, "ccas-castres", username=old, email="n@exemple.fr")
+        assert "Votre espace est créé" in text(again)
+        web.cookies.clear()
+        taken = await wizard(web, "ccas-castres", username=fresh, email="m@exemple.fr")
+        assert "déjà pris" in text(taken)
+    finally:
+        await db.dispose()

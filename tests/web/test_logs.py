@@ -32,3 +32,12 @@ async def test_access_lines_are_json_with_request_id_and_tenant(client):
     assert first["tenant"] == "ccas-castres"
     assert first["status"] == 200 and first["method"] == "GET"
     assert next(line for line in lines if line["path"] == "/healthz")["tenant"] == "-"
+
+
+async def test_single_use_links_are_not_written_to_the_logs():
+    from guichet.web.logs import redact_path
+
+    assert redact_path("/ccas-castres/reinitialiser/abcDEF123") == "/ccas-castres/reinitialiser/…"
+    assert redact_path("/t/activer/tok") == "/t/activer/…"
+    assert redact_path("/t/confirmer-courriel/tok") == "/t/confirmer-courriel/…"
+    assert redact_path("/t/mon-espace") == "/t/mon-espace"

@@ -172,3 +172,10 @@ async def test_static_files_are_cache_busted(client):
     assert "immutable" in response.headers["cache-control"]
     assert (await client.get("/static/default/../../pyproject.toml")).status_code == 404
     assert (await client.get("/static/nope/css/main.css")).status_code == 404
+
+
+async def test_platform_pages_follow_the_browser_language(client):
+    english = await client.get("/", headers={"Accept-Language": "en-GB,en"})
+    assert '<html lang="en">' in english.text
+    missing = await client.get("/inconnu/", headers={"Accept-Language": "en"})
+    assert missing.status_code == 404 and "Page not found" in missing.text

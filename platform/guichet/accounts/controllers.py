@@ -3,6 +3,10 @@ personal data. Thin: parse the form, call :class:`AccountService`, render."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import time
+import zipfile
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -51,6 +55,15 @@ def _text(data: FormData, name: str, limit: int = 300) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
+ANSWER_SECONDS = 0.6
+
+
+async def _same_time_whatever_happened(started: float) -> None:
+    """Answer after the same delay whether an account matched (token, email rendered, outbox
+    row) or not, so that timing does not reveal who has an account."""
+    await asyncio.sleep(max(0.0, ANSWER_SECONDS - (time.monotonic() - started)))
+
+
 def personal_words(values: dict[str, Any]) -> list[str]:
     words = [values.get("username", ""), values.get("last_name", ""), values.get("first_names", "")]
     return [w for w in words if w]
@@ -65,7 +78,12 @@ class AccountsController(Controller):
         self, ctx: AccountsContext, template: str, status_code: int = 200, **context: Any
     ) -> Response[Any]:
         response = render_page(
-            ctx.request, template, status_code=status_code, flash=ctx.take_flash(), **context
+            ctx.request,
+            template,
+            status_code=status_code,
+            flash=ctx.take_flash(),
+            headers={"Cache-Control": "no-store"},
+            **context,
         )
         return await ctx.finish(response)
 
@@ -269,8 +287,11 @@ class AccountsController(Controller):
                 content = await upload.read()
                 if content:
                     try:
-                        key = store_photo(
-                            ctx.request.app.state.services.files, ctx.tenant.id, content
+                        key = await asyncio.to_thread(
+                            store_photo,
+                            ctx.request.app.state.services.files,
+                            ctx.tenant.id,
+                            content,
                         )
                     except PhotoError as exc:
                         errors["photo"] = str(exc)
@@ -348,13 +369,24 @@ class AccountsController(Controller):
                         else _("Cette clé d'accès est déjà associée à un autre espace personnel.")
                     )
         if ctx.tenant.feature("captcha"):
+            tid = str(ctx.tenant.id)
+            wait = await ctx.limiter.retry_after(LIMITS["captcha"], tid, ctx.ip)
+            if wait:
+                errors["captcha"] = _(
+                    "Trop de réponses erronées au contrôle de sécurité depuis cette connexion : "
+                    "réessayez dans %(minutes)s minute(s).",
+                    minutes=max(1, wait // 60),
+                )
+                return values, errors
             outcome = await ctx.captcha.verify(
-                str(ctx.tenant.id),
+                tid,
                 ctx.session.id,
                 _text(data, "captcha_id", 64),
                 _text(data, "captcha_choice", 4),
                 _text(data, "captcha_audio", 12),
             )
+            if outcome != Captcha.OK:
+                await ctx.limiter.failure(LIMITS["captcha"], tid, ctx.ip)
             if outcome == Captcha.WRONG:
                 errors["captcha"] = _("Mauvaise réponse au contrôle de sécurité : réessayez.")
             elif outcome == Captcha.EXPIRED:
@@ -362,10 +394,10 @@ class AccountsController(Controller):
                     "Le contrôle de sécurité a expiré ou a échoué trop de "
                     "fois : répondez à la nouvelle question."
                 )
-                await ctx.captcha.new(str(ctx.tenant.id), ctx.session.id)
+                await ctx.captcha.new(tid, ctx.session.id)
             elif errors:
                 # Solved, but another field is wrong: the next try asks a new question.
-                await ctx.captcha.new(str(ctx.tenant.id), ctx.session.id)
+                await ctx.captcha.new(tid, ctx.session.id)
         return values, errors
 
     async def _recheck(self, ctx: AccountsContext, values: dict[str, Any]) -> str | None:
@@ -530,11 +562,13 @@ class AccountsController(Controller):
                 errors={"login": _("Indiquez votre nom d'utilisateur ou votre courriel.")},
                 page_title=_("Recevoir un nouveau lien d'activation"),
             )
+        started = time.monotonic()
         wait = await ctx.limiter.retry_after(LIMITS["reset"], str(ctx.tenant.id), ctx.ip)
         if not wait:
             await ctx.limiter.hit(LIMITS["reset"], str(ctx.tenant.id), ctx.ip)
             await ctx.accounts.resend_activation(login)
             await ctx.commit()
+        await _same_time_whatever_happened(started)
         ctx.flash(
             _(
                 "Si un espace en attente d'activation correspond, un nouveau lien vient "
@@ -656,6 +690,7 @@ class AccountsController(Controller):
                 errors={"login": _("Indiquez votre nom d'utilisateur ou votre courriel.")},
                 page_title=_("J'ai oublié mon mot de passe"),
             )
+        started = time.monotonic()
         tid = str(ctx.tenant.id)
         if not await ctx.limiter.retry_after(
             LIMITS["reset"], tid, ctx.ip
@@ -666,6 +701,7 @@ class AccountsController(Controller):
             await ctx.limiter.hit(LIMITS["reset"], tid, forms.username_subject(login))
             await ctx.accounts.request_reset(login)
             await ctx.commit()
+        await _same_time_whatever_happened(started)
         return await self._page(
             ctx, "accounts/forgot_sent.html", page_title=_("J'ai oublié mon mot de passe")
         )
@@ -990,17 +1026,32 @@ class AccountsController(Controller):
 
     @get("/mon-espace/mes-donnees/export", name="accounts:export")
     async def export(self, ctx: AccountsContext) -> Response[Any]:
+        """A ZIP: mes-donnees.json, the supporting documents and the photo (RGPD access)."""
         citizen = await self._signed_in(ctx)
         if not isinstance(citizen, Citizen):
             return citizen
         data = await ctx.accounts.export(citizen)
+        files = ctx.request.app.state.services.files
+        attachments = [(entry["file"], entry.pop("_key")) for entry in data["documents"]]
+        if citizen.photo_file:
+            attachments.append(("photo.jpg", citizen.photo_file))
+
+        def build() -> bytes:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr("mes-donnees.json", dumps(data))
+                for name, key in attachments:
+                    archive.writestr(name, files.get(key))
+            return buffer.getvalue()
+
+        content = await asyncio.to_thread(build)
         ctx.accounts.record(citizen, "data_exported", {}, ctx.ip)
         await ctx.commit()
         response = Response(
-            dumps(data),
-            media_type="application/json",
+            content,
+            media_type="application/zip",
             headers={
-                "Content-Disposition": 'attachment; filename="mes-donnees.json"',
+                "Content-Disposition": 'attachment; filename="mes-donnees.zip"',
                 "Cache-Control": "no-store",
             },
         )

@@ -15,7 +15,7 @@ from guichet.i18n import gettext as _
 __all__ = ["MAX_PHOTO_BYTES", "PhotoError", "store_photo"]
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # a decompression bomb is refused before decoding
+MAX_PIXELS = 25_000_000  # a decompression bomb is refused before decoding
 MAX_SIDE = 800
 
 

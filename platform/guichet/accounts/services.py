@@ -6,6 +6,7 @@ that tenant.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import unicodedata
 import uuid
@@ -297,7 +298,7 @@ class AccountService:
         citizen = Citizen(
             username=values["username"],
             username_key=username_key(values["username"]),
-            password_hash=hash_password(password),
+            password_hash=await asyncio.to_thread(hash_password, password),
             status=CitizenStatus.PENDING,
             civility=values["civility"],
             last_name=values["last_name"],
@@ -374,12 +375,12 @@ class AccountService:
         way (a dummy hash is verified when the username is unknown)."""
         citizen = await self.by_username(username) if username else None
         if citizen is None or citizen.status == CitizenStatus.DELETED:
-            verify_password(None, password)
+            await asyncio.to_thread(verify_password, None, password)
             return None
-        if not verify_password(citizen.password_hash, password):
+        if not await asyncio.to_thread(verify_password, citizen.password_hash, password):
             return None
         if needs_rehash(citizen.password_hash):
-            citizen.password_hash = hash_password(password)
+            citizen.password_hash = await asyncio.to_thread(hash_password, password)
         return citizen
 
     def logged_in(self, citizen: Citizen, ip: str) -> None:
@@ -393,24 +394,29 @@ class AccountService:
 
     # -- recovery ------------------------------------------------------------------------------
     async def request_reset(self, login: str) -> None:
-        """Send a reset link when ``login`` names an active account; silent otherwise."""
+        """Send a reset link to each active account that ``login`` names (a username, or an email
+        address that a household may share); silent otherwise."""
         citizen = await self.by_username(login)
-        if citizen is None and "@" in login:
-            matches = await self.citizens.get_many(
-                Citizen.email == login.strip(), Citizen.status == CitizenStatus.ACTIVE
+        if citizen is not None and citizen.status == CitizenStatus.ACTIVE:
+            targets = [citizen]
+        elif "@" in login:
+            targets = list(
+                await self.citizens.get_many(
+                    Citizen.email == login.strip(), Citizen.status == CitizenStatus.ACTIVE
+                )
+            )[:5]
+        else:
+            targets = []
+        for target in targets:
+            token = await self._issue_token(target, TokenPurpose.PASSWORD_RESET, RESET_TTL)
+            self.email(
+                "password_reset",
+                target.email,
+                target.locale,
+                citizen=target,
+                link=f"{self.settings.web.public_url}/{self.tenant.slug}/reinitialiser/{token}",
+                minutes=int(RESET_TTL.total_seconds() // 60),
             )
-            citizen = matches[0] if len(matches) == 1 else None
-        if citizen is None or citizen.status != CitizenStatus.ACTIVE:
-            return
-        token = await self._issue_token(citizen, TokenPurpose.PASSWORD_RESET, RESET_TTL)
-        self.email(
-            "password_reset",
-            citizen.email,
-            citizen.locale,
-            citizen=citizen,
-            link=f"{self.settings.web.public_url}/{self.tenant.slug}/reinitialiser/{token}",
-            minutes=int(RESET_TTL.total_seconds() // 60),
-        )
 
     async def reset_citizen(self, token: str) -> Citizen | None:
         record = await self._valid_token(token, TokenPurpose.PASSWORD_RESET)
@@ -499,11 +505,61 @@ class AccountService:
                 CitizenEvent.citizen_id == citizen.id, order_by=[(CitizenEvent.created_at, False)]
             )
         ]
+        from guichet.contacts.models import Contact
+        from guichet.documents.models import Document
+
+        contacts = [
+            {
+                name: _jsonable(getattr(c, name))
+                for name in (
+                    "kind",
+                    "civility",
+                    "first_name",
+                    "last_name",
+                    "relation",
+                    "phone",
+                    "mobile",
+                    "email",
+                    "address",
+                    "note",
+                )
+            }
+            for c in (
+                await self.session.execute(
+                    select(Contact).where(
+                        Contact.tenant_id == self.tenant.id, Contact.citizen_id == citizen.id
+                    )
+                )
+            ).scalars()
+        ]
+        documents = [
+            {
+                "title": d.title,
+                "kind": _jsonable(d.kind),
+                "media_type": d.media_type,
+                "size": d.size,
+                "valid_until": _jsonable(d.valid_until),
+                "added": _jsonable(d.created_at),
+                "file": f"pieces/{d.id}.{d.media_type.rsplit('/', 1)[-1].replace('jpeg', 'jpg')}",
+                "_key": d.storage_key,
+            }
+            for d in (
+                await self.session.execute(
+                    select(Document).where(
+                        Document.tenant_id == self.tenant.id, Document.citizen_id == citizen.id
+                    )
+                )
+            ).scalars()
+        ]
+        profile.pop("photo_file", None)
+        profile["photo"] = "photo.jpg" if citizen.photo_file else None
         return {
             "tenant": self.tenant.name,
             "exported_at": _jsonable(now()),
             "profile": profile,
             "services": services,
+            "contacts": contacts,
+            "documents": documents,
             "history": history,
         }
 
@@ -522,6 +578,17 @@ class AccountService:
         for event in await self.events.get_many(CitizenEvent.citizen_id == citizen.id):
             event.detail = {}
             event.ip = ""
+        # Emails already sent to the citizen carried their name and links: keep no copy.
+        for message in (
+            await self.session.execute(
+                select(OutboxMessage).where(
+                    OutboxMessage.tenant_id == self.tenant.id,
+                    OutboxMessage.recipient == email,
+                    OutboxMessage.sent_at.is_not(None),
+                )
+            )
+        ).scalars():
+            await self.session.delete(message)
         anonymous = f"supprime-{citizen.id.hex[:12]}"
         citizen.status = CitizenStatus.DELETED
         citizen.username = anonymous

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
@@ -159,7 +160,9 @@ class SpaceController(Controller):
                 content = await upload.read()
                 if content:
                     try:
-                        new_photo = store_photo(files, ctx.tenant.id, content)
+                        new_photo = await asyncio.to_thread(
+                            store_photo, files, ctx.tenant.id, content
+                        )
                     except PhotoError as exc:
                         errors["photo"] = str(exc)
         elif section == "adresse":

@@ -15,7 +15,7 @@ from guichet.i18n import gettext as _
 
 __all__ = ["STEPS", "WIZARD_TTL", "Step", "Wizard"]
 
-WIZARD_TTL = 3 * 3600
+WIZARD_TTL = 3 * 3600  # without any step posted for this long, the wizard starts over
 
 
 def N_(message: str) -> str:
@@ -50,11 +50,14 @@ class Wizard:
 
     @classmethod
     def start(cls) -> dict[str, Any]:
-        return {"started": time.time(), "reached": 0, "values": {}}
+        now = time.time()
+        return {"started": now, "touched": now, "reached": 0, "values": {}}
 
     @property
     def active(self) -> bool:
-        return bool(self.data) and time.time() - self.data["started"] < WIZARD_TTL  # type: ignore[index]
+        if not self.data:
+            return False
+        return time.time() - self.data.get("touched", self.data["started"]) < WIZARD_TTL
 
     @property
     def values(self) -> dict[str, Any]:
@@ -72,6 +75,8 @@ class Wizard:
 
     def keep(self, values: dict[str, Any]) -> None:
         self.values.update(values)
+        if self.data is not None:
+            self.data["touched"] = time.time()
 
     def advance_past(self, slug: str) -> str | None:
         """Mark ``slug`` done; the next step's slug, or None after the last."""

@@ -208,11 +208,11 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
     tenant["short_name"] = need_str(data, "short_name", "short_name", required=False)
     tenant["tagline"] = need_str(data, "tagline", "tagline", required=False)
     kind = data.get("kind", "")
-    if kind not in {k.value for k in TenantKind}:
+    if not isinstance(kind, str) or kind not in {k.value for k in TenantKind}:
         problems.append(("kind", f"{kind!r} is not one of: commune, ccas"))
     tenant["kind"] = kind
     status = data.get("status", "active")
-    if status not in {s.value for s in TenantStatus}:
+    if not isinstance(status, str) or status not in {s.value for s in TenantStatus}:
         problems.append(("status", f"{status!r} is not one of: active, maintenance, suspended"))
     tenant["status"] = status
     tenant["maintenance_message"] = need_str(
@@ -419,6 +419,8 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
         access_keys.append(values)
     if len({(k["service"], k["reference"]) for k in access_keys}) != len(access_keys):
         problems.append(("access_keys", "two entries have the same service and reference"))
+    if len({normalize_key(k["key"]) for k in access_keys}) != len(access_keys):
+        problems.append(("access_keys", "two entries have the same key"))
 
     if problems:
         raise CatalogError(path, problems)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -72,6 +73,12 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
 
 
 _access = logging.getLogger("guichet.access")
+# Single-use links carry a secret in their path: never write it to the logs.
+_SECRET_PATHS = re.compile(r"/(activer|reinitialiser|confirmer-courriel|captcha)/[^/?#]+")
+
+
+def redact_path(path: str) -> str:
+    return _SECRET_PATHS.sub(lambda m: f"/{m.group(1)}/…", path)
 
 
 class RequestContextMiddleware:
@@ -105,7 +112,7 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope.get("method"),
-                    "path": scope.get("path"),
+                    "path": redact_path(scope.get("path", "")),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

@@ -34,7 +34,9 @@ def render_page(
     services = services_of(request)
     tenant = context.pop("tenant", None) or tenant_of(request)
     locale = request.scope.get("state", {}).get("locale") or (
-        tenant.default_locale if tenant else "fr"
+        tenant.default_locale
+        if tenant
+        else i18n.negotiate(None, request.headers.get("accept-language"), i18n.KNOWN_LOCALES, "fr")
     )
     token = i18n.use_locale(locale)
     try:

@@ -22,8 +22,13 @@ from litestar.stores.base import Store
 __all__ = ["SESSION_COOKIE", "Session", "SessionManager"]
 
 SESSION_COOKIE = "guichet_session"
-IDLE_SECONDS = 30 * 60
+IDLE_SECONDS = 30 * 60  # a signed-in session
+ANONYMOUS_IDLE_SECONDS = 3 * 3600  # a visitor filling in the wizard, who may pause to find a letter
 ABSOLUTE_SECONDS = 12 * 3600
+
+
+def _idle_limit(data: dict[str, Any]) -> int:
+    return IDLE_SECONDS if data.get("citizen_id") else ANONYMOUS_IDLE_SECONDS
 
 
 @dataclass
@@ -75,7 +80,7 @@ class SessionManager:
                 stored = json.loads(raw)
                 fresh = (
                     stored.get("tenant_id") == tid
-                    and now - stored["last_seen"] < IDLE_SECONDS
+                    and now - stored["last_seen"] < _idle_limit(stored.get("data", {}))
                     and now - stored["created"] < ABSOLUTE_SECONDS
                 )
                 if fresh:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import secrets
+import struct
 import time
 import wave
 from dataclasses import dataclass
@@ -152,20 +154,53 @@ class CaptchaService:
         return spoken_digits(challenge.digits, locale if locale in ("fr", "en") else "fr")
 
 
+_DARK = ("#1d1d1b", "#0b3d91", "#5b2a86", "#1b5e20", "#7a1f00", "#004d40", "#3e2723")
+_SVG = re.compile(rb"^<svg[^>]*>(.*)</svg>\s*$", re.DOTALL)
+
+
+def disguise_svg(svg: bytes) -> bytes:
+    """The icon drawn a little differently each time (angle, size, offset, colour, line width,
+    decoys): the bytes never repeat, so an icon cannot be recognised from a stored fingerprint."""
+    match = _SVG.match(svg.strip())
+    inner = match.group(1) if match else svg
+    rnd = secrets.SystemRandom()
+    angle = rnd.uniform(-25, 25)
+    scale = rnd.uniform(0.8, 1.0)
+    dx, dy = rnd.uniform(-1.5, 1.5), rnd.uniform(-1.5, 1.5)
+    decoys = "".join(
+        f'<circle cx="{rnd.uniform(0, 24):.2f}" cy="{rnd.uniform(0, 24):.2f}" '
+        f'r="{rnd.uniform(0.2, 0.6):.2f}" fill="currentColor" stroke="none" '
+        f'opacity="{rnd.uniform(0.15, 0.35):.2f}"/>'
+        for _ in range(rnd.randint(3, 9))
+    )
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 24 24" '
+        f'fill="none" stroke="currentColor" stroke-width="{rnd.uniform(1.5, 2.3):.2f}" '
+        f'stroke-linecap="round" stroke-linejoin="round" color="{rnd.choice(_DARK)}">'
+        f'<g transform="translate({dx:.2f} {dy:.2f}) rotate({angle:.1f} 12 12) '
+        f'translate({12 - 12 * scale:.2f} {12 - 12 * scale:.2f}) scale({scale:.3f})">'
+    )
+    return head.encode() + inner + b"</g>" + decoys.encode() + b"</svg>"
+
+
 def spoken_digits(digits: str, locale: str) -> bytes:
-    """One WAV: each digit's clip followed by 0.6 s of silence."""
+    """One WAV of the digits, with pauses, loudness and a faint noise that change every time
+    (the same code never gives the same bytes)."""
+    rnd = secrets.SystemRandom()
     output = io.BytesIO()
     params: Any = None
-    frames: list[bytes] = []
+    samples: list[int] = []
     for digit in digits:
         with wave.open(str(ASSETS / "audio" / locale / f"{digit}.wav"), "rb") as clip:
             if params is None:
                 params = clip.getparams()
-            frames.append(clip.readframes(clip.getnframes()))
-            silence = int(params.framerate * 0.6) * params.sampwidth * params.nchannels
-            frames.append(b"\x00" * silence)
+                samples += [0] * int(params.framerate * rnd.uniform(0.2, 0.5))
+            raw = clip.readframes(clip.getnframes())
+        gain = rnd.uniform(0.7, 1.0)
+        samples += [int(v * gain) for v in struct.unpack(f"<{len(raw) // 2}h", raw)]
+        samples += [0] * int(params.framerate * rnd.uniform(0.45, 0.9))
+    noisy = [max(-32768, min(32767, v + rnd.randint(-60, 60))) for v in samples]
     with wave.open(output, "wb") as out:
         out.setparams(params)
-        for chunk in frames:
-            out.writeframes(chunk)
+        out.writeframes(struct.pack(f"<{len(noisy)}h", *noisy))
     return output.getvalue()
