@@ -741,3 +741,32 @@ async def test_accounts_never_activated_are_purged_and_free_their_username(web, 
         assert "déjà pris" in text(taken)
     finally:
         await db.dispose()
+
+
+async def test_expired_links_are_refused(web, backend):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select, update
+
+    from guichet.accounts.models import AccountToken, Citizen
+    from guichet.db.session import Database
+
+    username = unique()
+    email = f"{username}@exemple.fr"
+    await wizard(web, "ccas-castres", username=username, email=email)
+    [message] = await outbox(backend.settings, "ccas-castres", email, "activation")
+    path = link_path(message, backend.settings.web.public_url)
+    db = Database(backend.settings)
+    async with db.transaction(all_tenants=True) as session:  # 49 hours later
+        citizen_id = select(Citizen.id).where(Citizen.username == username).scalar_subquery()
+        await session.execute(
+            update(AccountToken)
+            .values(expires_at=datetime.now(UTC) - timedelta(hours=1))
+            .where(AccountToken.citizen_id == citizen_id)
+        )
+    await db.dispose()
+    page = await web.get(path, headers=FR)
+    assert "a expiré" in text(page)
+    refused = await post_form(web, path, {}, page=(await web.get("/ccas-castres/")).text)
+    assert refused.status_code == 400
+    assert "pas encore activé" in text(await login(web, "ccas-castres", username))
