@@ -13,6 +13,8 @@ from litestar.openapi import OpenAPIConfig
 from guichet.accounts.controllers import AccountsController
 from guichet.accounts.space import SpaceController
 from guichet.background import ensure_broker_folders
+from guichet.billing.controllers import BillingController, PaymentNotificationController
+from guichet.billing.sandbox import SandboxBankController
 from guichet.contacts.controllers import ContactsController
 from guichet.db.session import Database
 from guichet.documents.controllers import DocumentsController
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             SpaceController,
             ContactsController,
             DocumentsController,
+            BillingController,
+            PaymentNotificationController,
         ],
         middleware=[TenantMiddleware],
         dependencies={
@@ -90,6 +94,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             serve_static,
             outbox_index,
             outbox_message,
+            SandboxBankController,
             tenant_router,
         ],
         middleware=[RequestContextMiddleware],
@@ -103,6 +108,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             cookie_httponly=True,
             cookie_samesite="lax",
             header_name="x-csrf-token",
+            # The bank's server-to-server notifications and the sandbox bank's pages (which
+            # stand for another site) carry signatures instead of CSRF tokens.
+            exclude=[r"^/[a-z0-9-]+/paiement/notification$", r"^/sandbox/banque"],
         ),
         exception_handlers=exception_handlers,
         on_shutdown=[on_shutdown],

@@ -1,6 +1,13 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from guichet.accounts.models import AccountToken, Citizen, CitizenEvent, ServiceAccount
+from guichet.billing.models import (
+    Invoice,
+    InvoiceLine,
+    Ledger,
+    Payment,
+    PaymentTransaction,
+)
 from guichet.contacts.models import Contact
 from guichet.db.base import TENANT_OWNED_TABLES, Base
 from guichet.documents.models import Document
@@ -16,8 +23,13 @@ __all__ = [
     "Contact",
     "ContentPage",
     "Document",
+    "Invoice",
+    "InvoiceLine",
+    "Ledger",
     "NewsItem",
     "OutboxMessage",
+    "Payment",
+    "PaymentTransaction",
     "Service",
     "ServiceAccount",
     "Tenant",

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
-from sqlalchemy import Date, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guichet.db.base import TenantOwned, TimestampedBase
@@ -122,6 +122,12 @@ class ServiceAccount(TimestampedBase, TenantOwned):
         GUID, ForeignKey("citizen.id", ondelete="SET NULL"), nullable=True
     )
     linked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    # ADHÉSION À LA FACTURE/COMPTE EN LIGNE: invoices by email instead of paper
+    paperless: Mapped[bool] = mapped_column(Boolean, default=False)
+    paperless_email: Mapped[str] = mapped_column(String(254), default="")
+    paperless_changed_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=True
+    )
 
 
 class TokenPurpose(enum.StrEnum):

@@ -1,4 +1,4 @@
-"""Invoices and payments. Until the billing domain lands (issue 5) a citizen has no invoice."""
+"""Invoices and online payment (guide §5): ledgers, invoices, payment attempts, payments."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ __all__ = ["unpaid_invoice_count"]
 async def unpaid_invoice_count(
     session: AsyncSession, tenant_id: uuid.UUID, citizen_id: uuid.UUID
 ) -> int:
-    """How many of the citizen's invoices are not settled. There are no invoice tables yet, so the
-    honest answer is 0; the billing issue replaces this with a query on its invoices."""
-    return 0
+    """How many of the citizen's invoices are not (fully) settled."""
+    from guichet.billing.services import BillingService
+
+    return await BillingService(session, tenant_id, citizen_id).unpaid_count()

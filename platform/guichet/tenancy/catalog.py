@@ -86,6 +86,7 @@ class TenantCatalog:
     pages: list[dict[str, str]] = field(default_factory=list)
     digest: str = ""
     access_keys: list[dict[str, str]] = field(default_factory=list)
+    ledgers: list[dict[str, Any]] = field(default_factory=list)
 
 
 def check_branding(colours: dict[str, str]) -> list[tuple[str, str]]:
@@ -149,6 +150,7 @@ _TOP_KEYS = {
     "pages",
     "access_keys",
     "documents",
+    "ledgers",
 }
 _SECTION_KEYS = {
     "branding": {"logo", "logo_alt", "primary", "on_primary", "accent", "on_accent"},
@@ -422,11 +424,61 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
     if len({normalize_key(k["key"]) for k in access_keys}) != len(access_keys):
         problems.append(("access_keys", "two entries have the same key"))
 
+    ledgers: list[dict[str, Any]] = []
+    for i, entry in enumerate(_table_list(data, "ledgers", problems)):
+        label = f"ledgers[{i}]"
+        allowed = {
+            "code",
+            "name",
+            "service",
+            "number_prefix",
+            "merchant_label",
+            "backend",
+            "online_payment",
+            "min_amount_cents",
+            "max_amount_cents",
+        }
+        for name in sorted(set(entry) - allowed):
+            problems.append((f"{label}.{name}", "unknown field"))
+        code = entry.get("code")
+        if not isinstance(code, str) or not _SERVICE_CODE.match(code):
+            problems.append((f"{label}.code", "lowercase letters, digits and hyphens"))
+            continue
+        if entry.get("service") not in codes:
+            problems.append((f"{label}.service", "the code of a service of this file"))
+            continue
+        if entry.get("backend", "sandbox") not in ("sandbox", "systempayv2", "paybox", "payfip_ws"):
+            problems.append((f"{label}.backend", "sandbox, systempayv2, paybox or payfip_ws"))
+            continue
+        ledgers.append(
+            {
+                "code": code,
+                "name": str(entry.get("name", code)),
+                "service": entry["service"],
+                "number_prefix": str(entry.get("number_prefix", "")),
+                "merchant_label": str(entry.get("merchant_label", "")),
+                "backend": entry.get("backend", "sandbox"),
+                "online_payment": bool(entry.get("online_payment", True)),
+                "min_amount_cents": int(entry.get("min_amount_cents", 100)),
+                "max_amount_cents": int(entry.get("max_amount_cents", 1_000_000)),
+            }
+        )
+
     if problems:
         raise CatalogError(path, problems)
     digest = hashlib.sha256(raw_bytes + (logo or b"")).hexdigest()
     return TenantCatalog(
-        folder, tenant, logo, logo_suffix, terms, news, services, pages, digest, access_keys
+        folder,
+        tenant,
+        logo,
+        logo_suffix,
+        terms,
+        news,
+        services,
+        pages,
+        digest,
+        access_keys,
+        ledgers,
     )
 
 
@@ -607,6 +659,35 @@ async def apply_catalog(
             changes.append(f"page {page_entry['key']} ({page_entry['locale']}): updated")
 
     await session.flush()
+    if catalog.ledgers:
+        from guichet.billing.models import Ledger
+
+        service_ids = {
+            s.code: s.id
+            for s in (
+                await session.execute(select(Service).where(Service.tenant_id == tid))
+            ).scalars()
+        }
+        existing_ledgers = {
+            ledger.code: ledger
+            for ledger in (
+                await session.execute(select(Ledger).where(Ledger.tenant_id == tid))
+            ).scalars()
+        }
+        for spec in catalog.ledgers:
+            values = {k: v for k, v in spec.items() if k != "service"}
+            values["service_id"] = service_ids[spec["service"]]
+            ledger = existing_ledgers.get(spec["code"])
+            if ledger is None:
+                session.add(Ledger(tenant_id=tid, **values))
+                changes.append(f"ledger {spec['code']}: added")
+            else:
+                changed = [k for k, v in values.items() if getattr(ledger, k) != v]
+                for name in changed:
+                    setattr(ledger, name, values[name])
+                if changed:
+                    changes.append(f"ledger {spec['code']}: updated")
+        await session.flush()
     if catalog.access_keys:
         if not secret_key:
             raise ValueError("applying access keys needs the deployment's secret key")

@@ -84,7 +84,100 @@ async def apply_demo(session: AsyncSession, folder: Path) -> list[str]:
     for i, entry in enumerate(data.get("citizens", [])):
         changes += await _citizen(session, tenant, entry, terms[0] if terms else 0, path, i)
     await session.flush()
+    for i, entry in enumerate(data.get("invoices", [])):
+        changes += await _invoice(session, tenant, entry, path, i)
+    await session.flush()
     return changes
+
+
+async def _invoice(
+    session: AsyncSession, tenant: Tenant, entry: dict[str, Any], path: Path, index: int
+) -> list[str]:
+    from datetime import timedelta
+
+    from guichet.billing.models import Invoice, InvoiceLine, InvoiceStatus, Ledger, Payment
+
+    label = f"invoices[{index}]"
+    ledger = (
+        await session.execute(
+            select(Ledger).where(Ledger.tenant_id == tenant.id, Ledger.code == entry.get("ledger"))
+        )
+    ).scalar_one_or_none()
+    if ledger is None:
+        raise CatalogError(path, [(f"{label}.ledger", "no such ledger in tenant.toml")])
+    code, _, ref = str(entry.get("account", "")).partition("/")
+    account = (
+        await session.execute(
+            select(ServiceAccount)
+            .join(Service, Service.id == ServiceAccount.service_id)
+            .where(
+                ServiceAccount.tenant_id == tenant.id,
+                Service.code == code,
+                ServiceAccount.reference == ref,
+            )
+        )
+    ).scalar_one_or_none()
+    if account is None:
+        raise CatalogError(path, [(f"{label}.account", "no such access key in tenant.toml")])
+    number = str(entry["number"])
+    exists = (
+        await session.execute(
+            select(Invoice.id).where(
+                Invoice.tenant_id == tenant.id,
+                Invoice.ledger_id == ledger.id,
+                Invoice.number == number,
+            )
+        )
+    ).first()
+    if exists:
+        return []
+    now = datetime.now(UTC)
+    lines = entry.get("lines", [])
+    total = sum(int(line["quantity"]) * int(line["unit_cents"]) for line in lines)
+    invoice = Invoice(
+        tenant_id=tenant.id,
+        ledger_id=ledger.id,
+        service_account_id=account.id,
+        number=number,
+        label=str(entry["label"]),
+        recipient=account.holder_name,
+        issue_date=entry["issue_date"],
+        due_date=entry["due_date"],
+        total_cents=total,
+        pay_from=now - timedelta(days=1) if entry.get("window") == "open" else None,
+        pay_until=now + timedelta(days=60) if entry.get("window") == "open" else None,
+    )
+    session.add(invoice)
+    await session.flush()
+    for position, line in enumerate(lines, start=1):
+        session.add(
+            InvoiceLine(
+                tenant_id=tenant.id,
+                invoice_id=invoice.id,
+                position=position,
+                label=str(line["label"]),
+                quantity=int(line["quantity"]),
+                unit_cents=int(line["unit_cents"]),
+                amount_cents=int(line["quantity"]) * int(line["unit_cents"]),
+            )
+        )
+    if entry.get("paid"):
+        session.add(
+            Payment(
+                tenant_id=tenant.id,
+                invoice_id=invoice.id,
+                amount_cents=total,
+                method="agent",
+                paid_at=datetime.combine(entry["due_date"], datetime.min.time(), UTC),
+                reference="chèque",
+            )
+        )
+        invoice.paid_cents = total
+        invoice.status = InvoiceStatus.PAID
+    sequence = number[len(ledger.number_prefix) :]
+    if number.startswith(ledger.number_prefix) and sequence.isdigit():
+        ledger.next_number = max(ledger.next_number, int(sequence) + 1)
+    return [f"demo invoice {number}: created"]
 
 
 async def _citizen(

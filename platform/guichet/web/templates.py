@@ -7,6 +7,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -55,6 +56,7 @@ class TemplateRenderer:
                 format_bytes=i18n.format_bytes,
                 locale_name=i18n.locale_name,
                 today=date.today,
+                paris=ZoneInfo("Europe/Paris"),
             )
             env.filters.update(
                 zip_same=lambda items: [(str(i), str(i)) for i in items],

@@ -1,0 +1,430 @@
+"""MES FACTURES (guide §5): the invoices, one invoice, its PDF, online payment, the paperless
+opt-in; and the bank's side: the return page and the notification endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+from itertools import groupby
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.accounts.forms import valid_email
+from guichet.accounts.models import Citizen, ServiceAccount
+from guichet.accounts.web import AccountsContext, private_page, provide_ctx, require_citizen
+from guichet.billing.models import InvoiceStatus, TransactionStatus
+from guichet.billing.pdf import content_digest, invoice_pdf, render_invoice_html
+from guichet.billing.services import (
+    BillingService,
+    NotificationError,
+    handle_notification,
+    payment_blocker,
+)
+from guichet.i18n import gettext as _
+from guichet.notifications.services import enqueue_delivery, queue_email
+from guichet.tenancy.models import Service
+from guichet.tenancy.snapshot import TenantSnapshot
+
+__all__ = ["BillingController", "PaymentNotificationController"]
+
+log = logging.getLogger("guichet.payments")
+_sqlite_locks: dict[str, asyncio.Lock] = {}
+
+
+def N_(message: str) -> str:
+    return message
+
+
+STATUS_LABELS = {
+    InvoiceStatus.UNPAID: N_("Facture non réglée"),
+    InvoiceStatus.PARTIAL: N_("Facture partiellement réglée"),
+    InvoiceStatus.PAID: N_("Facture réglée"),
+    InvoiceStatus.CANCELLED: N_("Facture annulée"),
+    InvoiceStatus.DIRECT_DEBIT: N_("Facture prélevée"),
+}
+
+
+def base_url(request: Request[Any, Any, Any], tenant: TenantSnapshot) -> str:
+    """Where the bank sends the citizen and its notifications: the public URL in production,
+    the address this request came to otherwise (any port, the tests' servers)."""
+    settings = request.app.state.services.settings
+    origin = (
+        settings.web.public_url if settings.is_production else str(request.base_url).rstrip("/")
+    )
+    return f"{origin}/{tenant.slug}"
+
+
+class BillingController(Controller):
+    path = "/mon-espace/factures"
+    dependencies = {"ctx": Provide(provide_ctx)}
+
+    async def _guard(self, ctx: AccountsContext) -> Response[Any] | tuple[Citizen, BillingService]:
+        citizen = await require_citizen(ctx)
+        if not isinstance(citizen, Citizen):
+            return citizen
+        return citizen, BillingService(ctx.db, ctx.tenant.id, citizen.id)
+
+    @get("/", name="billing:list")
+    async def index(self, ctx: AccountsContext) -> Response[Any]:
+        guard = await self._guard(ctx)
+        if isinstance(guard, Response):
+            return guard
+        citizen, service = guard
+        rows = await service.invoices()
+        groups = []
+        for ledger, items in groupby(rows, key=lambda row: row[1].id):
+            entries = [invoice for invoice, _ledger in items]
+            ledger_obj = next(lg for inv, lg in rows if lg.id == ledger)
+            groups.append(
+                {
+                    "ledger": ledger_obj,
+                    "open": [
+                        i
+                        for i in entries
+                        if i.status in (InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL)
+                    ],
+                    "history": [
+                        i
+                        for i in entries
+                        if i.status not in (InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL)
+                    ],
+                }
+            )
+        unpaid = sum(len(g["open"]) for g in groups)  # type: ignore[arg-type,misc]
+        return await private_page(
+            ctx,
+            "billing/list.html",
+            citizen,
+            groups=groups,
+            unpaid=unpaid,
+            status_labels=STATUS_LABELS,
+            page_title=_("MES FACTURES"),
+        )
+
+    @get("/{invoice_id:uuid}", name="billing:invoice")
+    async def invoice(self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]) -> Response[Any]:
+        guard = await self._guard(ctx)
+        if isinstance(guard, Response):
+            return guard
+        citizen, service = guard
+        view = await service.get(invoice_id)
+        if view is None:
+            raise NotFoundException()
+        return await self._invoice_page(ctx, citizen, view)
+
+    async def _invoice_page(
+        self,
+        ctx: AccountsContext,
+        citizen: Citizen,
+        view: Any,
+        status_code: int = 200,
+        errors: dict[str, str] | None = None,
+        email: str | None = None,
+    ) -> Response[Any]:
+        return await private_page(
+            ctx,
+            "billing/invoice.html",
+            citizen,
+            status_code=status_code,
+            view=view,
+            blocker=payment_blocker(view.invoice, view.ledger),
+            status_labels=STATUS_LABELS,
+            errors=errors or {},
+            email=email if email is not None else citizen.email,
+            page_title=f"{view.ledger.name} - {view.invoice.number} - {view.invoice.label.upper()}",
+        )
+
+    @post("/{invoice_id:uuid}/payer", name="billing:pay")
+    async def pay(self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]) -> Response[Any]:
+        guard = await self._guard(ctx)
+        if isinstance(guard, Response):
+            return guard
+        citizen, service = guard
+        view = await service.get(invoice_id)
+        if view is None:
+            raise NotFoundException()
+        form = await ctx.request.form()
+        email = str(form.get("email", "")).strip()[:254]
+        if not valid_email(email):
+            return await self._invoice_page(
+                ctx,
+                citizen,
+                view,
+                400,
+                {"email": _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")},
+                email,
+            )
+        blocker = payment_blocker(view.invoice, view.ledger)
+        if blocker:
+            return await self._invoice_page(ctx, citizen, view, 400, email=email)
+        transaction, bank_form = await service.start_payment(
+            view, email, ctx.request.app.state.services.settings, base_url(ctx.request, ctx.tenant)
+        )
+        ctx.accounts.record(
+            citizen,
+            "payment_started",
+            {
+                "invoice": view.invoice.number,
+                "amount_cents": transaction.amount_cents,
+                "reference": transaction.reference,
+            },
+            ctx.ip,
+        )
+        await ctx.commit()
+        return await private_page(
+            ctx,
+            "billing/redirect.html",
+            citizen,
+            form=bank_form,
+            view=view,
+            transaction=transaction,
+            page_title=_("Paiement sécurisé"),
+        )
+
+    @get("/{invoice_id:uuid}/pdf", name="billing:pdf")
+    async def pdf(self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]) -> Response[Any]:
+        guard = await self._guard(ctx)
+        if isinstance(guard, Response):
+            return guard
+        _citizen, service = guard
+        view = await service.get(invoice_id)
+        if view is None:
+            raise NotFoundException()
+        services = ctx.request.app.state.services
+        html = render_invoice_html(
+            services.renderer,
+            services.files,
+            ctx.tenant,
+            view.invoice,
+            view.ledger,
+            view.lines,
+            view.payments,
+        )
+        digest = content_digest(html)
+        invoice = view.invoice
+        if (
+            invoice.pdf_key
+            and invoice.pdf_digest == digest
+            and services.files.exists(invoice.pdf_key)
+        ):
+            data = await asyncio.to_thread(services.files.get, invoice.pdf_key)
+        else:  # first download, or the invoice changed since: render and keep it
+            data = await asyncio.to_thread(invoice_pdf, html)
+            key = f"tenants/{ctx.tenant.id}/invoices/{invoice.id}-{digest[:12]}.pdf"
+            await asyncio.to_thread(services.files.put, key, data)
+            old = invoice.pdf_key
+            invoice.pdf_key, invoice.pdf_digest = key, digest
+            await ctx.commit()
+            if old and old != key:
+                services.files.delete(old)
+        name = f"facture-{invoice.number}.pdf"
+        return await ctx.finish(
+            Response(
+                data,
+                media_type="application/pdf",
+                headers={
+                    "Content-Disposition": f'attachment; filename="{name}"',
+                    "Cache-Control": "no-store",
+                },
+            )
+        )
+
+    @get("/adhesion", name="billing:paperless")
+    async def paperless(self, ctx: AccountsContext) -> Response[Any]:
+        guard = await self._guard(ctx)
+        if isinstance(guard, Response):
+            return guard
+        citizen, _service = guard
+        return await private_page(
+            ctx,
+            "billing/paperless.html",
+            citizen,
+            accounts=await self._accounts(ctx, citizen),
+            errors={},
+            page_title=_("ADHÉSION À LA FACTURE/COMPTE EN LIGNE"),
+        )
+
+    async def _accounts(self, ctx: AccountsContext, citizen: Citizen) -> list[Any]:
+        return [
+            (a, s)
+            for a, s in (
+                await ctx.db.execute(
+                    select(ServiceAccount, Service)
+                    .join(Service, Service.id == ServiceAccount.service_id)
+                    .where(
+                        ServiceAccount.tenant_id == ctx.tenant.id,
+                        ServiceAccount.citizen_id == citizen.id,
+                    )
+                    .order_by(Service.name)
+                )
+            ).all()
+        ]
+
+    @post("/adhesion", name="billing:paperless_post")
+    async def paperless_post(self, ctx: AccountsContext) -> Response[Any]:
+        guard = await self._guard(ctx)
+        if isinstance(guard, Response):
+            return guard
+        citizen, _service = guard
+        form = await ctx.request.form()
+        accounts = await self._accounts(ctx, citizen)
+        try:
+            account_id = uuid.UUID(str(form.get("account", "")))
+        except ValueError:
+            raise NotFoundException() from None
+        match = next((a for a, _s in accounts if a.id == account_id), None)
+        if match is None:
+            raise NotFoundException()
+        wanted = form.get("paperless") == "yes"
+        email = str(form.get("email", "")).strip()[:254] or citizen.email
+        if wanted and not valid_email(email):
+            return await private_page(
+                ctx,
+                "billing/paperless.html",
+                citizen,
+                status_code=400,
+                accounts=accounts,
+                errors={
+                    "email": _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")
+                },
+                page_title=_("ADHÉSION À LA FACTURE/COMPTE EN LIGNE"),
+            )
+        match.paperless = wanted
+        match.paperless_email = email if wanted else ""
+        match.paperless_changed_at = datetime.now(UTC)
+        ctx.accounts.record(
+            citizen,
+            "paperless_changed",
+            {"reference": match.reference, "paperless": wanted, "email": match.paperless_email},
+            ctx.ip,
+        )
+        await ctx.commit()
+        ctx.flash(_("Votre choix est enregistré."), "success")
+        return await ctx.redirect("/mon-espace/factures/adhesion")
+
+    @get("/paiement/{reference:str}", name="billing:return")
+    async def payment_return(self, ctx: AccountsContext, reference: FromPath[str]) -> Response[Any]:
+        guard = await self._guard(ctx)
+        if isinstance(guard, Response):
+            return guard
+        citizen, service = guard
+        found = await service.transaction(reference[:40])
+        if found is None:
+            raise NotFoundException()
+        transaction, invoice = found
+        pending = transaction.status == TransactionStatus.PENDING
+        return await private_page(
+            ctx,
+            "billing/return.html",
+            citizen,
+            transaction=transaction,
+            invoice=invoice,
+            pending=pending,
+            status_labels=STATUS_LABELS,
+            page_title=_("Paiement"),
+            headers_refresh=pending,
+        )
+
+
+class PaymentNotificationController(Controller):
+    """What the bank calls: the browser's return (shown, never trusted) and the signed
+    server-to-server notification."""
+
+    path = "/paiement"
+
+    @get("/retour/{reference:str}", name="payments:browser_return")
+    async def browser_return(
+        self, tenant: TenantSnapshot, reference: FromPath[str]
+    ) -> Response[Any]:
+        from litestar.response import Redirect
+
+        return Redirect(
+            f"/{tenant.slug}/mon-espace/factures/paiement/{reference[:40]}", status_code=303
+        )
+
+    @post("/notification", name="payments:notification")
+    async def notification(
+        self, request: Request[Any, Any, Any], tenant: TenantSnapshot, db_session: AsyncSession
+    ) -> Response[str]:
+        services = request.app.state.services
+        settings = services.settings
+        raw = await request.body()
+        if len(raw) > 16 * 1024:
+            return Response("too large", status_code=413, media_type="text/plain")
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return Response("bad encoding", status_code=400, media_type="text/plain")
+        if request.method == "POST" and not body and request.url.query:
+            body = request.url.query
+        source = request.client.host if request.client else ""
+        lock = (
+            _sqlite_locks.setdefault(str(tenant.id), asyncio.Lock())
+            if services.db.dialect == "sqlite"
+            else None
+        )
+        try:
+            if lock is not None:
+                async with lock:
+                    transaction, changed = await handle_notification(
+                        db_session, tenant.id, body, settings, base_url(request, tenant), source
+                    )
+            else:
+                transaction, changed = await handle_notification(
+                    db_session, tenant.id, body, settings, base_url(request, tenant), source
+                )
+        except NotificationError as exc:
+            log.warning("payment notification refused: %s", exc.reason)
+            await db_session.rollback()
+            return Response(f"refused: {exc.reason}", status_code=400, media_type="text/plain")
+        queued: list[uuid.UUID] = []
+        if changed and transaction.status == TransactionStatus.PAID:
+            queued = await self._confirm(request, tenant, db_session, transaction)
+        await db_session.commit()
+        enqueue_delivery(settings, queued)
+        return Response("OK", media_type="text/plain")
+
+    async def _confirm(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: TenantSnapshot,
+        session: AsyncSession,
+        transaction: Any,
+    ) -> list[uuid.UUID]:
+        """The payment confirmation email, in the same transaction as the payment."""
+        from guichet.billing.models import Invoice, Ledger
+
+        invoice = (
+            await session.execute(
+                select(Invoice).where(
+                    Invoice.tenant_id == tenant.id, Invoice.id == transaction.invoice_id
+                )
+            )
+        ).scalar_one()
+        ledger = (
+            await session.execute(
+                select(Ledger).where(Ledger.tenant_id == tenant.id, Ledger.id == invoice.ledger_id)
+            )
+        ).scalar_one()
+        if not transaction.email:
+            return []
+        services = request.app.state.services
+        message = queue_email(
+            session,
+            services.renderer,
+            services.settings,
+            tenant,
+            kind="payment_confirmed",
+            recipient=transaction.email,
+            locale=tenant.default_locale,
+            context={"invoice": invoice, "ledger": ledger, "transaction": transaction},
+        )
+        return [message.id]

@@ -1,0 +1,169 @@
+"""Ledgers, invoices and their lines, payment attempts and payments. Money is integer cents."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from guichet.db.base import TenantOwned, TimestampedBase
+
+__all__ = [
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceStatus",
+    "Ledger",
+    "Payment",
+    "PaymentTransaction",
+    "TransactionStatus",
+]
+
+
+def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Ledger(TimestampedBase, TenantOwned):
+    """A billing register (régie), e.g. "FACTURATION SERVICE SÉNIORS", with its numbering and its
+    payment backend."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+
+    code: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(200))
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("service.id", ondelete="RESTRICT")
+    )
+    number_prefix: Mapped[str] = mapped_column(String(10), default="")
+    next_number: Mapped[int] = mapped_column(BigInteger, default=1)
+    merchant_label: Mapped[str] = mapped_column(String(100), default="")  # "CCAS CASTRES VADS"
+    backend: Mapped[str] = mapped_column(String(30), default="sandbox")
+    backend_options: Mapped[str] = mapped_column(Text, default="")  # encrypted JSON
+    online_payment: Mapped[bool] = mapped_column(Boolean, default=True)
+    min_amount_cents: Mapped[int] = mapped_column(Integer, default=100)
+    max_amount_cents: Mapped[int] = mapped_column(Integer, default=1_000_000)
+
+
+class InvoiceStatus(enum.StrEnum):
+    UNPAID = "non_reglee"
+    PARTIAL = "partiellement_reglee"
+    PAID = "reglee"
+    CANCELLED = "annulee"
+    DIRECT_DEBIT = "prelevee"
+
+
+class Invoice(TimestampedBase, TenantOwned):
+    __tablename__ = "invoice"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "ledger_id", "number"),
+        Index("ix_invoice_tenant_account", "tenant_id", "service_account_id"),
+    )
+
+    ledger_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("ledger.id", ondelete="RESTRICT"))
+    service_account_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("service_account.id", ondelete="RESTRICT")
+    )
+    number: Mapped[str] = mapped_column(String(30))
+    label: Mapped[str] = mapped_column(String(200))  # "Janvier 2020"
+    recipient: Mapped[str] = mapped_column(String(200))  # "Madame ALQUIER Cécile"
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    pay_from: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    pay_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    paid_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[InvoiceStatus] = mapped_column(
+        _enum(InvoiceStatus, 30), default=InvoiceStatus.UNPAID
+    )
+    pdf_key: Mapped[str] = mapped_column(String(300), default="")
+    pdf_digest: Mapped[str] = mapped_column(String(64), default="")
+
+    @property
+    def amount_due_cents(self) -> int:
+        if self.status in (InvoiceStatus.CANCELLED, InvoiceStatus.DIRECT_DEBIT):
+            return 0
+        return max(0, self.total_cents - self.paid_cents)
+
+
+class InvoiceLine(TimestampedBase, TenantOwned):
+    __tablename__ = "invoice_line"
+    __table_args__ = (Index("ix_invoice_line_tenant_invoice", "tenant_id", "invoice_id"),)
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("invoice.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class TransactionStatus(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    ERROR = "error"
+
+
+class PaymentTransaction(TimestampedBase, TenantOwned):
+    """One attempt to pay online; the bank's notifications are kept as received."""
+
+    __tablename__ = "payment_transaction"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "reference"),
+        Index("ix_payment_transaction_tenant_invoice", "tenant_id", "invoice_id"),
+    )
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("invoice.id", ondelete="RESTRICT")
+    )
+    reference: Mapped[str] = mapped_column(String(40))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    backend: Mapped[str] = mapped_column(String(30))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    status: Mapped[TransactionStatus] = mapped_column(
+        _enum(TransactionStatus), default=TransactionStatus.PENDING
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    notified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    bank_status: Mapped[str] = mapped_column(Text, default="")
+    notifications: Mapped[list[dict[str, Any]]] = mapped_column(JsonB, default=list)
+
+
+class Payment(TimestampedBase, TenantOwned):
+    __tablename__ = "payment"
+    __table_args__ = (Index("ix_payment_tenant_invoice", "tenant_id", "invoice_id"),)
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("invoice.id", ondelete="RESTRICT")
+    )
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(
+        GUID, ForeignKey("payment_transaction.id", ondelete="RESTRICT"), nullable=True, unique=True
+    )
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(20))  # online, agent (cash, cheque…)
+    paid_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    reference: Mapped[str] = mapped_column(String(100), default="")

@@ -1,0 +1,134 @@
+"""The sandbox bank of the embedded default and the tests (never in production).
+
+It looks like the guide's Paybox screens ("Résumé de la transaction", "CCAS CASTRES VADS",
+card number, expiry, CVV) and speaks the Systempay v2 protocol that eopayment implements: it
+checks the signature of the request, then signs its answer with the same HMAC-SHA-256, sends it
+server-to-server to ``vads_url_check`` and sends the citizen back to ``vads_url_return``.
+
+Test cards: 4970 1000 0000 0000 pays; 4970 1000 0000 0014 is refused; "Annuler" cancels.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import eopayment
+import httpx
+from litestar import Controller, Request, Response, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect
+
+from guichet.billing.backends import SANDBOX_SITE_ID, sandbox_secret
+from guichet.web.pages import render_page, services_of
+
+__all__ = ["CARD_PAID", "CARD_REFUSED", "SandboxBankController", "sign"]
+
+log = logging.getLogger("guichet.sandbox")
+CARD_PAID = "4970100000000000"
+CARD_REFUSED = "4970100000000014"
+
+
+def _backend(secret: str) -> Any:
+    return eopayment.Payment(
+        "systempayv2",
+        {
+            "secret_test": secret,
+            "secret_production": secret,
+            "signature_algo": "hmac_sha256",
+            "vads_site_id": SANDBOX_SITE_ID,
+        },
+    ).backend
+
+
+def sign(fields: dict[str, str], secret: str) -> str:
+    """The signature the bank puts on its fields (the protocol's own algorithm)."""
+    return str(_backend(secret).signature(dict(fields)))
+
+
+def _vads(form: Any) -> dict[str, str]:
+    return {k: str(v) for k, v in form.items() if k.startswith("vads_") or k == "signature"}
+
+
+class SandboxBankController(Controller):
+    path = "/sandbox/banque"
+
+    def _secret(self, request: Request[Any, Any, Any]) -> str:
+        settings = services_of(request).settings
+        if settings.is_production:
+            raise NotFoundException()
+        return sandbox_secret(settings)
+
+    @post("/", name="sandbox:bank")
+    async def bank(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        secret = self._secret(request)
+        fields = _vads(await request.form())
+        if not fields.get("signature") or sign(fields, secret) != fields["signature"]:
+            return render_page(request, "sandbox/refused.html", status_code=400)
+        return render_page(
+            request,
+            "sandbox/bank.html",
+            fields=fields,
+            amount_cents=int(fields.get("vads_amount", "0") or 0),
+            errors={},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @post("/payer", name="sandbox:pay")
+    async def pay(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        secret = self._secret(request)
+        form = await request.form()
+        fields = _vads(form)
+        if not fields.get("signature") or sign(fields, secret) != fields["signature"]:
+            return render_page(request, "sandbox/refused.html", status_code=400)
+        action = str(form.get("action", ""))
+        card = "".join(c for c in str(form.get("card_number", "")) if c.isdigit())
+        if action == "cancel":
+            result = "17"
+        else:
+            errors = {}
+            if card not in (CARD_PAID, CARD_REFUSED):
+                errors["card_number"] = "Numéro de carte inconnu de la banque de test."
+            if not str(form.get("expiry", "")).strip():
+                errors["expiry"] = "Indiquez la date de fin de validité."
+            if len(str(form.get("cvv", "")).strip()) != 3:
+                errors["cvv"] = "Le cryptogramme visuel compte 3 chiffres."
+            if errors:
+                return render_page(
+                    request,
+                    "sandbox/bank.html",
+                    status_code=400,
+                    fields=fields,
+                    errors=errors,
+                    amount_cents=int(fields.get("vads_amount", "0") or 0),
+                    headers={"Cache-Control": "no-store"},
+                )
+            result = "00" if card == CARD_PAID else "05"
+        answer = {k: v for k, v in fields.items() if k != "signature"}
+        answer.update(
+            {
+                "vads_result": result,
+                "vads_auth_result": result if result in ("00", "05") else "",
+                "vads_extra_result": "",
+                "vads_trans_status": {"00": "AUTHORISED", "05": "REFUSED"}.get(result, "ABANDONED"),
+                "vads_auth_number": "SBX001" if result == "00" else "",
+                "vads_effective_creation_date": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+                "vads_card_number": f"497010XXXXXX{card[-4:]}" if card else "",
+            }
+        )
+        answer["signature"] = sign(answer, secret)
+        await self._notify(answer)
+        return Redirect(answer.get("vads_url_return") or "/", status_code=303)
+
+    async def _notify(self, answer: dict[str, str]) -> None:
+        url = answer.get("vads_url_check", "")
+        if urlsplit(url).scheme not in ("http", "https"):
+            return
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                response = await client.post(url, data=answer)
+            log.info("sandbox notification sent: HTTP %s", response.status_code)
+        except httpx.HTTPError as exc:  # like a real bank: the merchant will reconcile
+            log.warning("sandbox notification not delivered: %s", type(exc).__name__)

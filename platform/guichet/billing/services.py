@@ -1,0 +1,363 @@
+"""Invoices of a citizen, online payment, and what the bank tells us.
+
+The browser's return from the bank is never proof of payment: only a notification whose signature
+the backend verified, whose reference and amount match an attempt, changes an invoice. Each
+notification is kept as received; a repeated one changes nothing; a late one (after the attempt
+expired) is recorded, applied and flagged for the agents — money the bank took is never ignored.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+from eopayment import BackendNotFound, ResponseError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.accounts.models import ServiceAccount
+from guichet.billing.backends import backend_for
+from guichet.billing.models import (
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Ledger,
+    Payment,
+    PaymentTransaction,
+    TransactionStatus,
+)
+from guichet.i18n import gettext as _
+from guichet.settings import Settings
+
+__all__ = [
+    "ATTEMPT_TTL",
+    "BillingService",
+    "NotificationError",
+    "handle_notification",
+    "payment_blocker",
+    "refresh_status",
+]
+
+ATTEMPT_TTL = timedelta(minutes=30)
+MAX_NOTIFICATION_BYTES = 16 * 1024
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def refresh_status(invoice: Invoice) -> None:
+    if invoice.status in (InvoiceStatus.CANCELLED, InvoiceStatus.DIRECT_DEBIT):
+        return
+    if invoice.paid_cents >= invoice.total_cents:
+        invoice.status = InvoiceStatus.PAID
+    elif invoice.paid_cents > 0:
+        invoice.status = InvoiceStatus.PARTIAL
+    else:
+        invoice.status = InvoiceStatus.UNPAID
+
+
+def payment_blocker(invoice: Invoice, ledger: Ledger, at: datetime | None = None) -> str | None:
+    """Why this invoice cannot be paid online now (a sentence for the citizen), or None."""
+    at = at or now()
+    if invoice.status == InvoiceStatus.DIRECT_DEBIT:
+        return _("Cette facture est réglée par prélèvement automatique.")
+    if invoice.status == InvoiceStatus.CANCELLED:
+        return _("Cette facture est annulée.")
+    if invoice.amount_due_cents <= 0:
+        return _("Cette facture est déjà réglée.")
+    if not ledger.online_payment:
+        return _(
+            "Le paiement en ligne n'est pas proposé pour cette facturation : réglez-la "
+            "auprès de nos services."
+        )
+    pay_from, pay_until = _aware(invoice.pay_from), _aware(invoice.pay_until)
+    if pay_from and at < pay_from:
+        return _("Le paiement en ligne n'est pas encore ouvert pour cette facture.")
+    if pay_until and at > pay_until:
+        return _(
+            "Le paiement en ligne de cette facture est clos : réglez-la auprès de nos services."
+        )
+    if invoice.amount_due_cents < ledger.min_amount_cents:
+        return _("Le montant restant est inférieur au minimum accepté en ligne.")
+    if invoice.amount_due_cents > ledger.max_amount_cents:
+        return _(
+            "Le montant dépasse le maximum accepté en ligne : réglez cette facture auprès "
+            "de nos services."
+        )
+    return None
+
+
+@dataclass
+class InvoiceView:
+    invoice: Invoice
+    ledger: Ledger
+    lines: list[InvoiceLine]
+    payments: list[Payment]
+
+
+class BillingService:
+    """A citizen's invoices: every query goes through the citizen's linked service files."""
+
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, citizen_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+        self.citizen_id = citizen_id
+
+    def _mine(self) -> Any:
+        return (
+            select(Invoice, Ledger)
+            .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+            .join(Ledger, Ledger.id == Invoice.ledger_id)
+            .where(
+                Invoice.tenant_id == self.tenant_id,
+                ServiceAccount.tenant_id == self.tenant_id,
+                ServiceAccount.citizen_id == self.citizen_id,
+            )
+        )
+
+    async def invoices(self) -> list[tuple[Invoice, Ledger]]:
+        statement = self._mine().order_by(
+            Ledger.name, Invoice.issue_date.desc(), Invoice.number.desc()
+        )
+        return [(i, ledger) for i, ledger in (await self.session.execute(statement)).all()]
+
+    async def unpaid_count(self) -> int:
+        statement = (
+            select(func.count())
+            .select_from(Invoice)
+            .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+            .where(
+                Invoice.tenant_id == self.tenant_id,
+                ServiceAccount.citizen_id == self.citizen_id,
+                Invoice.status.in_([InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL]),
+            )
+        )
+        return int(await self.session.scalar(statement) or 0)
+
+    async def get(self, invoice_id: uuid.UUID) -> InvoiceView | None:
+        row = (await self.session.execute(self._mine().where(Invoice.id == invoice_id))).first()
+        if row is None:
+            return None
+        invoice, ledger = row
+        lines = list(
+            (
+                await self.session.execute(
+                    select(InvoiceLine)
+                    .where(
+                        InvoiceLine.tenant_id == self.tenant_id,
+                        InvoiceLine.invoice_id == invoice.id,
+                    )
+                    .order_by(InvoiceLine.position)
+                )
+            ).scalars()
+        )
+        payments = list(
+            (
+                await self.session.execute(
+                    select(Payment)
+                    .where(Payment.tenant_id == self.tenant_id, Payment.invoice_id == invoice.id)
+                    .order_by(Payment.paid_at)
+                )
+            ).scalars()
+        )
+        return InvoiceView(invoice, ledger, lines, payments)
+
+    async def accounts(self) -> list[ServiceAccount]:
+        return list(
+            (
+                await self.session.execute(
+                    select(ServiceAccount).where(
+                        ServiceAccount.tenant_id == self.tenant_id,
+                        ServiceAccount.citizen_id == self.citizen_id,
+                    )
+                )
+            ).scalars()
+        )
+
+    async def start_payment(
+        self, view: InvoiceView, email: str, settings: Settings, base_url: str
+    ) -> tuple[PaymentTransaction, Any]:
+        """Record an attempt and return the form that sends the browser to the bank."""
+        reference = secrets.token_hex(10).upper()
+        amount = view.invoice.amount_due_cents
+        transaction = PaymentTransaction(
+            tenant_id=self.tenant_id,
+            invoice_id=view.invoice.id,
+            reference=reference,
+            amount_cents=amount,
+            backend=view.ledger.backend,
+            email=email,
+            expires_at=now() + ATTEMPT_TTL,
+        )
+        self.session.add(transaction)
+        backend = backend_for(
+            view.ledger,
+            settings,
+            normal_return_url=f"{base_url}/paiement/retour/{reference}",
+            automatic_return_url=f"{base_url}/paiement/notification",
+        )
+        _tid, _kind, form = backend.request(
+            Decimal(amount) / 100,
+            email=email,
+            transaction_id=reference,
+            orderid=view.invoice.number,
+        )
+        return transaction, form
+
+    async def transaction(self, reference: str) -> tuple[PaymentTransaction, Invoice] | None:
+        row = (
+            await self.session.execute(
+                select(PaymentTransaction, Invoice)
+                .join(Invoice, Invoice.id == PaymentTransaction.invoice_id)
+                .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+                .where(
+                    PaymentTransaction.tenant_id == self.tenant_id,
+                    PaymentTransaction.reference == reference,
+                    ServiceAccount.citizen_id == self.citizen_id,
+                )
+            )
+        ).first()
+        return (row[0], row[1]) if row else None
+
+
+class NotificationError(Exception):
+    """A notification refused (bad signature, unknown reference, amount mismatch…)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _reference_of(body: str) -> str:
+    fields = parse_qs(body, keep_blank_values=True)
+    for name in ("vads_ext_info_eopayment_trans_id", "reference", "refdet", "transaction_id"):
+        if fields.get(name):
+            return fields[name][0][:40]
+    raise NotificationError("no transaction reference")
+
+
+async def handle_notification(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    body: str,
+    settings: Settings,
+    base_url: str,
+    source: str = "",
+) -> tuple[PaymentTransaction, bool]:
+    """Apply a bank notification; returns (transaction, changed). Idempotent: the transaction row
+    is locked (``FOR UPDATE``) and a paid attempt is never paid again."""
+    if len(body) > MAX_NOTIFICATION_BYTES:
+        raise NotificationError("notification too large")
+    reference = _reference_of(body)
+    row = (
+        await session.execute(
+            select(PaymentTransaction)
+            .where(
+                PaymentTransaction.tenant_id == tenant_id, PaymentTransaction.reference == reference
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotificationError("unknown reference")
+    transaction = row
+    invoice = (
+        await session.execute(
+            select(Invoice)
+            .where(Invoice.tenant_id == tenant_id, Invoice.id == transaction.invoice_id)
+            .with_for_update()
+        )
+    ).scalar_one()
+    ledger = (
+        await session.execute(
+            select(Ledger).where(Ledger.tenant_id == tenant_id, Ledger.id == invoice.ledger_id)
+        )
+    ).scalar_one()
+    backend = backend_for(
+        ledger,
+        settings,
+        f"{base_url}/paiement/retour/{reference}",
+        f"{base_url}/paiement/notification",
+    )
+    try:
+        response = backend.response(body)
+    except (ResponseError, BackendNotFound, KeyError, ValueError, ArithmeticError) as exc:
+        raise NotificationError(f"unreadable notification: {type(exc).__name__}") from None
+    record = {
+        "received_at": now().isoformat(),
+        "source": source,
+        "signed": response.signed,
+        "result": response.result,
+        "body": body,
+    }
+    if not response.signed:
+        # eopayment reports PAID with signed=False for an unsigned paybox answer: never trust it.
+        transaction.notifications = [*transaction.notifications, {**record, "refused": "unsigned"}]
+        await session.commit()
+        raise NotificationError("signature missing or wrong")
+    amount = _notified_amount(response.bank_data)
+    if amount is not None and amount != transaction.amount_cents:
+        transaction.notifications = [*transaction.notifications, {**record, "refused": "amount"}]
+        await session.commit()
+        raise NotificationError("amount differs from the attempt")
+    transaction.notifications = [*transaction.notifications, record]
+    transaction.notified_at = now()
+    transaction.bank_status = str(response.bank_status or "")[:1000]
+    if transaction.status == TransactionStatus.PAID:
+        await session.commit()
+        return transaction, False  # a repeated notification changes nothing
+    import eopayment
+
+    if response.result == eopayment.PAID:
+        expires = _aware(transaction.expires_at)
+        transaction.late = transaction.status == TransactionStatus.EXPIRED or bool(
+            expires and now() > expires
+        )
+        transaction.status = TransactionStatus.PAID
+        session.add(
+            Payment(
+                tenant_id=tenant_id,
+                invoice_id=invoice.id,
+                transaction_id=transaction.id,
+                amount_cents=transaction.amount_cents,
+                method="online",
+                paid_at=now(),
+                reference=reference,
+            )
+        )
+        invoice.paid_cents += transaction.amount_cents
+        refresh_status(invoice)
+        await session.flush()
+        return transaction, True
+    if response.result in (eopayment.DENIED, eopayment.CANCELLED, eopayment.ERROR):
+        transaction.status = {
+            eopayment.DENIED: TransactionStatus.REFUSED,
+            eopayment.CANCELLED: TransactionStatus.CANCELLED,
+        }.get(response.result, TransactionStatus.ERROR)
+        await session.flush()
+        return transaction, True
+    await session.commit()
+    return transaction, False
+
+
+def _notified_amount(bank_data: dict[str, Any]) -> int | None:
+    for name in ("vads_amount", "montant", "amount"):
+        value = bank_data.get(name)
+        if value is not None:
+            text = str(value)
+            if not text.isdigit():
+                raise NotificationError("amount is not a whole number of cents")
+            return int(text)
+    return None
