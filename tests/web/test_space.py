@@ -34,7 +34,7 @@ async def test_demo_dashboard_as_the_guide_shows_it(web):
         "Pièces justificatives",
         "Coordonnées",
         "MES FACTURES",
-        "Vous avez 0 facture non réglée",
+        "Vous avez 1 facture non réglée",
         "CONTACTS",
         "Maria",
         "Nicolas",

@@ -71,6 +71,8 @@ EVENT_LABELS = {
     "document_changed": N_("Modification d'une pièce justificative"),
     "document_removed": N_("Suppression d'une pièce justificative"),
     "data_exported": N_("Téléchargement de mes données"),
+    "payment_started": N_("Paiement en ligne commencé"),
+    "paperless_changed": N_("Adhésion à la facture en ligne modifiée"),
 }
 
 

@@ -390,7 +390,7 @@ class PaymentNotificationController(Controller):
             queued = await self._confirm(request, tenant, db_session, transaction)
         await db_session.commit()
         enqueue_delivery(settings, queued)
-        return Response("OK", media_type="text/plain")
+        return Response("OK", status_code=200, media_type="text/plain")
 
     async def _confirm(
         self,

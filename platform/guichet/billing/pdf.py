@@ -69,9 +69,7 @@ def render_invoice_html(
 def invoice_pdf(html: str) -> bytes:
     from weasyprint import HTML
 
-    return HTML(string=html, url_fetcher=safe_fetcher()).write_pdf(
-        pdf_variant="pdf/ua-1"
-    )
+    return HTML(string=html, url_fetcher=safe_fetcher()).write_pdf(pdf_variant="pdf/ua-1")
 
 
 def content_digest(html: str) -> str:

@@ -213,6 +213,7 @@ class BillingService:
             email=email,
             transaction_id=reference,
             orderid=view.invoice.number,
+            info1=view.ledger.merchant_label or None,
         )
         return transaction, form
 

@@ -1,0 +1,55 @@
+"""Issue 5's "done when" in Chromium: Cécile finds her unpaid invoice, downloads its PDF, pays
+it through the sandbox bank (a real signed server-to-server notification) and sees it settled."""
+
+import re
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+_axe = Axe()
+
+
+def no_violation(page):
+    violations = _axe.run(page).response["violations"]
+    assert violations == [], [(v["id"], v["nodes"][0]["target"]) for v in violations]
+
+
+def test_cecile_pays_her_invoice_through_the_sandbox_bank(live_server, page):
+    base = f"{live_server}/ccas-castres"
+    page.goto(f"{base}/")
+    page.get_by_label("Identifiant").fill("calquier")
+    page.get_by_label("Mot de passe").fill("Castres-2020")
+    page.get_by_role("button", name="Connexion").click()
+    expect(page.get_by_role("heading", name="MON ACCUEIL", exact=True)).to_be_visible()
+    page.get_by_role("link", name="Voir mes factures").click()
+    expect(page.get_by_text("Vous avez 1 facture non réglée")).to_be_visible()
+    no_violation(page)
+    page.get_by_role("link", name=re.compile("2001000001 - Janvier 2020")).click()
+    expect(
+        page.get_by_role("heading", name="FACTURATION SERVICE SÉNIORS - 2001000001 - JANVIER 2020")
+    ).to_be_visible()
+    no_violation(page)
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("^PDF")).click()
+    assert download.value.suggested_filename == "facture-2001000001.pdf"
+    with open(download.value.path(), "rb") as handle:
+        assert handle.read(5) == b"%PDF-"
+    expect(page.get_by_label("* Courriel", exact=True)).to_have_value("c.alquier@ville-castres.fr")
+    page.get_by_role("button", name=re.compile("PAYER LA FACTURE")).click()
+    no_violation(page)
+    page.get_by_role("button", name="Continuer vers le paiement sécurisé").click()
+    expect(page.get_by_text("CCAS CASTRES VADS")).to_be_visible()
+    expect(page.get_by_text("Montant : 8.53 EUR")).to_be_visible()
+    no_violation(page)
+    page.get_by_label("Numéro de carte").fill("4970 1000 0000 0000")
+    page.get_by_label("Date de fin de validité (MM/AA)").fill("12/30")
+    page.get_by_label("Cryptogramme visuel").fill("123")
+    page.get_by_role("button", name="Valider").click()
+    expect(page.get_by_text(re.compile("Votre paiement de 8,53.€ est confirmé"))).to_be_visible()
+    expect(page.get_by_text("Facture réglée")).to_be_visible()
+    no_violation(page)
+    page.get_by_role("link", name="MES FACTURES").click()
+    expect(page.get_by_text("Vous avez 0 facture non réglée")).to_be_visible()

@@ -1,0 +1,131 @@
+"""Test helpers for billing: invoices for a citizen, and the bank's signed answers."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from html import unescape
+from typing import Any
+
+from sqlalchemy import select
+
+from guichet.accounts.models import Citizen, ServiceAccount
+from guichet.billing.backends import sandbox_secret
+from guichet.billing.models import Invoice, InvoiceLine, Ledger
+from guichet.billing.sandbox import sign
+from guichet.db.session import Database
+from guichet.tenancy.models import Service, Tenant
+
+
+async def invoice_for(
+    settings: Any,
+    slug: str,
+    username: str,
+    *,
+    cents: int = 853,
+    label: str = "Janvier 2020",
+    window: str = "open",
+    status: str | None = None,
+) -> uuid.UUID:
+    """A new invoice of the ``seniors`` ledger on a new service file linked to ``username``."""
+    db = Database(settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            tenant = (await session.execute(select(Tenant).where(Tenant.slug == slug))).scalar_one()
+            citizen = (
+                await session.execute(
+                    select(Citizen).where(
+                        Citizen.tenant_id == tenant.id, Citizen.username == username
+                    )
+                )
+            ).scalar_one()
+            service = (
+                await session.execute(
+                    select(Service).where(
+                        Service.tenant_id == tenant.id, Service.code == "action-sociale"
+                    )
+                )
+            ).scalar_one()
+            ledger = (
+                await session.execute(
+                    select(Ledger).where(Ledger.tenant_id == tenant.id, Ledger.code == "seniors")
+                )
+            ).scalar_one()
+            account = ServiceAccount(
+                tenant_id=tenant.id,
+                service_id=service.id,
+                reference=f"T-{uuid.uuid4().hex[:10]}",
+                holder_name=f"Madame {username.upper()}",
+                key_digest=uuid.uuid4().hex + uuid.uuid4().hex[:32],
+                citizen_id=citizen.id,
+                linked_at=datetime.now(UTC),
+            )
+            session.add(account)
+            await session.flush()
+            now = datetime.now(UTC)
+            pay_from, pay_until = {
+                "open": (now - timedelta(days=1), now + timedelta(days=30)),
+                "closed": (now - timedelta(days=60), now - timedelta(days=1)),
+                "future": (now + timedelta(days=2), now + timedelta(days=30)),
+            }[window]
+            invoice = Invoice(
+                tenant_id=tenant.id,
+                ledger_id=ledger.id,
+                service_account_id=account.id,
+                number=f"9{uuid.uuid4().int % 10**9:09d}",
+                label=label,
+                recipient=account.holder_name,
+                issue_date=date(2019, 12, 17),
+                due_date=date(2020, 2, 15),
+                pay_from=pay_from,
+                pay_until=pay_until,
+                total_cents=cents,
+            )
+            if status:
+                invoice.status = status
+            session.add(invoice)
+            await session.flush()
+            session.add(
+                InvoiceLine(
+                    tenant_id=tenant.id,
+                    invoice_id=invoice.id,
+                    position=1,
+                    label="Portage de repas à domicile",
+                    quantity=1,
+                    unit_cents=cents,
+                    amount_cents=cents,
+                )
+            )
+            return invoice.id
+    finally:
+        await db.dispose()
+
+
+def bank_form(html: str) -> dict[str, str]:
+    """The hidden fields of the page that sends the citizen to the bank."""
+    return {
+        unescape(n): unescape(v)
+        for n, v in re.findall(
+            r'<input type="hidden" name="(vads_[^"]+|signature)" value="([^"]*)"', html
+        )
+    }
+
+
+def bank_answer(
+    settings: Any, fields: dict[str, str], result: str = "00", **changes: str
+) -> dict[str, str]:
+    """What the sandbox bank sends back, signed (``changes`` are applied before signing)."""
+    answer = {k: v for k, v in fields.items() if k != "signature"}
+    answer.update(
+        {
+            "vads_result": result,
+            "vads_auth_result": result,
+            "vads_extra_result": "",
+            "vads_auth_number": "T00001",
+            "vads_trans_status": "AUTHORISED" if result == "00" else "REFUSED",
+        }
+    )
+    answer.update(changes)
+    answer["signature"] = sign(answer, sandbox_secret(settings))
+    return answer

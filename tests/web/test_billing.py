@@ -1,0 +1,313 @@
+"""MES FACTURES, invoice PDFs, online payment and every notification attack, on both backends."""
+
+import asyncio
+import re
+from html import unescape
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import func, select
+
+from guichet.billing.models import Invoice, Payment, PaymentTransaction
+from guichet.db.session import Database
+from tests.support.accounts import FR, csrf, new_citizen, outbox, post_form
+from tests.support.billing import bank_answer, bank_form, invoice_for
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+NOTIFY = "/ccas-castres/paiement/notification"
+
+
+def text(response):
+    return unescape(response.text)
+
+
+async def start_payment(web, invoice_id, email="payeur@exemple.fr"):
+    page = (await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR)).text
+    response = await web.post(
+        f"/ccas-castres/mon-espace/factures/{invoice_id}/payer",
+        headers=FR,
+        data={"_csrf_token": csrf(page), "email": email},
+    )
+    assert response.status_code == 200, text(response)[:3000]
+    return bank_form(response.text)
+
+
+async def notify(web, answer):
+    return await web.post(
+        NOTIFY,
+        content=urlencode(answer),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+
+async def state(settings, invoice_id):
+    db = Database(settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            invoice = await session.get(Invoice, invoice_id)
+            payments = await session.scalar(
+                select(func.count()).select_from(Payment).where(Payment.invoice_id == invoice_id)
+            )
+            transactions = (
+                (
+                    await session.execute(
+                        select(PaymentTransaction).where(
+                            PaymentTransaction.invoice_id == invoice_id
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            return invoice, payments, transactions
+    finally:
+        await db.dispose()
+
+
+async def test_demo_invoice_is_listed_as_the_guide_shows_it(web):
+    from tests.support.accounts import login
+
+    await login(web, "ccas-castres", "calquier", "Castres-2020")
+    page = text(await web.get("/ccas-castres/mon-espace/factures/", headers=FR))
+    assert "Vous avez 1 facture non réglée" in page
+    assert "FACTURATION SERVICE SÉNIORS" in page
+    assert "2001000001 - Janvier 2020" in page and "Facture non réglée : 8,53\xa0€" in page
+    assert "Historique" in page and "2001000002 - Décembre 2019" in page
+    invoice_id = re.search(
+        r"/mon-espace/factures/([0-9a-f-]{36})\">\s*<span class=\"invoice-"
+        r"name\">2001000001",
+        page,
+    ).group(1)
+    detail = text(await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR))
+    for expected in [
+        "FACTURATION SERVICE SÉNIORS - 2001000001 - JANVIER 2020",
+        "Destinataire",
+        "Madame ALQUIER Cécile",
+        "Facture du",
+        "A régler avant le",
+        "17/12/2019",
+        "15/02/2020",
+        "Reste à payer",
+        "Montant total",
+        "PAYER MA FACTURE EN LIGNE",
+        "Le paiement en ligne est disponible à partir du",
+        "PAYER LA FACTURE",
+        "TÉLÉCHARGER MA FACTURE",
+        "PDF",
+        'value="c.alquier@ville-castres.fr"',
+    ]:
+        assert expected in detail, expected
+
+
+async def test_invoice_pdf_is_a_real_pdf_of_the_invoice(web, backend):
+    username, _ = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username, cents=1706)
+    response = await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}/pdf")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert response.content.startswith(b"%PDF-")
+    import io
+
+    from pypdf import PdfReader
+
+    text_of_pdf = PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    assert "FACTURATION SERVICE SÉNIORS" in text_of_pdf and "17,06" in text_of_pdf
+    again = await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}/pdf")
+    assert again.content == response.content  # stored, not rendered again
+
+
+async def test_pay_online_through_the_signed_sandbox_bank(web, backend):
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    fields = await start_payment(web, invoice_id, email)
+    assert fields["vads_amount"] == "853" and fields["signature"]
+    reference = fields["vads_ext_info_eopayment_trans_id"]
+    # The browser comes back before the bank's notification: pending, never proof of payment.
+    pending = await web.get(f"/ccas-castres/mon-espace/factures/paiement/{reference}", headers=FR)
+    assert "Nous attendons la confirmation de la banque" in text(pending)
+    assert 'http-equiv="refresh"' in pending.text
+    response = await notify(web, bank_answer(backend.settings, fields))
+    assert response.status_code == 200 and response.text == "OK"
+    invoice, payments, transactions = await state(backend.settings, invoice_id)
+    assert invoice.status == "reglee" and invoice.paid_cents == 853 and payments == 1
+    assert transactions[0].notifications and transactions[0].notifications[0]["signed"]
+    done = await web.get(f"/ccas-castres/mon-espace/factures/paiement/{reference}", headers=FR)
+    assert "Votre paiement de 8,53\xa0€ est confirmé" in text(done)
+    [mail] = await outbox(backend.settings, "ccas-castres", email, "payment_confirmed")
+    assert "Paiement confirmé" in mail.subject and reference in mail.text_body
+    detail = text(await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR))
+    assert "Cette facture est déjà réglée" in detail  # never paid twice online
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        ("unsigned", 400),
+        ("bad_signature", 400),
+        ("amount", 400),
+        ("unknown_reference", 400),
+        ("malformed", 400),
+        ("huge", 413),
+        ("empty", 400),
+    ],
+)
+async def test_notification_attacks_change_nothing(web, backend, tamper, expected):
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    fields = await start_payment(web, invoice_id, email)
+    answer = bank_answer(backend.settings, fields)
+    if tamper == "unsigned":
+        answer.pop("signature")
+        body = urlencode(answer)
+    elif tamper == "bad_signature":
+        answer["signature"] = answer["signature"][:-4] + "AAA="
+        body = urlencode(answer)
+    elif tamper == "amount":  # a valid signature on another amount
+        body = urlencode(bank_answer(backend.settings, fields, vads_amount="1"))
+    elif tamper == "unknown_reference":
+        body = urlencode(
+            bank_answer(backend.settings, fields, vads_ext_info_eopayment_trans_id="NOPE")
+        )
+    elif tamper == "malformed":
+        body = "vads_ext_info_eopayment_trans_id=" + fields["vads_ext_info_eopayment_trans_id"]
+    elif tamper == "huge":
+        body = urlencode(answer) + "&x=" + "A" * 100_000
+    else:
+        body = ""
+    response = await web.post(
+        NOTIFY, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == expected, response.text
+    invoice, payments, _ = await state(backend.settings, invoice_id)
+    assert invoice.status == "non_reglee" and invoice.paid_cents == 0 and payments == 0
+
+
+async def test_ten_identical_notifications_at_once_make_one_payment(web, backend):
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    answer = bank_answer(backend.settings, await start_payment(web, invoice_id, email))
+    responses = await asyncio.gather(*[notify(web, answer) for _ in range(10)])
+    assert {r.status_code for r in responses} == {200}
+    invoice, payments, transactions = await state(backend.settings, invoice_id)
+    assert payments == 1 and invoice.paid_cents == 853
+    assert len(transactions[0].notifications) == 10  # every one kept as received
+    mails = await outbox(backend.settings, "ccas-castres", email, "payment_confirmed")
+    assert len(mails) == 1
+
+
+async def test_late_notification_is_recorded_and_flagged(web, backend):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    fields = await start_payment(web, invoice_id, email)
+    db = Database(backend.settings)
+    async with db.transaction(all_tenants=True) as session:
+        await session.execute(
+            update(PaymentTransaction)
+            .where(PaymentTransaction.invoice_id == invoice_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(hours=2), status="expired")
+        )
+    await db.dispose()
+    assert (await notify(web, bank_answer(backend.settings, fields))).status_code == 200
+    invoice, payments, transactions = await state(backend.settings, invoice_id)
+    assert payments == 1 and invoice.status == "reglee"
+    assert transactions[0].late is True and transactions[0].status == "paid"
+
+
+async def test_refused_and_cancelled_payments_leave_the_invoice_unpaid(web, backend):
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    for result, status in (("05", "refused"), ("17", "cancelled")):
+        fields = await start_payment(web, invoice_id, email)
+        assert (await notify(web, bank_answer(backend.settings, fields, result))).status_code == 200
+        reference = fields["vads_ext_info_eopayment_trans_id"]
+        page = text(
+            await web.get(f"/ccas-castres/mon-espace/factures/paiement/{reference}", headers=FR)
+        )
+        assert "rien n'a été prélevé" in page
+    invoice, payments, transactions = await state(backend.settings, invoice_id)
+    assert payments == 0 and invoice.status == "non_reglee"
+    assert sorted(t.status for t in transactions) == ["cancelled", "refused"]
+
+
+@pytest.mark.parametrize(
+    ("window", "status", "cents", "reason"),
+    [
+        ("closed", None, 853, "est clos"),
+        ("future", None, 853, "pas encore ouvert"),
+        ("open", "prelevee", 853, "prélèvement automatique"),
+        ("open", None, 50, "inférieur au minimum"),
+        ("open", None, 200_000, "dépasse le maximum"),
+    ],
+)
+async def test_why_online_payment_is_not_possible(web, backend, window, status, cents, reason):
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(
+        backend.settings, "ccas-castres", username, window=window, status=status, cents=cents
+    )
+    page = await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR)
+    assert reason in text(page) and "PAYER LA FACTURE" not in text(page)
+    refused = await web.post(
+        f"/ccas-castres/mon-espace/factures/{invoice_id}/payer",
+        headers=FR,
+        data={"_csrf_token": csrf(page.text), "email": email},
+    )
+    assert refused.status_code == 400
+
+
+async def test_another_citizens_or_tenants_invoice_is_404(web, backend):
+    username, _ = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    web.cookies.clear()
+    await new_citizen(web, backend.settings)
+    page = (await web.get("/ccas-castres/mon-espace", headers=FR)).text
+    for path in (f"/mon-espace/factures/{invoice_id}", f"/mon-espace/factures/{invoice_id}/pdf"):
+        assert (await web.get(f"/ccas-castres{path}", headers=FR)).status_code == 404
+    paid = await web.post(
+        f"/ccas-castres/mon-espace/factures/{invoice_id}/payer",
+        headers=FR,
+        data={"_csrf_token": csrf(page), "email": "x@exemple.fr"},
+    )
+    assert paid.status_code == 404
+    web.cookies.clear()
+    await new_citizen(web, backend.settings, slug="mairie-valdoree")
+    assert (
+        await web.get(f"/mairie-valdoree/mon-espace/factures/{invoice_id}/pdf", headers=FR)
+    ).status_code == 404
+
+
+async def test_a_notification_is_valid_only_in_its_tenant(web, backend):
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    answer = bank_answer(backend.settings, await start_payment(web, invoice_id, email))
+    response = await web.post(
+        "/mairie-valdoree/paiement/notification",
+        content=urlencode(answer),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    _, payments, _ = await state(backend.settings, invoice_id)
+    assert payments == 0
+
+
+async def test_paperless_opt_in_and_out_keeps_the_consent_date(web, backend):
+    username, email = await new_citizen(web, backend.settings)
+    await invoice_for(backend.settings, "ccas-castres", username)  # links a service file
+    page = await web.get("/ccas-castres/mon-espace/factures/adhesion", headers=FR)
+    assert "Non adhérent" in text(page) and "Action sociale" in text(page)
+    account = re.search(r'name="account" value="([^"]+)"', page.text).group(1)
+    await post_form(
+        web,
+        "/ccas-castres/mon-espace/factures/adhesion",
+        {"account": account, "paperless": "yes", "email": email},
+        page=page.text,
+    )
+    page = await web.get("/ccas-castres/mon-espace/factures/adhesion", headers=FR)
+    assert "Adhérent" in text(page) and "depuis le" in text(page)
+    history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
+    assert "Adhésion à la facture en ligne modifiée" in history
