@@ -22,7 +22,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
         "accounts-purge-unactivated": {"task": PURGE_TASK, "schedule": 6 * 3600.0},
     }
     celery.autodiscover_tasks(
-        ["workers.maintenance", "workers.notifications", "workers.accounts"],
+        ["workers.maintenance", "workers.notifications", "workers.accounts", "workers.billing"],
         related_name=None,
         force=True,
     )

@@ -218,6 +218,79 @@ def run(host: str, port: int) -> None:
     sys.exit(0 if stopping else 1)
 
 
+@main.group()
+def billing() -> None:
+    """Billing runs."""
+
+
+@billing.command("run")
+@click.argument("slug")
+@click.argument("ledger")
+@click.argument("period")
+@click.option("--inline", is_flag=True, help="Run here instead of handing it to a worker.")
+def billing_run(slug: str, ledger: str, period: str, inline: bool) -> None:
+    """Invoice PERIOD (YYYY-MM) of LEDGER for tenant SLUG."""
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+        raise click.ClickException("PERIOD is a month written YYYY-MM, e.g. 2020-02")
+    settings = _settings()
+    asyncio.run(_billing_run(settings, slug, ledger, period, inline))
+
+
+async def _billing_run(
+    settings: Settings, slug: str, ledger: str, period: str, inline: bool
+) -> None:
+    import time as clock
+
+    from sqlalchemy import select
+
+    from guichet.billing.runs import RUN_TASK, create_run, execute_run
+    from guichet.db.session import Database
+    from guichet.files import create_file_store
+    from guichet.notifications.services import _celery, enqueue_delivery
+    from guichet.tenancy.models import Tenant
+    from guichet.web.templates import TemplateRenderer
+
+    db = Database(settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            tenant = (
+                await session.execute(select(Tenant).where(Tenant.slug == slug))
+            ).scalar_one_or_none()
+        if tenant is None:
+            raise click.ClickException(f"no tenant {slug!r}")
+        async with db.transaction(tenant.id) as session:
+            try:
+                run = await create_run(session, tenant.id, ledger, period)
+            except Exception:
+                raise click.ClickException(f"no ledger {ledger!r} in {slug}") from None
+            run_id = run.id
+        if not inline:
+            _celery(settings).send_task(RUN_TASK, args=[str(tenant.id), str(run_id)])
+            click.echo(f"billing run {run_id} handed to the workers")
+            return
+        started = clock.perf_counter()
+        queued = await execute_run(
+            db,
+            settings,
+            TemplateRenderer(settings.themes_dir),
+            create_file_store(settings),
+            tenant.id,
+            run_id,
+            progress=lambda r: click.echo(
+                f"  {r.invoices_created} invoices, {r.pdfs_rendered} PDFs"
+            ),
+        )
+        enqueue_delivery(settings, queued)
+        click.echo(
+            f"billing run {run_id} done in {clock.perf_counter() - started:.1f} s "
+            f"({len(queued)} email(s) to adherents)"
+        )
+    finally:
+        await db.dispose()
+
+
 @main.command("settings-doc")
 def settings_doc() -> None:
     """Print the table of GUICHET_* variables (docs/configuration.md)."""

@@ -2,6 +2,8 @@
 
 from guichet.accounts.models import AccountToken, Citizen, CitizenEvent, ServiceAccount
 from guichet.billing.models import (
+    BillableItem,
+    BillingRun,
     Invoice,
     InvoiceLine,
     Ledger,
@@ -18,6 +20,8 @@ __all__ = [
     "TENANT_OWNED_TABLES",
     "AccountToken",
     "Base",
+    "BillableItem",
+    "BillingRun",
     "Citizen",
     "CitizenEvent",
     "Contact",

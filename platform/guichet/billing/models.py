@@ -25,12 +25,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from guichet.db.base import TenantOwned, TimestampedBase
 
 __all__ = [
+    "BillableItem",
+    "BillingRun",
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",
     "Ledger",
     "Payment",
     "PaymentTransaction",
+    "RunStatus",
     "TransactionStatus",
 ]
 
@@ -75,6 +78,7 @@ class Invoice(TimestampedBase, TenantOwned):
     __tablename__ = "invoice"
     __table_args__ = (
         UniqueConstraint("tenant_id", "ledger_id", "number"),
+        UniqueConstraint("tenant_id", "ledger_id", "service_account_id", "period"),
         Index("ix_invoice_tenant_account", "tenant_id", "service_account_id"),
     )
 
@@ -96,6 +100,12 @@ class Invoice(TimestampedBase, TenantOwned):
     )
     pdf_key: Mapped[str] = mapped_column(String(300), default="")
     pdf_digest: Mapped[str] = mapped_column(String(64), default="")
+    # set by billing runs: a service file gets at most one invoice per ledger and period
+    period: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    billing_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        GUID, ForeignKey("billing_run.id", ondelete="SET NULL"), nullable=True
+    )
+    emailed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
     @property
     def amount_due_cents(self) -> int:
@@ -167,3 +177,50 @@ class Payment(TimestampedBase, TenantOwned):
     method: Mapped[str] = mapped_column(String(20))  # online, agent (cash, cheque…)
     paid_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     reference: Mapped[str] = mapped_column(String(100), default="")
+
+
+class BillableItem(TimestampedBase, TenantOwned):
+    """A service delivered to a citizen's file (e.g. a meal delivered on 3 January), waiting for
+    the billing run of its period."""
+
+    __tablename__ = "billable_item"
+    __table_args__ = (
+        Index("ix_billable_item_tenant_ledger_period", "tenant_id", "ledger_id", "period"),
+    )
+
+    ledger_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("ledger.id", ondelete="RESTRICT"))
+    service_account_id: Mapped[uuid.UUID] = mapped_column(
+        GUID, ForeignKey("service_account.id", ondelete="RESTRICT")
+    )
+    period: Mapped[str] = mapped_column(String(7))  # "2020-01"
+    service_date: Mapped[date] = mapped_column(Date)
+    label: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_cents: Mapped[int] = mapped_column(BigInteger)
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        GUID, ForeignKey("invoice.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class BillingRun(TimestampedBase, TenantOwned):
+    """One billing run of a ledger for a period; its counters show the progress."""
+
+    __tablename__ = "billing_run"
+    __table_args__ = (Index("ix_billing_run_tenant_ledger", "tenant_id", "ledger_id"),)
+
+    ledger_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("ledger.id", ondelete="RESTRICT"))
+    period: Mapped[str] = mapped_column(String(7))
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus), default=RunStatus.QUEUED)
+    invoices_created: Mapped[int] = mapped_column(Integer, default=0)
+    pdfs_rendered: Mapped[int] = mapped_column(Integer, default=0)
+    emails_queued: Mapped[int] = mapped_column(Integer, default=0)
+    print_pdf_key: Mapped[str] = mapped_column(String(300), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)

@@ -1,7 +1,7 @@
 """Invoice PDFs (WeasyPrint), branded for the tenant, accessible (PDF/UA-1).
 
-Nothing is fetched while rendering: the logo is inlined as a data URI and the URL fetcher refuses
-every URL (``file:``, ``http:``…), so an invoice field holding ``file:///etc/passwd`` or
+Nothing is fetched while rendering: the logo is inlined as a data URI and the URL fetcher allows
+``data:`` URIs only, so an invoice field holding ``file:///etc/passwd`` or
 ``http://169.254.169.254/`` fetches nothing.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -18,7 +19,15 @@ from guichet.files import FileStore
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
 
-__all__ = ["invoice_pdf", "render_invoice_html", "safe_fetcher"]
+__all__ = [
+    "InvoiceDoc",
+    "content_digest",
+    "invoice_pdf",
+    "render_invoice_html",
+    "render_invoices_html",
+    "safe_fetcher",
+    "split_batch",
+]
 
 
 def safe_fetcher() -> Any:
@@ -34,6 +43,34 @@ def _logo_data_uri(media_type: str, data: bytes) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
+@dataclass
+class InvoiceDoc:
+    invoice: Invoice
+    ledger: Ledger
+    lines: list[InvoiceLine]
+    payments: list[Payment]
+
+
+def render_invoices_html(
+    renderer: TemplateRenderer,
+    files: FileStore,
+    tenant: TenantSnapshot,
+    items: list[InvoiceDoc],
+    title: str,
+    locale: str = "fr",
+) -> str:
+    """One HTML document holding each invoice in its own ``<section id="inv-…">``."""
+    logo = ""
+    if tenant.logo_file:
+        logo = _logo_data_uri(tenant.logo_media_type, files.get(tenant.logo_file))
+    token = i18n.use_locale(locale)
+    try:
+        context = {"tenant": tenant, "items": items, "logo": logo, "locale": locale, "title": title}
+        return renderer.render(tenant.theme, "pdf/invoice.html", context)
+    finally:
+        i18n._current.reset(token)
+
+
 def render_invoice_html(
     renderer: TemplateRenderer,
     files: FileStore,
@@ -44,32 +81,48 @@ def render_invoice_html(
     payments: list[Payment],
     locale: str = "fr",
 ) -> str:
-    logo = ""
-    if tenant.logo_file:
-        logo = _logo_data_uri(tenant.logo_media_type, files.get(tenant.logo_file))
-    token = i18n.use_locale(locale)
-    try:
-        return renderer.render(
-            tenant.theme,
-            "pdf/invoice.html",
-            {
-                "tenant": tenant,
-                "invoice": invoice,
-                "ledger": ledger,
-                "lines": lines,
-                "payments": payments,
-                "logo": logo,
-                "locale": locale,
-            },
-        )
-    finally:
-        i18n._current.reset(token)
+    title = f"{ledger.name} — {invoice.number} — {invoice.label}"
+    items = [InvoiceDoc(invoice, ledger, lines, payments)]
+    return render_invoices_html(renderer, files, tenant, items, title, locale)
 
 
 def invoice_pdf(html: str) -> bytes:
     from weasyprint import HTML
 
-    return HTML(string=html, url_fetcher=safe_fetcher()).write_pdf(pdf_variant="pdf/ua-1")
+    pdf: bytes = HTML(string=html, url_fetcher=safe_fetcher()).write_pdf(pdf_variant="pdf/ua-1")
+    return pdf
+
+
+def split_batch(
+    html: str, invoice_ids: list[str], combined: set[str] | None = None
+) -> dict[str, bytes]:
+    """Render many invoices as one document (fonts and styles are laid out once) and cut it into
+    one PDF per invoice, at the page where each invoice's section starts. With ``combined``, the
+    result also holds, under the key ``"*"``, one PDF of the pages of those invoices (the
+    batch's part of the print file), written from the same layout."""
+    from weasyprint import HTML
+
+    document = HTML(string=html, url_fetcher=safe_fetcher()).render()
+    starts: dict[int, str] = {}
+    for number, page in enumerate(document.pages):
+        for anchor in page.anchors:
+            if anchor.startswith("inv-"):
+                starts.setdefault(number, anchor[4:])
+    ordered = sorted(starts.items())
+    result: dict[str, bytes] = {}
+    selected: list[Any] = []
+    for position, (first, invoice_id) in enumerate(ordered):
+        last = ordered[position + 1][0] if position + 1 < len(ordered) else len(document.pages)
+        part = document.copy(document.pages[first:last])
+        result[invoice_id] = part.write_pdf(pdf_variant="pdf/ua-1")
+        if combined is not None and invoice_id in combined:
+            selected += document.pages[first:last]
+    if combined:
+        result["*"] = document.copy(selected).write_pdf() if selected else b""
+    missing = set(invoice_ids) - set(result)
+    if missing:
+        raise RuntimeError(f"{len(missing)} invoice(s) not found in the rendered batch")
+    return result
 
 
 def content_digest(html: str) -> str:

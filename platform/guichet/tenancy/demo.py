@@ -86,7 +86,76 @@ async def apply_demo(session: AsyncSession, folder: Path) -> list[str]:
     await session.flush()
     for i, entry in enumerate(data.get("invoices", [])):
         changes += await _invoice(session, tenant, entry, path, i)
+    for entry in data.get("billable", []):
+        changes += await _billable(session, tenant, entry, path)
     await session.flush()
+    return changes
+
+
+async def _billable(
+    session: AsyncSession, tenant: Tenant, entry: dict[str, Any], path: Path
+) -> list[str]:
+    from datetime import timedelta
+
+    from guichet.billing.models import BillableItem, Ledger
+
+    ledger = (
+        await session.execute(
+            select(Ledger).where(Ledger.tenant_id == tenant.id, Ledger.code == entry.get("ledger"))
+        )
+    ).scalar_one_or_none()
+    if ledger is None:
+        raise CatalogError(path, [("billable.ledger", "no such ledger in tenant.toml")])
+    period = str(entry["period"])
+    year, month = (int(x) for x in period.split("-"))
+    changes = []
+    for reference in entry.get("accounts", []):
+        code, _, ref = reference.partition("/")
+        account = (
+            await session.execute(
+                select(ServiceAccount)
+                .join(Service, Service.id == ServiceAccount.service_id)
+                .where(
+                    ServiceAccount.tenant_id == tenant.id,
+                    Service.code == code,
+                    ServiceAccount.reference == ref,
+                )
+            )
+        ).scalar_one_or_none()
+        if account is None:
+            raise CatalogError(path, [("billable.accounts", f"no access key {reference!r}")])
+        already = (
+            await session.execute(
+                select(BillableItem.id)
+                .where(
+                    BillableItem.tenant_id == tenant.id,
+                    BillableItem.service_account_id == account.id,
+                    BillableItem.period == period,
+                )
+                .limit(1)
+            )
+        ).first()
+        if already:
+            continue
+        day = date(year, month, 1)
+        count = 0
+        while day.month == month:
+            if entry.get("days") != "weekdays" or day.weekday() < 5:
+                session.add(
+                    BillableItem(
+                        tenant_id=tenant.id,
+                        ledger_id=ledger.id,
+                        service_account_id=account.id,
+                        period=period,
+                        service_date=day,
+                        label=str(entry["label"]),
+                        quantity=1,
+                        unit_cents=int(entry["unit_cents"]),
+                    )
+                )
+                count += 1
+            day += timedelta(days=1)
+        changes.append(f"demo billable items {reference} {period}: {count}")
     return changes
 
 

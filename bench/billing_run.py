@@ -1,0 +1,152 @@
+"""Billing-run throughput: invoices with their PDFs per second on one core.
+
+    .venv/bin/python bench/billing_run.py [--invoices 1000] [--batch 50] [--database URL]
+
+Builds a throwaway database (SQLite under a temporary folder unless --database names a
+PostgreSQL URL whose database is empty), applies the ccas-castres catalog, creates one service
+file per invoice with a month of weekday deliveries (about 20 items each), then runs the real
+billing run in this process (the code a worker runs) and reports invoices/s and the peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "platform"))
+
+from sqlalchemy import insert, select  # noqa: E402
+
+from guichet.accounts.models import ServiceAccount  # noqa: E402
+from guichet.billing.models import BillableItem, BillingRun, Ledger  # noqa: E402
+from guichet.billing.runs import create_run, execute_run  # noqa: E402
+from guichet.cli import apply_folders, run_migrations  # noqa: E402
+from guichet.db.session import Database  # noqa: E402
+from guichet.files import create_file_store  # noqa: E402
+from guichet.settings import DatabaseSettings, Settings  # noqa: E402
+from guichet.tenancy.models import Service, Tenant  # noqa: E402
+from guichet.web.templates import TemplateRenderer  # noqa: E402
+
+
+async def fill(settings: Settings, invoices: int) -> tuple[uuid.UUID, str]:
+    db = Database(settings)
+    async with db.transaction(all_tenants=True) as session:
+        tenant = (
+            await session.execute(select(Tenant).where(Tenant.slug == "ccas-castres"))
+        ).scalar_one()
+        service = (
+            await session.execute(
+                select(Service).where(
+                    Service.tenant_id == tenant.id, Service.code == "action-sociale"
+                )
+            )
+        ).scalar_one()
+        ledger = (
+            await session.execute(
+                select(Ledger).where(Ledger.tenant_id == tenant.id, Ledger.code == "seniors")
+            )
+        ).scalar_one()
+        accounts, items = [], []
+        days = [date(2020, 2, 1) + timedelta(days=n) for n in range(29)]
+        for n in range(invoices):
+            account_id = uuid.uuid4()
+            accounts.append(
+                {
+                    "id": account_id,
+                    "tenant_id": tenant.id,
+                    "service_id": service.id,
+                    "reference": f"B-{n:07d}",
+                    "holder_name": f"Madame BENCH {n}",
+                    "key_digest": uuid.uuid4().hex * 2,
+                    "email": "",
+                    "paperless": False,
+                    "paperless_email": "",
+                }
+            )
+            for day in days:
+                if day.weekday() < 5:
+                    items.append(
+                        {
+                            "id": uuid.uuid4(),
+                            "tenant_id": tenant.id,
+                            "ledger_id": ledger.id,
+                            "service_account_id": account_id,
+                            "period": "2020-02",
+                            "service_date": day,
+                            "label": "Portage de repas à domicile",
+                            "quantity": 1,
+                            "unit_cents": 853,
+                        }
+                    )
+        await session.execute(insert(ServiceAccount), accounts)
+        await session.execute(insert(BillableItem), items)
+    await db.dispose()
+    return tenant.id, "seniors"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--invoices", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--database", default="")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="guichet-bench-"))
+    try:
+        url = args.database or f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+        settings = Settings(
+            mode="test", root=ROOT, var_dir=folder, database=DatabaseSettings(url=url)
+        )
+        await asyncio.to_thread(run_migrations, settings)
+        await apply_folders(settings, [ROOT / "tenants" / "ccas-castres"])
+        tenant_id, code = await fill(settings, args.invoices)
+        db = Database(settings)
+        async with db.transaction(tenant_id) as session:
+            run_id = (await create_run(session, tenant_id, code, "2020-02")).id
+        started = time.perf_counter()
+        marks: list[tuple[float, int]] = []
+
+        def progress(run: BillingRun) -> None:
+            marks.append((time.perf_counter() - started, run.pdfs_rendered))
+
+        await execute_run(
+            db,
+            settings,
+            TemplateRenderer(settings.themes_dir),
+            create_file_store(settings),
+            tenant_id,
+            run_id,
+            batch=args.batch,
+            progress=progress,
+        )
+        elapsed = time.perf_counter() - started
+        await db.dispose()
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        invoice_phase = max((t for t, pdfs in marks if pdfs == 0), default=0.0)
+        print(
+            f"invoices: {args.invoices}, batch: {args.batch}, database: "
+            f"{'PostgreSQL' if args.database else 'SQLite'}"
+        )
+        print(
+            f"total {elapsed:.1f} s -> {args.invoices / elapsed:.1f} invoices with PDF per "
+            f"second (one process, one core)"
+        )
+        print(
+            f"  invoices created in about {invoice_phase:.1f} s; PDFs rendered, stored and "
+            f"the print file made in the rest"
+        )
+        print(f"peak memory (max RSS) {peak_mb:.0f} MB")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

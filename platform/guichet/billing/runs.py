@@ -1,0 +1,438 @@
+"""Billing runs: a period's billable items become invoices, their PDFs, emails and a print file.
+
+Resumable and idempotent: items already invoiced are skipped, an account gets at most one invoice
+per ledger and period (a unique constraint), PDFs and emails are made only for invoices that lack
+them. Numbers are gapless per ledger: the ledger row is locked (``FOR UPDATE``) while numbers are
+taken, in the same transaction as the invoices, so a rolled-back batch gives its numbers back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.accounts.models import ServiceAccount
+from guichet.billing.models import (
+    BillableItem,
+    BillingRun,
+    Invoice,
+    InvoiceLine,
+    Ledger,
+    RunStatus,
+)
+from guichet.billing.pdf import InvoiceDoc, content_digest, render_invoices_html, split_batch
+from guichet.db.session import Database
+from guichet.files import FileStore
+from guichet.notifications.services import queue_email
+from guichet.settings import Settings
+from guichet.tenancy.models import Tenant
+from guichet.tenancy.snapshot import TenantSnapshot
+from guichet.web.templates import TemplateRenderer
+
+__all__ = ["RUN_TASK", "create_run", "execute_run", "period_label"]
+
+RUN_TASK = "guichet.billing.run"
+_sqlite_locks: dict[str, asyncio.Lock] = {}
+log = logging.getLogger("guichet.billing.runs")
+MONTHS_FR = (
+    "Janvier",
+    "Février",
+    "Mars",
+    "Avril",
+    "Mai",
+    "Juin",
+    "Juillet",
+    "Août",
+    "Septembre",
+    "Octobre",
+    "Novembre",
+    "Décembre",
+)
+
+
+def period_label(period: str) -> str:
+    year, month = (int(x) for x in period.split("-"))
+    return f"{MONTHS_FR[month - 1]} {year}"
+
+
+def _period_dates(period: str) -> tuple[date, date]:
+    year, month = (int(x) for x in period.split("-"))
+    start = date(year, month, 1)
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return start, following
+
+
+async def create_run(
+    session: AsyncSession, tenant_id: uuid.UUID, ledger_code: str, period: str
+) -> BillingRun:
+    ledger = (
+        await session.execute(
+            select(Ledger).where(Ledger.tenant_id == tenant_id, Ledger.code == ledger_code)
+        )
+    ).scalar_one()
+    _period_dates(period)  # validates
+    run = BillingRun(tenant_id=tenant_id, ledger_id=ledger.id, period=period)
+    session.add(run)
+    await session.flush()
+    return run
+
+
+async def _create_invoices(
+    session: AsyncSession, run: BillingRun, ledger_id: uuid.UUID, accounts_batch: int
+) -> int:
+    """Invoice up to ``accounts_batch`` accounts that still have items; returns how many."""
+    tenant_id = run.tenant_id
+    # The ledger row is locked first: a concurrent run waits here, then sees the items this one
+    # has invoiced (PostgreSQL); SQLite serializes through the process lock of execute_run.
+    ledger = (
+        await session.execute(
+            select(Ledger)
+            .where(Ledger.tenant_id == tenant_id, Ledger.id == ledger_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    pending = BillableItem.invoice_id.is_(None)
+    account_ids = list(
+        (
+            await session.execute(
+                select(BillableItem.service_account_id)
+                .where(
+                    BillableItem.tenant_id == tenant_id,
+                    BillableItem.ledger_id == ledger_id,
+                    BillableItem.period == run.period,
+                    pending,
+                )
+                .group_by(BillableItem.service_account_id)
+                .order_by(BillableItem.service_account_id)
+                .limit(accounts_batch)
+            )
+        ).scalars()
+    )
+    if not account_ids:
+        await session.commit()
+        return 0
+    rows = (
+        await session.execute(
+            select(
+                BillableItem.service_account_id,
+                BillableItem.label,
+                BillableItem.unit_cents,
+                func.sum(BillableItem.quantity),
+            )
+            .where(
+                BillableItem.tenant_id == tenant_id,
+                BillableItem.ledger_id == ledger_id,
+                BillableItem.period == run.period,
+                pending,
+                BillableItem.service_account_id.in_(account_ids),
+            )
+            .group_by(BillableItem.service_account_id, BillableItem.label, BillableItem.unit_cents)
+        )
+    ).all()
+    grouped: dict[uuid.UUID, list[tuple[str, int, int]]] = defaultdict(list)
+    for account_id, label, unit, quantity in rows:
+        grouped[account_id].append((label, int(unit), int(quantity)))
+    accounts = {
+        a.id: a
+        for a in (
+            await session.execute(
+                select(ServiceAccount).where(
+                    ServiceAccount.tenant_id == tenant_id, ServiceAccount.id.in_(account_ids)
+                )
+            )
+        ).scalars()
+    }
+    existing = {
+        i.service_account_id: i.id
+        for i in (
+            await session.execute(
+                select(Invoice).where(
+                    Invoice.tenant_id == tenant_id,
+                    Invoice.ledger_id == ledger_id,
+                    Invoice.period == run.period,
+                    Invoice.service_account_id.in_(account_ids),
+                )
+            )
+        ).scalars()
+    }
+    _start, following = _period_dates(run.period)
+    issue = following + timedelta(days=16) if following < date.today() else date.today()
+    now = datetime.now(UTC)
+    created = 0
+    for account_id in account_ids:
+        invoice_id = existing.get(account_id)
+        if invoice_id is None:
+            invoice_id = uuid.uuid4()
+            number = f"{ledger.number_prefix}{ledger.next_number:06d}"
+            ledger.next_number += 1
+            lines = sorted(grouped[account_id])
+            session.add(
+                Invoice(
+                    id=invoice_id,
+                    tenant_id=tenant_id,
+                    ledger_id=ledger_id,
+                    service_account_id=account_id,
+                    number=number,
+                    label=period_label(run.period),
+                    recipient=accounts[account_id].holder_name,
+                    issue_date=issue,
+                    due_date=issue + timedelta(days=45),
+                    pay_from=now,
+                    pay_until=now + timedelta(days=45),
+                    total_cents=sum(qty * unit for _label, unit, qty in lines),
+                    period=run.period,
+                    billing_run_id=run.id,
+                )
+            )
+            for position, (label, unit, qty) in enumerate(lines, start=1):
+                session.add(
+                    InvoiceLine(
+                        tenant_id=tenant_id,
+                        invoice_id=invoice_id,
+                        position=position,
+                        label=label,
+                        quantity=qty,
+                        unit_cents=unit,
+                        amount_cents=qty * unit,
+                    )
+                )
+            created += 1
+        await session.flush()
+        await session.execute(
+            update(BillableItem)
+            .where(
+                BillableItem.tenant_id == tenant_id,
+                BillableItem.ledger_id == ledger_id,
+                BillableItem.period == run.period,
+                pending,
+                BillableItem.service_account_id == account_id,
+            )
+            .values(invoice_id=invoice_id)
+        )
+    run.invoices_created += created
+    await session.commit()
+    return len(account_ids)
+
+
+async def _render_pdfs(
+    session: AsyncSession,
+    run: BillingRun,
+    tenant: TenantSnapshot,
+    ledger: Ledger,
+    renderer: TemplateRenderer,
+    files: FileStore,
+    batch: int,
+) -> int:
+    invoices = list(
+        (
+            await session.execute(
+                select(Invoice)
+                .where(
+                    Invoice.tenant_id == run.tenant_id,
+                    Invoice.ledger_id == run.ledger_id,
+                    Invoice.period == run.period,
+                    Invoice.pdf_key == "",
+                )
+                .order_by(Invoice.number)
+                .limit(batch)
+            )
+        ).scalars()
+    )
+    if not invoices:
+        return 0
+    lines: dict[uuid.UUID, list[InvoiceLine]] = defaultdict(list)
+    for line in (
+        await session.execute(
+            select(InvoiceLine)
+            .where(
+                InvoiceLine.tenant_id == run.tenant_id,
+                InvoiceLine.invoice_id.in_([i.id for i in invoices]),
+            )
+            .order_by(InvoiceLine.position)
+        )
+    ).scalars():
+        lines[line.invoice_id].append(line)
+    docs = [InvoiceDoc(i, ledger, lines[i.id], []) for i in invoices]
+    html = render_invoices_html(
+        renderer, files, tenant, docs, f"{ledger.name} — {period_label(run.period)}"
+    )
+    postal = {
+        str(a)
+        for a in (
+            await session.execute(
+                select(Invoice.id)
+                .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+                .where(
+                    Invoice.id.in_([i.id for i in invoices]), ServiceAccount.paperless.is_(False)
+                )
+            )
+        ).scalars()
+    }
+    pdfs = await asyncio.to_thread(split_batch, html, [str(i.id) for i in invoices], postal)
+    if pdfs.get("*"):
+        files.put(_print_part_key(run, invoices[0].number), pdfs["*"])
+    for invoice in invoices:
+        single = render_invoices_html(
+            renderer,
+            files,
+            tenant,
+            [InvoiceDoc(invoice, ledger, lines[invoice.id], [])],
+            f"{ledger.name} — {invoice.number} — {invoice.label}",
+        )
+        digest = content_digest(single)
+        key = f"tenants/{tenant.id}/invoices/{invoice.id}-{digest[:12]}.pdf"
+        files.put(key, pdfs[str(invoice.id)])
+        invoice.pdf_key, invoice.pdf_digest = key, digest
+    run.pdfs_rendered += len(invoices)
+    await session.commit()
+    return len(invoices)
+
+
+async def _email_adherents(
+    session: AsyncSession,
+    run: BillingRun,
+    tenant: TenantSnapshot,
+    ledger: Ledger,
+    renderer: TemplateRenderer,
+    settings: Settings,
+) -> list[uuid.UUID]:
+    rows = (
+        await session.execute(
+            select(Invoice, ServiceAccount)
+            .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+            .where(
+                Invoice.tenant_id == run.tenant_id,
+                Invoice.ledger_id == run.ledger_id,
+                Invoice.period == run.period,
+                Invoice.emailed_at.is_(None),
+                ServiceAccount.paperless.is_(True),
+            )
+        )
+    ).all()
+    queued = []
+    for invoice, account in rows:
+        message = queue_email(
+            session,
+            renderer,
+            settings,
+            tenant,
+            kind="invoice_available",
+            recipient=account.paperless_email or account.email,
+            locale=tenant.default_locale,
+            context={"invoice": invoice, "ledger": ledger},
+        )
+        invoice.emailed_at = datetime.now(UTC)
+        queued.append(message.id)
+    run.emails_queued += len(queued)
+    await session.commit()
+    return queued
+
+
+def _print_part_key(run: BillingRun, first_number: str) -> str:
+    return (
+        f"tenants/{run.tenant_id}/billing/{run.ledger_id}/{run.period}/courrier-{first_number}.pdf"
+    )
+
+
+async def _print_file(session: AsyncSession, run: BillingRun, files: FileStore) -> None:
+    """One PDF of every invoice going by post (accounts not signed up for paperless), joined
+    from the parts each PDF batch wrote from its own layout."""
+    from pypdf import PdfWriter
+
+    rows = (
+        (
+            await session.execute(
+                select(Invoice.number)
+                .where(
+                    Invoice.tenant_id == run.tenant_id,
+                    Invoice.ledger_id == run.ledger_id,
+                    Invoice.period == run.period,
+                )
+                .order_by(Invoice.number)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not any(files.exists(_print_part_key(run, number)) for number in rows):
+        return
+    writer = PdfWriter()
+    for number in rows:
+        key = _print_part_key(run, number)
+        if files.exists(key):  # a batch's part is named after its first invoice
+            writer.append(io.BytesIO(files.get(key)))
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    key = f"tenants/{run.tenant_id}/billing-runs/{run.id}-courrier.pdf"
+    files.put(key, buffer.getvalue())
+    run.print_pdf_key = key
+    await session.commit()
+
+
+async def execute_run(
+    db: Database,
+    settings: Settings,
+    renderer: TemplateRenderer,
+    files: FileStore,
+    tenant_id: uuid.UUID,
+    run_id: uuid.UUID,
+    batch: int = 50,
+    progress: Callable[[BillingRun], Any] | None = None,
+) -> list[uuid.UUID]:
+    """Carry the run to its end (or resume it); returns the ids of the emails queued."""
+    async with db.session(tenant_id) as session:
+        run = (
+            await session.execute(
+                select(BillingRun).where(BillingRun.tenant_id == tenant_id, BillingRun.id == run_id)
+            )
+        ).scalar_one()
+        tenant = TenantSnapshot.from_model(
+            (await session.execute(select(Tenant).where(Tenant.id == tenant_id))).scalar_one()
+        )
+        ledger = (
+            await session.execute(
+                select(Ledger).where(Ledger.tenant_id == tenant_id, Ledger.id == run.ledger_id)
+            )
+        ).scalar_one()
+        run.status = RunStatus.RUNNING
+        await session.commit()
+        try:
+            lock = (
+                _sqlite_locks.setdefault(str(ledger.id), asyncio.Lock())
+                if db.dialect == "sqlite"
+                else None
+            )
+            if lock is not None:
+                await lock.acquire()
+            try:
+                while await _create_invoices(session, run, ledger.id, batch):
+                    if progress:
+                        progress(run)
+            finally:
+                if lock is not None:
+                    lock.release()
+            while await _render_pdfs(session, run, tenant, ledger, renderer, files, batch):
+                if progress:
+                    progress(run)
+            queued = await _email_adherents(session, run, tenant, ledger, renderer, settings)
+            await _print_file(session, run, files)
+            run.status = RunStatus.DONE
+            run.finished_at = datetime.now(UTC)
+            await session.commit()
+            return queued
+        except Exception as exc:
+            await session.rollback()
+            run.status = RunStatus.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"[:1000]
+            await session.commit()
+            raise

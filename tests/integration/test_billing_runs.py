@@ -1,0 +1,187 @@
+"""Billing runs on both backends: a month of items becomes invoices with gapless numbers, PDFs,
+emails to adherents and a print file; re-running changes nothing; an interrupted run resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+from datetime import date
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from guichet.accounts.models import ServiceAccount
+from guichet.billing import runs as runs_module
+from guichet.billing.models import BillableItem, BillingRun, Invoice, Ledger
+from guichet.billing.runs import create_run, execute_run
+from guichet.db.session import Database
+from guichet.files import create_file_store
+from guichet.notifications.models import OutboxMessage
+from guichet.tenancy.models import Service, Tenant
+from guichet.web.templates import TemplateRenderer
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def _setup(settings, accounts: int, paperless: int = 0):
+    """A fresh ledger of ccas-castres with ``accounts`` files and a month of items each."""
+    db = Database(settings)
+    async with db.transaction(all_tenants=True) as session:
+        tenant = (
+            await session.execute(select(Tenant).where(Tenant.slug == "ccas-castres"))
+        ).scalar_one()
+        service = (
+            await session.execute(
+                select(Service).where(
+                    Service.tenant_id == tenant.id, Service.code == "action-sociale"
+                )
+            )
+        ).scalar_one()
+        code = f"test-{uuid.uuid4().hex[:8]}"
+        ledger = Ledger(
+            tenant_id=tenant.id,
+            code=code,
+            name="FACTURATION TEST",
+            service_id=service.id,
+            number_prefix="77",
+        )
+        session.add(ledger)
+        await session.flush()
+        for n in range(accounts):
+            account = ServiceAccount(
+                tenant_id=tenant.id,
+                service_id=service.id,
+                reference=f"R-{uuid.uuid4().hex[:10]}",
+                holder_name=f"Monsieur TEST {n}",
+                key_digest=uuid.uuid4().hex * 2,
+                paperless=n < paperless,
+                paperless_email=f"adherent{n}@exemple.fr",
+            )
+            session.add(account)
+            await session.flush()
+            for day in (3, 4, 5):
+                session.add(
+                    BillableItem(
+                        tenant_id=tenant.id,
+                        ledger_id=ledger.id,
+                        service_account_id=account.id,
+                        period="2020-02",
+                        service_date=date(2020, 2, day),
+                        label="Portage de repas à domicile",
+                        quantity=1,
+                        unit_cents=853,
+                    )
+                )
+    return db, tenant.id, code, ledger.id
+
+
+async def _run(db, settings, tenant_id, code, **kwargs):
+    async with db.transaction(tenant_id) as session:
+        run_id = (await create_run(session, tenant_id, code, "2020-02")).id
+    queued = await execute_run(
+        db,
+        settings,
+        TemplateRenderer(settings.themes_dir),
+        create_file_store(settings),
+        tenant_id,
+        run_id,
+        **kwargs,
+    )
+    return run_id, queued
+
+
+async def _invoices(db, tenant_id, ledger_id):
+    async with db.session(tenant_id) as session:
+        return list(
+            (
+                await session.execute(
+                    select(Invoice).where(Invoice.ledger_id == ledger_id).order_by(Invoice.number)
+                )
+            ).scalars()
+        )
+
+
+async def test_a_run_makes_invoices_pdfs_emails_and_a_print_file(backend):
+    settings = backend.settings
+    db, tenant_id, code, ledger_id = await _setup(settings, accounts=5, paperless=2)
+    try:
+        run_id, queued = await _run(db, settings, tenant_id, code, batch=2)
+        invoices = await _invoices(db, tenant_id, ledger_id)
+        assert [i.number for i in invoices] == [f"77{n:06d}" for n in range(1, 6)]
+        assert all(i.total_cents == 3 * 853 and i.label == "Février 2020" for i in invoices)
+        files = create_file_store(settings)
+        for invoice in invoices:
+            pdf = files.get(invoice.pdf_key)
+            text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+            assert invoice.number in text and "25,59" in text
+        assert len(queued) == 2
+        async with db.session(tenant_id) as session:
+            run = await session.get(BillingRun, run_id)
+            assert run.status == "done" and run.invoices_created == 5 and run.pdfs_rendered == 5
+            mails = (
+                (await session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(queued))))
+                .scalars()
+                .all()
+            )
+        assert {m.recipient for m in mails} == {"adherent0@exemple.fr", "adherent1@exemple.fr"}
+        assert len(PdfReader(io.BytesIO(files.get(run.print_pdf_key))).pages) == 3
+        # again: nothing new
+        _, queued_again = await _run(db, settings, tenant_id, code)
+        assert queued_again == [] and len(await _invoices(db, tenant_id, ledger_id)) == 5
+    finally:
+        await db.dispose()
+
+
+async def test_an_interrupted_run_resumes_without_duplicates(backend, monkeypatch):
+    settings = backend.settings
+    db, tenant_id, code, ledger_id = await _setup(settings, accounts=4)
+    real = runs_module.split_batch
+    calls = {"n": 0}
+
+    def failing(html, ids, combined=None):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("worker killed")
+        return real(html, ids, combined)
+
+    monkeypatch.setattr(runs_module, "split_batch", failing)
+    try:
+        with pytest.raises(RuntimeError):
+            await _run(db, settings, tenant_id, code, batch=2)
+        invoices = await _invoices(db, tenant_id, ledger_id)
+        assert len(invoices) == 4 and not any(i.pdf_key for i in invoices)
+        await _run(db, settings, tenant_id, code, batch=2)
+        invoices = await _invoices(db, tenant_id, ledger_id)
+        assert len(invoices) == 4 and all(i.pdf_key for i in invoices)
+        assert [i.number for i in invoices] == [f"77{n:06d}" for n in range(1, 5)]
+    finally:
+        await db.dispose()
+
+
+async def test_two_concurrent_runs_give_gapless_numbers(backend):
+    settings = backend.settings
+    db, tenant_id, code, ledger_id = await _setup(settings, accounts=12)
+    try:
+        await asyncio.gather(
+            _run(db, settings, tenant_id, code, batch=3),
+            _run(db, settings, tenant_id, code, batch=3),
+        )
+        numbers = [i.number for i in await _invoices(db, tenant_id, ledger_id)]
+        assert numbers == [f"77{n:06d}" for n in range(1, 13)]
+        async with db.session(tenant_id) as session:
+            left = (
+                (
+                    await session.execute(
+                        select(BillableItem).where(
+                            BillableItem.ledger_id == ledger_id, BillableItem.invoice_id.is_(None)
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert left == []
+    finally:
+        await db.dispose()

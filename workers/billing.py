@@ -1,0 +1,35 @@
+"""Billing runs in the worker (late acknowledgement: an interrupted run is run again, and
+resumes where it stopped)."""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import shared_task
+
+from guichet.billing.runs import RUN_TASK, execute_run
+from guichet.db.session import Database
+from guichet.files import create_file_store
+from guichet.notifications.services import enqueue_delivery
+from guichet.web.templates import TemplateRenderer
+from workers.base import run_with_database, settings
+
+__all__ = ["run"]
+
+
+@shared_task(name=RUN_TASK, acks_late=True)
+def run(tenant_id: str, run_id: str) -> int:
+    async def work(db: Database) -> int:
+        conf = settings()
+        queued = await execute_run(
+            db,
+            conf,
+            TemplateRenderer(conf.themes_dir),
+            create_file_store(conf),
+            uuid.UUID(tenant_id),
+            uuid.UUID(run_id),
+        )
+        enqueue_delivery(conf, queued)
+        return len(queued)
+
+    return run_with_database(work)
