@@ -98,7 +98,16 @@ async def main() -> None:
     parser.add_argument("--invoices", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--database", default="")
+    parser.add_argument(
+        "--plain-pdf",
+        action="store_true",
+        help="write plain PDF instead of PDF/UA-1 (to measure its cost)",
+    )
     args = parser.parse_args()
+    if args.plain_pdf:
+        import guichet.billing.pdf
+
+        guichet.billing.pdf.PDF_VARIANT = None
     folder = Path(tempfile.mkdtemp(prefix="guichet-bench-"))
     try:
         url = args.database or f"sqlite+aiosqlite:///{folder / 'bench.db'}"

@@ -8,13 +8,14 @@ import uuid
 from celery import shared_task
 
 from guichet.billing.runs import RUN_TASK, execute_run
+from guichet.billing.services import EXPIRE_TASK, expire_attempts
 from guichet.db.session import Database
 from guichet.files import create_file_store
 from guichet.notifications.services import enqueue_delivery
 from guichet.web.templates import TemplateRenderer
 from workers.base import run_with_database, settings
 
-__all__ = ["run"]
+__all__ = ["expire", "run"]
 
 
 @shared_task(name=RUN_TASK, acks_late=True)
@@ -31,5 +32,14 @@ def run(tenant_id: str, run_id: str) -> int:
         )
         enqueue_delivery(conf, queued)
         return len(queued)
+
+    return run_with_database(work)
+
+
+@shared_task(name=EXPIRE_TASK, acks_late=True)
+def expire() -> int:
+    async def work(db: Database) -> int:
+        async with db.session(all_tenants=True) as session:
+            return await expire_attempts(session)
 
     return run_with_database(work)

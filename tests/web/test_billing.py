@@ -311,3 +311,32 @@ async def test_paperless_opt_in_and_out_keeps_the_consent_date(web, backend):
     assert "Adhérent" in text(page) and "depuis le" in text(page)
     history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
     assert "Adhésion à la facture en ligne modifiée" in history
+
+
+async def test_reconciliation_expires_unanswered_attempts_and_a_late_answer_still_counts(
+    web, backend
+):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from guichet.billing.services import expire_attempts
+
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    fields = await start_payment(web, invoice_id, email)
+    db = Database(backend.settings)
+    async with db.transaction(all_tenants=True) as session:
+        await session.execute(
+            update(PaymentTransaction)
+            .where(PaymentTransaction.invoice_id == invoice_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    async with db.session(all_tenants=True) as session:
+        assert await expire_attempts(session) >= 1
+    await db.dispose()
+    _, _, transactions = await state(backend.settings, invoice_id)
+    assert transactions[0].status == "expired"
+    assert (await notify(web, bank_answer(backend.settings, fields))).status_code == 200
+    invoice, payments, transactions = await state(backend.settings, invoice_id)
+    assert payments == 1 and transactions[0].late is True and invoice.status == "reglee"

@@ -362,3 +362,30 @@ def _notified_amount(bank_data: dict[str, Any]) -> int | None:
                 raise NotificationError("amount is not a whole number of cents")
             return int(text)
     return None
+
+
+EXPIRE_TASK = "guichet.billing.expire_attempts"
+
+
+async def expire_attempts(session: AsyncSession) -> int:
+    """Reconciliation: attempts the bank never answered within their time become ``expired``
+    (platform-level, every tenant). A notification arriving later is still applied, and flagged
+    ``late`` for the agents."""
+    stale = (
+        (
+            await session.execute(
+                select(PaymentTransaction)
+                .where(
+                    PaymentTransaction.status == TransactionStatus.PENDING,
+                    PaymentTransaction.expires_at < now(),
+                )
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for transaction in stale:
+        transaction.status = TransactionStatus.EXPIRED
+    await session.commit()
+    return len(stale)
