@@ -134,7 +134,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], name=op.f('fk_payment_tenant_id_tenant'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['transaction_id'], ['payment_transaction.id'], name=op.f('fk_payment_transaction_id_payment_transaction'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payment')),
-    sa.UniqueConstraint('transaction_id', name=op.f('uq_payment_transaction_id'))
+    sa.UniqueConstraint('tenant_id', 'transaction_id', name=op.f('uq_payment_tenant_id_transaction_id'))
     )
     with op.batch_alter_table('payment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_payment_tenant_id'), ['tenant_id'], unique=False)

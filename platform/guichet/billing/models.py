@@ -165,13 +165,16 @@ class PaymentTransaction(TimestampedBase, TenantOwned):
 
 class Payment(TimestampedBase, TenantOwned):
     __tablename__ = "payment"
-    __table_args__ = (Index("ix_payment_tenant_invoice", "tenant_id", "invoice_id"),)
+    __table_args__ = (
+        Index("ix_payment_tenant_invoice", "tenant_id", "invoice_id"),
+        UniqueConstraint("tenant_id", "transaction_id"),  # one payment per attempt
+    )
 
     invoice_id: Mapped[uuid.UUID] = mapped_column(
         GUID, ForeignKey("invoice.id", ondelete="RESTRICT")
     )
     transaction_id: Mapped[uuid.UUID | None] = mapped_column(
-        GUID, ForeignKey("payment_transaction.id", ondelete="RESTRICT"), nullable=True, unique=True
+        GUID, ForeignKey("payment_transaction.id", ondelete="RESTRICT"), nullable=True
     )
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     method: Mapped[str] = mapped_column(String(20))  # online, agent (cash, cheque…)
