@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from guichet.accounts.controllers import AccountsController
 from guichet.accounts.space import SpaceController
 from guichet.background import ensure_broker_folders
+from guichet.billing.api import import_invoices_api
 from guichet.billing.controllers import BillingController, PaymentNotificationController
 from guichet.billing.sandbox import SandboxBankController
 from guichet.contacts.controllers import ContactsController
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             outbox_index,
             outbox_message,
             SandboxBankController,
+            import_invoices_api,
             tenant_router,
         ],
         middleware=[RequestContextMiddleware],
@@ -110,7 +112,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             header_name="x-csrf-token",
             # The bank's server-to-server notifications and the sandbox bank's pages (which
             # stand for another site) carry signatures instead of CSRF tokens.
-            exclude=[r"^/[a-z0-9-]+/paiement/notification$", r"^/sandbox/banque"],
+            exclude=[r"^/[a-z0-9-]+/paiement/notification$", r"^/sandbox/banque", r"^/api/"],
         ),
         exception_handlers=exception_handlers,
         on_shutdown=[on_shutdown],

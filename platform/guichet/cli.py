@@ -291,6 +291,96 @@ async def _billing_run(
         await db.dispose()
 
 
+@main.group()
+def tokens() -> None:
+    """API tokens of a tenant's billing software."""
+
+
+@tokens.command("create")
+@click.argument("slug")
+@click.argument("name")
+def tokens_create(slug: str, name: str) -> None:
+    """Create a token for tenant SLUG; it is shown once."""
+    settings = _settings()
+
+    async def work() -> str:
+        from guichet.billing.imports import create_token
+
+        tenant_id = await _tenant_id(settings, slug)
+        db = Database(settings)
+        try:
+            async with db.transaction(tenant_id) as session:
+                return await create_token(session, tenant_id, name)
+        finally:
+            await db.dispose()
+
+    from guichet.db.session import Database
+
+    click.echo(asyncio.run(work()))
+
+
+async def _tenant_id(settings: Settings, slug: str) -> Any:
+    from sqlalchemy import select
+
+    from guichet.db.session import Database
+    from guichet.tenancy.models import Tenant
+
+    db = Database(settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            tenant = (
+                await session.execute(select(Tenant).where(Tenant.slug == slug))
+            ).scalar_one_or_none()
+    finally:
+        await db.dispose()
+    if tenant is None:
+        raise click.ClickException(f"no tenant {slug!r}")
+    return tenant.id
+
+
+@billing.command("import")
+@click.argument("slug")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def billing_import(slug: str, csv_file: Path) -> None:
+    """Import invoices from a CSV file (columns: ledger;number;service;reference;label;
+    issue_date;due_date;line_label;quantity;unit_price), one line per row."""
+    settings = _settings()
+    content = csv_file.read_bytes()
+
+    async def work() -> Any:
+        from guichet.billing.imports import import_invoices, parse_csv
+        from guichet.db.session import Database
+
+        invoices, problems = parse_csv(content)
+        if problems:
+            return None, problems
+        tenant_id = await _tenant_id(settings, slug)
+        db = Database(settings)
+        try:
+            async with db.transaction(tenant_id) as session:
+                return await import_invoices(session, tenant_id, invoices), []
+        finally:
+            await db.dispose()
+
+    report, problems = asyncio.run(work())
+    for problem in problems:
+        click.echo(f"{csv_file}: {problem['field']}: {problem['message']}", err=True)
+    if report is None:
+        raise SystemExit(1)
+    click.echo(
+        f"{len(report.created)} created, {len(report.unchanged)} unchanged, "
+        f"{len(report.errors)} error(s)"
+    )
+    for error in report.errors:
+        click.echo(
+            f"  invoice {error['number'] or '#' + str(error['index'])}: "
+            f"{error['field']}: {error['message']}",
+            err=True,
+        )
+    if report.errors:
+        raise SystemExit(1)
+
+
 @main.command("settings-doc")
 def settings_doc() -> None:
     """Print the table of GUICHET_* variables (docs/configuration.md)."""

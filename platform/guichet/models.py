@@ -2,6 +2,7 @@
 
 from guichet.accounts.models import AccountToken, Citizen, CitizenEvent, ServiceAccount
 from guichet.billing.models import (
+    ApiToken,
     BillableItem,
     BillingRun,
     Invoice,
@@ -19,6 +20,7 @@ from guichet.tenancy.models import ContentPage, NewsItem, Service, Tenant, Terms
 __all__ = [
     "TENANT_OWNED_TABLES",
     "AccountToken",
+    "ApiToken",
     "Base",
     "BillableItem",
     "BillingRun",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from guichet.db.base import TenantOwned, TimestampedBase
 
 __all__ = [
+    "ApiToken",
     "BillableItem",
     "BillingRun",
     "Invoice",
@@ -227,3 +228,15 @@ class BillingRun(TimestampedBase, TenantOwned):
     print_pdf_key: Mapped[str] = mapped_column(String(300), default="")
     error: Mapped[str] = mapped_column(Text, default="")
     finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+
+
+class ApiToken(TimestampedBase, TenantOwned):
+    """A token given to the tenant's billing software; only its digest is stored."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (UniqueConstraint("tenant_id", "token_digest"),)
+
+    name: Mapped[str] = mapped_column(String(100))
+    token_digest: Mapped[str] = mapped_column(String(64))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)

@@ -1,0 +1,62 @@
+"""The JSON API of the tenants' billing software: ``POST /api/v1/{tenant}/invoices``.
+
+Authenticated by a per-tenant token (``Authorization: Bearer …``, made with ``guichet tokens
+create``); a token of one tenant means nothing at another. The answer is the import report:
+created, unchanged, and the errors line by line.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.params import FromPath
+
+from guichet.billing.imports import import_invoices, verify_token
+from guichet.tenancy.models import TenantStatus
+from guichet.web.pages import services_of
+
+__all__ = ["import_invoices_api"]
+
+MAX_BODY = 5 * 1024 * 1024
+
+
+def _error(status: int, message: str) -> Response[dict[str, Any]]:
+    return Response({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+@post(
+    "/api/v1/{tenant_slug:str}/invoices",
+    name="api:invoices",
+    tags=["billing"],
+    summary="Push invoices (idempotent on ledger and number)",
+)
+async def import_invoices_api(
+    request: Request[Any, Any, Any], tenant_slug: FromPath[str]
+) -> Response[dict[str, Any]]:
+    services = services_of(request)
+    tenant = await services.resolver.resolve(tenant_slug)
+    if tenant is None:
+        return _error(404, "unknown tenant")
+    if tenant.status != TenantStatus.ACTIVE:
+        return _error(503, "tenant unavailable")
+    authorization = request.headers.get("authorization", "")
+    token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return _error(413, "body larger than 5 MB")
+    async with services.db.session(tenant.id) as session:
+        if not token or not await verify_token(session, tenant.id, token):
+            return _error(401, "missing or invalid token")
+        try:
+            payload = json.loads(body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "the body is not JSON")
+        invoices = payload.get("invoices") if isinstance(payload, dict) else None
+        if not isinstance(invoices, list):
+            return _error(400, 'expected {"invoices": [...]}')
+        report = await import_invoices(session, tenant.id, invoices)
+        await session.commit()
+    status = 200 if not report.errors else 207 if report.created or report.unchanged else 422
+    return Response(report.as_dict(), status_code=status, headers={"Cache-Control": "no-store"})
