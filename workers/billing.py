@@ -8,14 +8,19 @@ import uuid
 from celery import shared_task
 
 from guichet.billing.runs import RUN_TASK, execute_run
-from guichet.billing.services import EXPIRE_TASK, expire_attempts
+from guichet.billing.services import (
+    EXPIRE_TASK,
+    REMIND_TASK,
+    expire_attempts,
+    send_reminders,
+)
 from guichet.db.session import Database
 from guichet.files import create_file_store
 from guichet.notifications.services import enqueue_delivery
 from guichet.web.templates import TemplateRenderer
 from workers.base import run_with_database, settings
 
-__all__ = ["expire", "run"]
+__all__ = ["expire", "remind", "run"]
 
 
 @shared_task(name=RUN_TASK, acks_late=True)
@@ -41,5 +46,17 @@ def expire() -> int:
     async def work(db: Database) -> int:
         async with db.session(all_tenants=True) as session:
             return await expire_attempts(session)
+
+    return run_with_database(work)
+
+
+@shared_task(name=REMIND_TASK, acks_late=True)
+def remind() -> int:
+    async def work(db: Database) -> int:
+        conf = settings()
+        async with db.session(all_tenants=True) as session:
+            queued = await send_reminders(session, conf, TemplateRenderer(conf.themes_dir))
+        enqueue_delivery(conf, queued)
+        return len(queued)
 
     return run_with_database(work)

@@ -6,7 +6,7 @@ from celery import Celery
 
 from guichet.accounts.maintenance import PURGE_TASK
 from guichet.background import celery_config, ensure_broker_folders
-from guichet.billing.services import EXPIRE_TASK
+from guichet.billing.services import EXPIRE_TASK, REMIND_TASK
 from guichet.notifications.services import SWEEP_TASK
 from guichet.settings import Settings
 
@@ -22,6 +22,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
         "outbox-sweep": {"task": SWEEP_TASK, "schedule": 60.0},
         "accounts-purge-unactivated": {"task": PURGE_TASK, "schedule": 6 * 3600.0},
         "payments-expire-attempts": {"task": EXPIRE_TASK, "schedule": 600.0},
+        "invoices-reminders": {"task": REMIND_TASK, "schedule": 6 * 3600.0},
     }
     celery.autodiscover_tasks(
         ["workers.maintenance", "workers.notifications", "workers.accounts", "workers.billing"],

@@ -340,3 +340,49 @@ async def test_reconciliation_expires_unanswered_attempts_and_a_late_answer_stil
     assert (await notify(web, bank_answer(backend.settings, fields))).status_code == 200
     invoice, payments, transactions = await state(backend.settings, invoice_id)
     assert payments == 1 and transactions[0].late is True and invoice.status == "reglee"
+
+
+async def test_payment_receipt_pdf(web, backend):
+    import io
+
+    from pypdf import PdfReader
+
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    await notify(web, bank_answer(backend.settings, await start_payment(web, invoice_id, email)))
+    page = (await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR)).text
+    link = re.search(r'href="(/ccas-castres/mon-espace/factures/[^"]+/recu/[^"]+)"', page).group(1)
+    response = await web.get(link)
+    assert response.headers["content-type"] == "application/pdf"
+    text_of_pdf = PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    assert "Reçu de paiement" in text_of_pdf and "8,53" in text_of_pdf
+    web.cookies.clear()
+    await new_citizen(web, backend.settings)
+    assert (await web.get(link)).status_code == 404
+
+
+async def test_reminder_before_the_due_date_is_sent_once(web, backend):
+    from datetime import date, timedelta
+
+    from sqlalchemy import update
+
+    from guichet.billing.services import send_reminders
+    from guichet.web.templates import TemplateRenderer
+
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    db = Database(backend.settings)
+    async with db.transaction(all_tenants=True) as session:
+        await session.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice_id)
+            .values(due_date=date.today() + timedelta(days=3))
+        )
+    renderer = TemplateRenderer(backend.settings.themes_dir)
+    async with db.session(all_tenants=True) as session:
+        await send_reminders(session, backend.settings, renderer)
+    async with db.session(all_tenants=True) as session:
+        await send_reminders(session, backend.settings, renderer)
+    await db.dispose()
+    mails = await outbox(backend.settings, "ccas-castres", email, "invoice_reminder")
+    assert len(mails) == 1 and "Rappel" in mails[0].subject

@@ -237,6 +237,52 @@ class BillingController(Controller):
             )
         )
 
+    @get("/{invoice_id:uuid}/recu/{payment_id:uuid}", name="billing:receipt")
+    async def receipt(
+        self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID], payment_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        """The payment receipt (reçu de paiement), as a PDF."""
+        guard = await self._guard(ctx)
+        if isinstance(guard, Response):
+            return guard
+        _citizen, service = guard
+        view = await service.get(invoice_id)
+        payment = next((p for p in view.payments if p.id == payment_id), None) if view else None
+        if view is None or payment is None:
+            raise NotFoundException()
+        services = ctx.request.app.state.services
+        from guichet.billing.pdf import _logo_data_uri
+
+        logo = (
+            _logo_data_uri(ctx.tenant.logo_media_type, services.files.get(ctx.tenant.logo_file))
+            if ctx.tenant.logo_file
+            else ""
+        )
+        html = services.renderer.render(
+            ctx.tenant.theme,
+            "pdf/receipt.html",
+            {
+                "tenant": ctx.tenant,
+                "invoice": view.invoice,
+                "ledger": view.ledger,
+                "payment": payment,
+                "logo": logo,
+                "locale": "fr",
+            },
+        )
+        data = await asyncio.to_thread(invoice_pdf, html)
+        name = f"recu-{view.invoice.number}-{payment.paid_at:%Y%m%d}.pdf"
+        return await ctx.finish(
+            Response(
+                data,
+                media_type="application/pdf",
+                headers={
+                    "Content-Disposition": f'attachment; filename="{name}"',
+                    "Cache-Control": "no-store",
+                },
+            )
+        )
+
     @get("/adhesion", name="billing:paperless")
     async def paperless(self, ctx: AccountsContext) -> Response[Any]:
         guard = await self._guard(ctx)

@@ -107,6 +107,7 @@ class Invoice(TimestampedBase, TenantOwned):
         GUID, ForeignKey("billing_run.id", ondelete="SET NULL"), nullable=True
     )
     emailed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
     @property
     def amount_due_cents(self) -> int:

@@ -389,3 +389,59 @@ async def expire_attempts(session: AsyncSession) -> int:
         transaction.status = TransactionStatus.EXPIRED
     await session.commit()
     return len(stale)
+
+
+REMIND_TASK = "guichet.billing.remind"
+REMIND_DAYS_BEFORE = 5
+
+
+async def send_reminders(
+    session: AsyncSession, settings: Settings, renderer: Any
+) -> list[uuid.UUID]:
+    """One reminder per unpaid invoice due within five days, to the email its citizen chose
+    (paperless address, else the space's address). Platform-level, every tenant."""
+    from datetime import date as date_type
+
+    from guichet.accounts.models import Citizen
+    from guichet.notifications.services import queue_email
+    from guichet.tenancy.models import Tenant
+    from guichet.tenancy.snapshot import TenantSnapshot
+
+    today = date_type.today()
+    rows = (
+        await session.execute(
+            select(Invoice, Ledger, ServiceAccount, Citizen, Tenant)
+            .join(Ledger, Ledger.id == Invoice.ledger_id)
+            .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+            .join(Citizen, Citizen.id == ServiceAccount.citizen_id, isouter=True)
+            .join(Tenant, Tenant.id == Invoice.tenant_id)
+            .where(
+                Invoice.status.in_([InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL]),
+                Invoice.reminded_at.is_(None),
+                Invoice.due_date >= today,
+                Invoice.due_date <= today + timedelta(days=REMIND_DAYS_BEFORE),
+            )
+            .with_for_update(of=Invoice, skip_locked=True)
+        )
+    ).all()
+    queued: list[uuid.UUID] = []
+    for invoice, ledger, account, citizen, tenant in rows:
+        recipient = (account.paperless_email if account.paperless else "") or (
+            citizen.email if citizen is not None else ""
+        )
+        if not recipient:
+            continue
+        message = queue_email(
+            session,
+            renderer,
+            settings,
+            TenantSnapshot.from_model(tenant),
+            kind="invoice_reminder",
+            recipient=recipient,
+            locale=citizen.locale if citizen else tenant.default_locale,
+            context={"invoice": invoice, "ledger": ledger},
+        )
+        invoice.reminded_at = now()
+        queued.append(message.id)
+    await session.commit()
+    return queued
