@@ -155,6 +155,12 @@ class WebSettings:
         "Deterministic captcha for automated tests (always the first image, audio code 1234). "
         "Refused in production.",
     )
+    paybox_allowed_ips: str = env_field(
+        "GUICHET_PAYBOX_ALLOWED_IPS",
+        "",
+        "Comma-separated addresses from which Paybox notifications are accepted (empty: any; "
+        "the signature is checked in every case).",
+    )
     signups_per_ip_per_hour: int = env_field(
         "GUICHET_SIGNUPS_PER_IP_PER_HOUR",
         50,

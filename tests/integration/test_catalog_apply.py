@@ -1,5 +1,6 @@
 """`guichet tenants apply`: creates, updates, is idempotent, refuses bad files and rewritten CGU."""
 
+import json
 import shutil
 
 import pytest
@@ -128,3 +129,46 @@ async def test_a_published_cgu_version_is_never_rewritten(backend, folder):
         assert versions == [1, 2]
     finally:
         await _cleanup(backend.settings, "ccas-test-apply")
+
+
+async def test_bank_options_come_from_the_environment_and_are_stored_encrypted(
+    backend, folder, monkeypatch
+):
+    from guichet.billing.crypto import decrypt_options
+    from guichet.billing.models import Ledger
+
+    settings = backend.settings
+    path = folder / "tenant.toml"
+    text = path.read_text()
+    assert 'backend = "sandbox"' in text
+    path.write_text(
+        text.replace('backend = "sandbox"', 'backend = "paybox"\noptions_env = "TEST_PAYBOX_OPTS"')
+    )
+    secret = "s3cr3t-" + "A" * 40
+    monkeypatch.setenv(
+        "TEST_PAYBOX_OPTS",
+        json.dumps(
+            {"site": "1999888", "rang": "32", "identifiant": "107904482", "shared_secret": secret}
+        ),
+    )
+    db = Database(settings)
+    try:
+        assert "ledger seniors: added" in await _apply(settings, folder)
+        assert await _apply(settings, folder) == []  # same options: nothing changes
+        async with db.session(all_tenants=True) as session:
+            ledger = (
+                await session.execute(
+                    select(Ledger).join(Tenant).where(Tenant.slug == "ccas-test-apply")
+                )
+            ).scalar_one()
+        assert ledger.backend == "paybox" and secret not in ledger.backend_options
+        options = decrypt_options(settings.web.secret_key, ledger.backend_options)
+        assert options["shared_secret"] == secret
+        monkeypatch.setenv("TEST_PAYBOX_OPTS", '{"site": "2", "rang": "1", "identifiant": "3"}')
+        assert await _apply(settings, folder) == ["ledger seniors: backend_options changed"]
+        monkeypatch.setenv("TEST_PAYBOX_OPTS", "not json")
+        with pytest.raises(CatalogError, match="TEST_PAYBOX_OPTS must hold"):
+            await _apply(settings, folder)
+    finally:
+        await _cleanup(settings, "ccas-test-apply")
+        await db.dispose()

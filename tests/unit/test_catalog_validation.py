@@ -94,3 +94,17 @@ def test_good_slugs(slug):
 )
 def test_bad_slugs(slug):
     assert slug_problem(slug) is not None
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        ('backend = "paybox"', "a bank backend needs its options from the environment"),
+        ('backend = "paybox"\noptions_env = "lower-case"', "the name of an environment variable"),
+    ],
+)
+def test_a_bank_ledger_names_the_variable_holding_its_options(tenant_dir, new, message):
+    edit(tenant_dir, 'backend = "sandbox"', new)
+    with pytest.raises(CatalogError) as error:
+        load_catalog(tenant_dir, THEMES)
+    assert "ledgers[0].options_env" in str(error.value) and message in str(error.value)

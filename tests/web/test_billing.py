@@ -386,3 +386,104 @@ async def test_reminder_before_the_due_date_is_sent_once(web, backend):
     await db.dispose()
     mails = await outbox(backend.settings, "ccas-castres", email, "invoice_reminder")
     assert len(mails) == 1 and "Rappel" in mails[0].subject
+
+
+PAYBOX_OPTIONS = {
+    "site": "1999888",
+    "rang": "32",
+    "identifiant": "107904482",
+    "shared_secret": "0123456789ABCDEF" * 8,
+}
+
+
+async def paybox_attempt(settings, invoice_id, cents=853):
+    """Move the invoice to a new Paybox ledger (encrypted options) and open an attempt on it."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from guichet.billing.crypto import encrypt_options
+    from guichet.billing.models import Ledger
+
+    db = Database(settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            invoice = await session.get(Invoice, invoice_id)
+            current = await session.get(Ledger, invoice.ledger_id)
+            ledger = Ledger(
+                tenant_id=invoice.tenant_id,
+                code=f"pbx-{uuid.uuid4().hex[:8]}",
+                name="Paybox",
+                service_id=current.service_id,
+                backend="paybox",
+                backend_options=encrypt_options(settings.web.secret_key, PAYBOX_OPTIONS),
+            )
+            session.add(ledger)
+            await session.flush()
+            invoice.ledger_id = ledger.id
+            reference = f"PBX{uuid.uuid4().hex[:12].upper()}"
+            session.add(
+                PaymentTransaction(
+                    tenant_id=invoice.tenant_id,
+                    invoice_id=invoice.id,
+                    reference=reference,
+                    amount_cents=cents,
+                    backend="paybox",
+                    expires_at=datetime.now(UTC) + timedelta(minutes=30),
+                )
+            )
+            return reference
+    finally:
+        await db.dispose()
+
+
+async def test_an_unsigned_paybox_notification_is_refused(web, backend):
+    # eopayment's paybox answer is PAID with signed=False when the signature is missing.
+    username, _ = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    reference = await paybox_attempt(backend.settings, invoice_id)
+    body = f"reference={reference}&erreur=00000&montant=853&autorisation=XXXXXX"
+    response = await web.post(
+        NOTIFY, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400 and "signature" in response.text
+    invoice, payments, [transaction] = await state(backend.settings, invoice_id)
+    assert invoice.status == "non_reglee" and payments == 0
+    assert transaction.status == "pending"
+    assert transaction.notifications[-1]["refused"] == "unsigned"
+
+
+async def test_paybox_notifications_only_from_the_allowed_addresses(web, backend):
+    import dataclasses
+
+    from guichet.billing.services import NotificationError, handle_notification
+
+    username, _ = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    reference = await paybox_attempt(backend.settings, invoice_id)
+    settings = dataclasses.replace(
+        backend.settings,
+        web=dataclasses.replace(
+            backend.settings.web, paybox_allowed_ips="194.2.122.158, 195.25.7.166"
+        ),
+    )
+    body = f"reference={reference}&erreur=00000&montant=853"
+    db = Database(settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            invoice = await session.get(Invoice, invoice_id)
+            tenant_id = invoice.tenant_id
+            with pytest.raises(NotificationError, match="source address"):
+                await handle_notification(
+                    session, tenant_id, body, settings, "http://t/ccas-castres", "10.0.0.9"
+                )
+        async with db.session(all_tenants=True) as session:
+            # From an allowed address the signature is still required.
+            with pytest.raises(NotificationError, match="signature"):
+                await handle_notification(
+                    session, tenant_id, body, settings, "http://t/ccas-castres", "195.25.7.166"
+                )
+    finally:
+        await db.dispose()
+    invoice, payments, [transaction] = await state(backend.settings, invoice_id)
+    assert invoice.status == "non_reglee" and payments == 0
+    assert [n["refused"] for n in transaction.notifications] == ["source", "unsigned"]

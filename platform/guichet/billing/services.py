@@ -286,6 +286,14 @@ async def handle_notification(
             select(Ledger).where(Ledger.tenant_id == tenant_id, Ledger.id == invoice.ledger_id)
         )
     ).scalar_one()
+    allowed = [a.strip() for a in settings.web.paybox_allowed_ips.split(",") if a.strip()]
+    if ledger.backend == "paybox" and allowed and source not in allowed:
+        transaction.notifications = [
+            *transaction.notifications,
+            {"received_at": now().isoformat(), "source": source, "refused": "source"},
+        ]
+        await session.commit()
+        raise NotificationError("source address not allowed for paybox")
     backend = backend_for(
         ledger,
         settings,

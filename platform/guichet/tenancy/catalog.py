@@ -437,6 +437,7 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
             "online_payment",
             "min_amount_cents",
             "max_amount_cents",
+            "options_env",
         }
         for name in sorted(set(entry) - allowed):
             problems.append((f"{label}.{name}", "unknown field"))
@@ -450,6 +451,19 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
         if entry.get("backend", "sandbox") not in ("sandbox", "systempayv2", "paybox", "payfip_ws"):
             problems.append((f"{label}.backend", "sandbox, systempayv2, paybox or payfip_ws"))
             continue
+        options_env = entry.get("options_env", "")
+        if not isinstance(options_env, str) or (
+            options_env and not re.fullmatch(r"[A-Z][A-Z0-9_]*", options_env)
+        ):
+            problems.append(
+                (f"{label}.options_env", "the name of an environment variable (A-Z, 0-9, _)")
+            )
+            continue
+        if entry.get("backend", "sandbox") not in ("sandbox",) and not options_env:
+            problems.append(
+                (f"{label}.options_env", "a bank backend needs its options from the environment")
+            )
+            continue
         ledgers.append(
             {
                 "code": code,
@@ -461,6 +475,7 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
                 "online_payment": bool(entry.get("online_payment", True)),
                 "min_amount_cents": int(entry.get("min_amount_cents", 100)),
                 "max_amount_cents": int(entry.get("max_amount_cents", 1_000_000)),
+                "options_env": options_env,
             }
         )
 
@@ -675,18 +690,32 @@ async def apply_catalog(
             ).scalars()
         }
         for spec in catalog.ledgers:
-            values = {k: v for k, v in spec.items() if k != "service"}
+            values = {k: v for k, v in spec.items() if k not in ("service", "options_env")}
             values["service_id"] = service_ids[spec["service"]]
+            if spec["options_env"]:
+                values["backend_options"] = _ledger_options(
+                    spec, secret_key, catalog.folder / "tenant.toml"
+                )
             ledger = existing_ledgers.get(spec["code"])
             if ledger is None:
                 session.add(Ledger(tenant_id=tid, **values))
                 changes.append(f"ledger {spec['code']}: added")
             else:
-                changed = [k for k, v in values.items() if getattr(ledger, k) != v]
+                changed = [
+                    k
+                    for k, v in values.items()
+                    if getattr(ledger, k) != v and k != "backend_options"
+                ]
+                if "backend_options" in values and _options_differ(
+                    ledger.backend_options, values["backend_options"], secret_key
+                ):
+                    changed.append("backend_options")
+                elif "backend_options" in values:
+                    values.pop("backend_options")
                 for name in changed:
                     setattr(ledger, name, values[name])
                 if changed:
-                    changes.append(f"ledger {spec['code']}: updated")
+                    changes.append(f"ledger {spec['code']}: {', '.join(changed)} changed")
         await session.flush()
     if catalog.access_keys:
         if not secret_key:
@@ -731,3 +760,36 @@ async def apply_catalog(
                 )
         await session.flush()
     return changes
+
+
+def _ledger_options(spec: dict[str, Any], secret_key: str, path: Path) -> str:
+    import json
+    import os
+
+    from guichet.billing.crypto import encrypt_options
+
+    raw = os.environ.get(spec["options_env"], "")
+    try:
+        options = json.loads(raw) if raw else None
+    except ValueError:
+        options = None
+    if not isinstance(options, dict):
+        raise CatalogError(
+            path,
+            [
+                (
+                    f"ledgers ({spec['code']}).options_env",
+                    f"{spec['options_env']} must hold the backend's options as a JSON object",
+                )
+            ],
+        )
+    return encrypt_options(secret_key, options)
+
+
+def _options_differ(current: str, new: str, secret_key: str) -> bool:
+    from guichet.billing.crypto import decrypt_options
+
+    try:
+        return decrypt_options(secret_key, current) != decrypt_options(secret_key, new)
+    except ValueError:
+        return True
