@@ -96,13 +96,22 @@ def _datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _cents(value: Any) -> int | None:
-    """A price written 8,53 / 8.53 / 853 cents (``unit_cents``); None when it is not one."""
+def _cents(value: Any, *, in_cents: bool = False) -> int | None:
+    """A price in euros written 8,53 / 8.53 / 8 (``unit_price``), or a whole number of cents
+    (``unit_cents``: 853); None when it is not one."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    text = str(value or "").strip().replace("\u00a0", "").replace(" ", "").replace("€", "")
+    if in_cents:
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        return value if isinstance(value, int) else None
+    text = (
+        ("" if value is None else str(value))
+        .strip()
+        .replace("\u00a0", "")
+        .replace(" ", "")
+        .replace("€", "")
+    )
     try:
         amount = Decimal(text.replace(",", "."))
     except InvalidOperation:
@@ -163,8 +172,10 @@ def _validate(index: int, raw: Any, report: ImportReport) -> dict[str, Any] | No
             ):
                 fail(f"lines[{position}].quantity", "a whole number from 1 to 10000")
                 continue
-            unit = _cents(
-                line.get("unit_cents") if "unit_cents" in line else line.get("unit_price")
+            unit = (
+                _cents(line.get("unit_cents"), in_cents=True)
+                if "unit_cents" in line
+                else _cents(line.get("unit_price"))
             )
             if unit is None or not 0 <= unit <= 10_000_000:
                 fail(f"lines[{position}].unit_price", "an amount such as 8,53 (two decimals)")
