@@ -291,6 +291,95 @@ async def _billing_run(
         await db.dispose()
 
 
+@billing.command("runs")
+@click.argument("slug")
+def billing_runs(slug: str) -> None:
+    """The billing runs of tenant SLUG, newest first, with their progress."""
+    settings = _settings()
+
+    async def work() -> list[Any]:
+        from sqlalchemy import select
+
+        from guichet.billing.models import BillingRun, Ledger
+        from guichet.db.session import Database
+
+        tenant_id = await _tenant_id(settings, slug)
+        db = Database(settings)
+        try:
+            async with db.session(tenant_id) as session:
+                return list(
+                    (
+                        await session.execute(
+                            select(BillingRun, Ledger.code)
+                            .join(Ledger, Ledger.id == BillingRun.ledger_id)
+                            .where(BillingRun.tenant_id == tenant_id)
+                            .order_by(BillingRun.created_at.desc())
+                        )
+                    ).all()
+                )
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(work())
+    if not rows:
+        click.echo(f"no billing run in {slug}")
+    for run, ledger_code in rows:
+        line = (
+            f"{run.id}  {ledger_code} {run.period}  {run.status}: {run.invoices_created} "
+            f"invoices, {run.pdfs_rendered} PDFs, {run.emails_queued} emails"
+        )
+        if run.print_pdf_key:
+            line += ", print file ready"
+        if run.error:
+            line += f"  error: {run.error}"
+        click.echo(line)
+
+
+@billing.command("print-file")
+@click.argument("slug")
+@click.argument("run_id")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+def billing_print_file(slug: str, run_id: str, output: Path) -> None:
+    """Write the print-ready PDF of the invoices to post (billing run RUN_ID) to OUTPUT."""
+    import uuid
+
+    settings = _settings()
+    try:
+        wanted = uuid.UUID(run_id)
+    except ValueError:
+        raise click.ClickException(f"{run_id!r} is not a run id (see `billing runs`)") from None
+
+    async def work() -> str:
+        from guichet.billing.models import BillingRun
+        from guichet.db.session import Database
+
+        tenant_id = await _tenant_id(settings, slug)
+        db = Database(settings)
+        try:
+            async with db.session(tenant_id) as session:
+                run = await session.get(BillingRun, wanted)
+                if run is None or run.tenant_id != tenant_id:
+                    raise click.ClickException(f"no billing run {run_id} in {slug}")
+                if not run.print_pdf_key and run.status == "done":
+                    raise click.ClickException(
+                        f"billing run {run_id}: every invoice goes by email, nothing to print"
+                    )
+                if not run.print_pdf_key:
+                    raise click.ClickException(
+                        f"billing run {run_id} has no print file yet ({run.status})"
+                    )
+                return run.print_pdf_key
+        finally:
+            await db.dispose()
+
+    from guichet.files import create_file_store
+
+    key = asyncio.run(work())
+    data = create_file_store(settings).get(key)
+    output.write_bytes(data)
+    click.echo(f"{output}: {len(data)} bytes")
+
+
 @main.group()
 def tokens() -> None:
     """API tokens of a tenant's billing software."""

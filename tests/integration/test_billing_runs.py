@@ -185,3 +185,46 @@ async def test_two_concurrent_runs_give_gapless_numbers(backend):
         assert left == []
     finally:
         await db.dispose()
+
+
+async def test_progress_and_print_file_from_the_command_line(sqlite_backend, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    settings = sqlite_backend.settings
+    db, tenant_id, code, _ = await _setup(settings, accounts=2)
+    try:
+        run_id, _ = await _run(db, settings, tenant_id, code)
+    finally:
+        await db.dispose()
+    env = {
+        "GUICHET_DATABASE_URL": settings.database_url,
+        "GUICHET_VAR_DIR": str(settings.var_dir),
+        "GUICHET_ROOT": str(ROOT),
+        "PATH": "/usr/bin:/bin",
+    }
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "guichet.cli", "billing", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+
+    listing = cli("runs", "ccas-castres")
+    assert listing.returncode == 0, listing.stderr
+    assert f"{run_id}  {code} 2020-02  done: 2 invoices, 2 PDFs, 0 emails, print file ready" in (
+        listing.stdout
+    )
+    output = tmp_path / "courrier.pdf"
+    written = cli("print-file", "ccas-castres", str(run_id), str(output))
+    assert written.returncode == 0, written.stderr
+    assert len(PdfReader(output).pages) == 2
+    # A run of another tenant is not found from this one.
+    other = cli("print-file", "mairie-valdoree", str(run_id), str(tmp_path / "x.pdf"))
+    assert other.returncode == 1 and "no billing run" in other.stderr
+    assert not (tmp_path / "x.pdf").exists()
+    assert "no billing run in mairie-valdoree" in cli("runs", "mairie-valdoree").stdout
