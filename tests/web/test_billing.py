@@ -487,3 +487,30 @@ async def test_paybox_notifications_only_from_the_allowed_addresses(web, backend
     invoice, payments, [transaction] = await state(backend.settings, invoice_id)
     assert invoice.status == "non_reglee" and payments == 0
     assert [n["refused"] for n in transaction.notifications] == ["source", "unsigned"]
+
+
+async def test_a_broken_bank_configuration_gives_a_clear_page_and_keeps_the_email(web, backend):
+    from guichet.billing.models import Ledger
+
+    username, _ = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    await paybox_attempt(backend.settings, invoice_id)  # a Paybox ledger for this invoice
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            invoice = await session.get(Invoice, invoice_id)
+            ledger = await session.get(Ledger, invoice.ledger_id)
+            ledger.backend_options = "options encrypted with another key"
+    finally:
+        await db.dispose()
+    page = (await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR)).text
+    response = await web.post(
+        f"/ccas-castres/mon-espace/factures/{invoice_id}/payer",
+        headers=FR,
+        data={"_csrf_token": csrf(page), "email": "tape@exemple.fr"},
+    )
+    assert response.status_code == 503
+    assert "Le paiement en ligne est momentanément indisponible" in text(response)
+    assert 'value="tape@exemple.fr"' in response.text
+    _, payments, transactions = await state(backend.settings, invoice_id)
+    assert payments == 0 and len(transactions) == 1  # only the attempt made by the helper

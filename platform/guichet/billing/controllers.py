@@ -25,6 +25,7 @@ from guichet.billing.pdf import content_digest, invoice_pdf, render_invoice_html
 from guichet.billing.services import (
     BillingService,
     NotificationError,
+    PaymentUnavailable,
     handle_notification,
     payment_blocker,
 )
@@ -128,6 +129,7 @@ class BillingController(Controller):
         status_code: int = 200,
         errors: dict[str, str] | None = None,
         email: str | None = None,
+        unavailable: bool = False,
     ) -> Response[Any]:
         return await private_page(
             ctx,
@@ -139,6 +141,7 @@ class BillingController(Controller):
             status_labels=STATUS_LABELS,
             errors=errors or {},
             email=email if email is not None else citizen.email,
+            unavailable=unavailable,
             page_title=f"{view.ledger.name} - {view.invoice.number} - {view.invoice.label.upper()}",
         )
 
@@ -165,9 +168,16 @@ class BillingController(Controller):
         blocker = payment_blocker(view.invoice, view.ledger)
         if blocker:
             return await self._invoice_page(ctx, citizen, view, 400, email=email)
-        transaction, bank_form = await service.start_payment(
-            view, email, ctx.request.app.state.services.settings, base_url(ctx.request, ctx.tenant)
-        )
+        try:
+            transaction, bank_form = await service.start_payment(
+                view,
+                email,
+                ctx.request.app.state.services.settings,
+                base_url(ctx.request, ctx.tenant),
+            )
+        except PaymentUnavailable as exc:
+            log.error("payment backend of ledger %s unavailable: %s", view.ledger.code, exc)
+            return await self._invoice_page(ctx, citizen, view, 503, email=email, unavailable=True)
         ctx.accounts.record(
             citizen,
             "payment_started",

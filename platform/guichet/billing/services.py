@@ -38,6 +38,7 @@ __all__ = [
     "ATTEMPT_TTL",
     "BillingService",
     "NotificationError",
+    "PaymentUnavailable",
     "handle_notification",
     "payment_blocker",
     "refresh_status",
@@ -201,20 +202,23 @@ class BillingService:
             email=email,
             expires_at=now() + ATTEMPT_TTL,
         )
+        try:
+            backend = backend_for(
+                view.ledger,
+                settings,
+                normal_return_url=f"{base_url}/paiement/retour/{reference}",
+                automatic_return_url=f"{base_url}/paiement/notification",
+            )
+            _tid, _kind, form = backend.request(
+                Decimal(amount) / 100,
+                email=email,
+                transaction_id=reference,
+                orderid=view.invoice.number,
+                info1=view.ledger.merchant_label or None,
+            )
+        except Exception as exc:  # unreadable options, a backend refusing its configuration…
+            raise PaymentUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
         self.session.add(transaction)
-        backend = backend_for(
-            view.ledger,
-            settings,
-            normal_return_url=f"{base_url}/paiement/retour/{reference}",
-            automatic_return_url=f"{base_url}/paiement/notification",
-        )
-        _tid, _kind, form = backend.request(
-            Decimal(amount) / 100,
-            email=email,
-            transaction_id=reference,
-            orderid=view.invoice.number,
-            info1=view.ledger.merchant_label or None,
-        )
         return transaction, form
 
     async def transaction(self, reference: str) -> tuple[PaymentTransaction, Invoice] | None:
@@ -231,6 +235,10 @@ class BillingService:
             )
         ).first()
         return (row[0], row[1]) if row else None
+
+
+class PaymentUnavailable(Exception):
+    """The ledger's payment backend cannot start a payment (its configuration is broken)."""
 
 
 class NotificationError(Exception):
