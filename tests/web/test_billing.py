@@ -514,3 +514,28 @@ async def test_a_broken_bank_configuration_gives_a_clear_page_and_keeps_the_emai
     assert 'value="tape@exemple.fr"' in response.text
     _, payments, transactions = await state(backend.settings, invoice_id)
     assert payments == 0 and len(transactions) == 1  # only the attempt made by the helper
+
+
+async def test_a_notification_for_a_broken_bank_configuration_is_kept_and_retried(web, backend):
+    from guichet.billing.models import Ledger
+
+    username, _ = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    reference = await paybox_attempt(backend.settings, invoice_id)
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            invoice = await session.get(Invoice, invoice_id)
+            ledger = await session.get(Ledger, invoice.ledger_id)
+            ledger.backend_options = "options encrypted with another key"
+    finally:
+        await db.dispose()
+    body = f"reference={reference}&erreur=00000&montant=853"
+    response = await web.post(
+        NOTIFY, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 503  # the bank sends it again later
+    invoice, payments, [transaction] = await state(backend.settings, invoice_id)
+    assert invoice.status == "non_reglee" and payments == 0
+    assert transaction.notifications[-1]["body"] == body
+    assert transaction.notifications[-1]["refused"].startswith("configuration")

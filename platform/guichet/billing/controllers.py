@@ -440,7 +440,9 @@ class PaymentNotificationController(Controller):
         except NotificationError as exc:
             log.warning("payment notification refused: %s", exc.reason)
             await db_session.rollback()
-            return Response(f"refused: {exc.reason}", status_code=400, media_type="text/plain")
+            return Response(
+                f"refused: {exc.reason}", status_code=exc.status_code, media_type="text/plain"
+            )
         queued: list[uuid.UUID] = []
         if changed and transaction.status == TransactionStatus.PAID:
             queued = await self._confirm(request, tenant, db_session, transaction)

@@ -244,9 +244,10 @@ class PaymentUnavailable(Exception):
 class NotificationError(Exception):
     """A notification refused (bad signature, unknown reference, amount mismatch…)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, status_code: int = 400) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.status_code = status_code  # 503: our side is broken, the bank should retry
 
 
 def _reference_of(body: str) -> str:
@@ -302,12 +303,25 @@ async def handle_notification(
         ]
         await session.commit()
         raise NotificationError("source address not allowed for paybox")
-    backend = backend_for(
-        ledger,
-        settings,
-        f"{base_url}/paiement/retour/{reference}",
-        f"{base_url}/paiement/notification",
-    )
+    try:
+        backend = backend_for(
+            ledger,
+            settings,
+            f"{base_url}/paiement/retour/{reference}",
+            f"{base_url}/paiement/notification",
+        )
+    except Exception as exc:  # unreadable options: keep what the bank sent, let it retry
+        transaction.notifications = [
+            *transaction.notifications,
+            {
+                "received_at": now().isoformat(),
+                "source": source,
+                "body": body,
+                "refused": f"configuration: {type(exc).__name__}",
+            },
+        ]
+        await session.commit()
+        raise NotificationError("payment backend configuration unreadable", 503) from None
     try:
         response = backend.response(body)
     except (ResponseError, BackendNotFound, KeyError, ValueError, ArithmeticError) as exc:
