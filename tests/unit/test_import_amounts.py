@@ -17,6 +17,13 @@ from guichet.billing.imports import _cents
         ("0", 0),
         (0, 0),
         ("10.019", None),  # never truncated to 10.01
+        (8.5, 850),
+        ("Infinity", None),
+        ("NaN", None),
+        ("sNaN", None),
+        ("1e30", None),
+        (1e30, None),
+        ("9" * 5000, None),
         ("abc", None),
         (None, None),
         (True, None),
@@ -27,7 +34,38 @@ def test_unit_price_is_in_euros(value, cents):
 
 
 @pytest.mark.parametrize(
-    ("value", "cents"), [(853, 853), ("853", 853), ("8,53", None), (8.53, None), (True, None)]
+    ("value", "cents"),
+    [
+        (853, 853),
+        ("853", 853),
+        ("8,53", None),
+        (8.53, None),
+        (True, None),
+        ("²", None),  # str.isdigit() says yes, int() says no
+        ("9" * 5000, None),
+    ],
 )
 def test_unit_cents_is_a_whole_number_of_cents(value, cents):
     assert _cents(value, in_cents=True) == cents
+
+
+@pytest.mark.asyncio
+async def test_a_strange_quantity_is_refused_on_its_line_not_a_crash():
+    from guichet.billing.imports import ImportReport, _validate
+
+    report = ImportReport()
+    raw = {
+        "ledger": "seniors",
+        "number": "1",
+        "service": "s",
+        "reference": "r",
+        "label": "l",
+        "issue_date": "2020-01-01",
+        "due_date": "2020-02-01",
+        "lines": [
+            {"label": "a", "quantity": "²", "unit_price": "1"},
+            {"label": "b", "quantity": 1, "unit_price": "Infinity"},
+        ],
+    }
+    assert _validate(0, raw, report) is None
+    assert {e["field"] for e in report.errors} == {"lines[1].quantity", "lines[2].unit_price"}

@@ -16,7 +16,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +30,8 @@ __all__ = ["ImportReport", "create_token", "import_invoices", "parse_csv", "veri
 
 MAX_INVOICES = 5000
 _NUMBER = re.compile(r"^[A-Za-z0-9-]{1,30}$")
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() is true)
+_EUROS = re.compile(r"-?[0-9]{1,9}([.,][0-9]{1,2})?")  # 10.019 is refused, never truncated
 
 
 def _digest(token: str) -> str:
@@ -102,7 +104,7 @@ def _cents(value: Any, *, in_cents: bool = False) -> int | None:
     if isinstance(value, bool):
         return None
     if in_cents:
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
             return int(value.strip())
         return value if isinstance(value, int) else None
     text = (
@@ -112,12 +114,9 @@ def _cents(value: Any, *, in_cents: bool = False) -> int | None:
         .replace(" ", "")
         .replace("€", "")
     )
-    try:
-        amount = Decimal(text.replace(",", "."))
-    except InvalidOperation:
-        return None
-    if amount != amount.quantize(Decimal("0.01")) or amount.is_nan():
-        return None  # never truncate 10.019 to 10.01
+    if not _EUROS.fullmatch(text):
+        return None  # no exponent, infinity or NaN: a plain amount
+    amount = Decimal(text.replace(",", "."))
     return int(amount * 100)
 
 
@@ -163,7 +162,7 @@ def _validate(index: int, raw: Any, report: ImportReport) -> dict[str, Any] | No
                 fail(f"lines[{position}].label", "required")
                 continue
             quantity = line.get("quantity", 1)
-            if isinstance(quantity, str) and quantity.strip().isdigit():
+            if isinstance(quantity, str) and _DIGITS.fullmatch(quantity.strip()):
                 quantity = int(quantity)
             if (
                 not isinstance(quantity, int)
