@@ -158,9 +158,24 @@ class WebSettings:
     paybox_allowed_ips: str = env_field(
         "GUICHET_PAYBOX_ALLOWED_IPS",
         "",
-        "Comma-separated addresses from which Paybox notifications are accepted (empty: any; "
-        "the signature is checked in every case).",
+        "Comma-separated addresses or networks from which Paybox notifications are accepted "
+        "(empty: any; the signature is checked in every case). Behind a reverse proxy, set "
+        "GUICHET_TRUSTED_PROXIES too, or the proxy's address is what is compared.",
     )
+
+    def paybox_networks(self) -> list[Any]:
+        """The networks of ``paybox_allowed_ips`` (ValueError names a bad entry)."""
+        import ipaddress
+
+        networks = []
+        for entry in self.paybox_allowed_ips.split(","):
+            if entry.strip():
+                try:
+                    networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+                except ValueError:
+                    raise ValueError(f"{entry.strip()!r} is not an address or network") from None
+        return networks
+
     signups_per_ip_per_hour: int = env_field(
         "GUICHET_SIGNUPS_PER_IP_PER_HOUR",
         50,
@@ -264,6 +279,13 @@ class Settings:
             raise ConfigurationError(
                 f"GUICHET_MODE={self.mode!r}: expected development, production or test."
             )
+        try:
+            self.web.paybox_networks()
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"GUICHET_PAYBOX_ALLOWED_IPS: {exc} (addresses or networks such as "
+                "194.2.122.158 or 195.25.67.0/24, separated by commas)."
+            ) from None
         if not self.is_production:
             return
         problems = []

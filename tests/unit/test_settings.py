@@ -93,3 +93,13 @@ def test_configuration_doc_is_current():
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     assert settings_documentation() in doc, "run: guichet settings-doc, and paste into docs"
+
+
+def test_paybox_allowlist_takes_addresses_and_networks_and_names_a_bad_entry():
+    settings = Settings.from_env({"GUICHET_PAYBOX_ALLOWED_IPS": "194.2.122.158, 195.25.7.0/24"})
+    assert [str(n) for n in settings.web.paybox_networks()] == [
+        "194.2.122.158/32",
+        "195.25.7.0/24",
+    ]
+    with pytest.raises(ConfigurationError, match=r"GUICHET_PAYBOX_ALLOWED_IPS: 'paybox\.com'"):
+        Settings.from_env({"GUICHET_PAYBOX_ALLOWED_IPS": "194.2.122.158, paybox.com"})

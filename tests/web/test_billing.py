@@ -463,7 +463,7 @@ async def test_paybox_notifications_only_from_the_allowed_addresses(web, backend
     settings = dataclasses.replace(
         backend.settings,
         web=dataclasses.replace(
-            backend.settings.web, paybox_allowed_ips="194.2.122.158, 195.25.7.166"
+            backend.settings.web, paybox_allowed_ips="194.2.122.158, 195.25.7.0/24"
         ),
     )
     body = f"reference={reference}&erreur=00000&montant=853"
@@ -472,21 +472,33 @@ async def test_paybox_notifications_only_from_the_allowed_addresses(web, backend
         async with db.session(all_tenants=True) as session:
             invoice = await session.get(Invoice, invoice_id)
             tenant_id = invoice.tenant_id
-            with pytest.raises(NotificationError, match="source address"):
-                await handle_notification(
-                    session, tenant_id, body, settings, "http://t/ccas-castres", "10.0.0.9"
-                )
+            for stranger in ("10.0.0.9", "195.25.8.1", "not-an-address", ""):
+                with pytest.raises(NotificationError, match="source address"):
+                    await handle_notification(
+                        session, tenant_id, body, settings, "http://t/ccas-castres", stranger
+                    )
         async with db.session(all_tenants=True) as session:
             # From an allowed address the signature is still required.
             with pytest.raises(NotificationError, match="signature"):
                 await handle_notification(
                     session, tenant_id, body, settings, "http://t/ccas-castres", "195.25.7.166"
                 )
+        async with db.session(all_tenants=True) as session:
+            with pytest.raises(NotificationError, match="signature"):
+                await handle_notification(
+                    session,
+                    tenant_id,
+                    body,
+                    settings,
+                    "http://t/ccas-castres",
+                    "::ffff:194.2.122.158",
+                )
     finally:
         await db.dispose()
     invoice, payments, [transaction] = await state(backend.settings, invoice_id)
     assert invoice.status == "non_reglee" and payments == 0
-    assert [n["refused"] for n in transaction.notifications] == ["source", "unsigned"]
+    # Strangers leave no trace in the attempt; the allowed sources' answers are kept.
+    assert [n["refused"] for n in transaction.notifications] == ["unsigned", "unsigned"]
 
 
 async def test_a_broken_bank_configuration_gives_a_clear_page_and_keeps_the_email(web, backend):

@@ -258,6 +258,21 @@ def _reference_of(body: str) -> str:
     raise NotificationError("no transaction reference")
 
 
+def _source_allowed(source: str, settings: Settings) -> bool:
+    import ipaddress
+
+    networks = settings.web.paybox_networks()
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(source)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:194.2.122.158 is 194.2.122.158
+    return any(address in network for network in networks)
+
+
 async def handle_notification(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -295,14 +310,9 @@ async def handle_notification(
             select(Ledger).where(Ledger.tenant_id == tenant_id, Ledger.id == invoice.ledger_id)
         )
     ).scalar_one()
-    allowed = [a.strip() for a in settings.web.paybox_allowed_ips.split(",") if a.strip()]
-    if ledger.backend == "paybox" and allowed and source not in allowed:
-        transaction.notifications = [
-            *transaction.notifications,
-            {"received_at": now().isoformat(), "source": source, "refused": "source"},
-        ]
-        await session.commit()
-        raise NotificationError("source address not allowed for paybox")
+    if ledger.backend == "paybox" and not _source_allowed(source, settings):
+        # Refused before anything is written: a stranger cannot grow the attempt's record.
+        raise NotificationError(f"source address {source!r} not allowed for paybox")
     try:
         backend = backend_for(
             ledger,
