@@ -168,6 +168,20 @@ async def test_bank_options_come_from_the_environment_and_are_stored_encrypted(
         assert await _apply(settings, folder) == ["ledger seniors: backend_options changed"]
         monkeypatch.setenv("TEST_PAYBOX_OPTS", "not json")
         with pytest.raises(CatalogError, match="TEST_PAYBOX_OPTS must hold"):
+            load_catalog(folder, settings.themes_dir)  # refused before anything is written
+        # Unset, the stored options are kept: other changes need no bank secret.
+        monkeypatch.delenv("TEST_PAYBOX_OPTS")
+        assert await _apply(settings, folder) == []
+        async with db.session(all_tenants=True) as session:
+            kept = (
+                await session.execute(
+                    select(Ledger).join(Tenant).where(Tenant.slug == "ccas-test-apply")
+                )
+            ).scalar_one()
+        assert decrypt_options(settings.web.secret_key, kept.backend_options)["site"] == "2"
+        # A new bank ledger cannot be created without its options.
+        path.write_text(path.read_text().replace('code = "seniors"', 'code = "seniors-bis"'))
+        with pytest.raises(CatalogError, match="TEST_PAYBOX_OPTS is not set"):
             await _apply(settings, folder)
     finally:
         await _cleanup(settings, "ccas-test-apply")

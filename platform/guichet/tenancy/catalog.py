@@ -9,6 +9,8 @@ changed text needs a new version number.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.models import ServiceAccount
 from guichet.accounts.secrets import key_digest, normalize_key
+from guichet.billing.crypto import decrypt_options, encrypt_options
 from guichet.files import FileStore
 from guichet.tenancy.contrast import AA_NORMAL_TEXT, InvalidColour, contrast_ratio
 from guichet.tenancy.models import (
@@ -464,6 +467,20 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
                 (f"{label}.options_env", "a bank backend needs its options from the environment")
             )
             continue
+        options: dict[str, Any] | None = None
+        if options_env and os.environ.get(options_env):
+            try:
+                options = json.loads(os.environ[options_env])
+            except ValueError:
+                options = None
+            if not isinstance(options, dict):
+                problems.append(
+                    (
+                        f"{label}.options_env",
+                        f"{options_env} must hold the backend's options as a JSON object",
+                    )
+                )
+                continue
         ledgers.append(
             {
                 "code": code,
@@ -476,6 +493,7 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
                 "min_amount_cents": int(entry.get("min_amount_cents", 100)),
                 "max_amount_cents": int(entry.get("max_amount_cents", 1_000_000)),
                 "options_env": options_env,
+                "options": options,
             }
         )
 
@@ -690,13 +708,26 @@ async def apply_catalog(
             ).scalars()
         }
         for spec in catalog.ledgers:
-            values = {k: v for k, v in spec.items() if k not in ("service", "options_env")}
+            values = {
+                k: v for k, v in spec.items() if k not in ("service", "options_env", "options")
+            }
             values["service_id"] = service_ids[spec["service"]]
-            if spec["options_env"]:
-                values["backend_options"] = _ledger_options(
-                    spec, secret_key, catalog.folder / "tenant.toml"
-                )
             ledger = existing_ledgers.get(spec["code"])
+            if spec["options"] is not None:
+                values["backend_options"] = encrypt_options(secret_key, spec["options"])
+            elif spec["backend"] != "sandbox" and (ledger is None or not ledger.backend_options):
+                raise CatalogError(
+                    catalog.folder / "tenant.toml",
+                    [
+                        (
+                            f"ledgers ({spec['code']}).options_env",
+                            f"{spec['options_env']} is not set: the bank's options are needed "
+                            "the first time",
+                        )
+                    ],
+                )
+            # An unset variable keeps the stored options: publishing a news item does not
+            # need the bank's secrets in the environment.
             if ledger is None:
                 session.add(Ledger(tenant_id=tid, **values))
                 changes.append(f"ledger {spec['code']}: added")
@@ -762,33 +793,7 @@ async def apply_catalog(
     return changes
 
 
-def _ledger_options(spec: dict[str, Any], secret_key: str, path: Path) -> str:
-    import json
-    import os
-
-    from guichet.billing.crypto import encrypt_options
-
-    raw = os.environ.get(spec["options_env"], "")
-    try:
-        options = json.loads(raw) if raw else None
-    except ValueError:
-        options = None
-    if not isinstance(options, dict):
-        raise CatalogError(
-            path,
-            [
-                (
-                    f"ledgers ({spec['code']}).options_env",
-                    f"{spec['options_env']} must hold the backend's options as a JSON object",
-                )
-            ],
-        )
-    return encrypt_options(secret_key, options)
-
-
 def _options_differ(current: str, new: str, secret_key: str) -> bool:
-    from guichet.billing.crypto import decrypt_options
-
     try:
         return decrypt_options(secret_key, current) != decrypt_options(secret_key, new)
     except ValueError:
