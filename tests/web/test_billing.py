@@ -551,3 +551,48 @@ async def test_a_notification_for_a_broken_bank_configuration_is_kept_and_retrie
     assert invoice.status == "non_reglee" and payments == 0
     assert transaction.notifications[-1]["body"] == body
     assert transaction.notifications[-1]["refused"].startswith("configuration")
+
+
+async def test_a_part_paid_at_the_desk_lowers_what_is_left_and_online_pays_the_rest(web, backend):
+    import io
+    from datetime import UTC, datetime
+
+    from pypdf import PdfReader
+
+    from guichet.billing.services import refresh_status
+
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username, cents=1706)
+    before = (await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}/pdf")).content
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            invoice = await session.get(Invoice, invoice_id)
+            session.add(
+                Payment(
+                    tenant_id=invoice.tenant_id,
+                    invoice_id=invoice.id,
+                    amount_cents=706,
+                    method="agent",
+                    paid_at=datetime.now(UTC),
+                    reference="chèque 1234",
+                )
+            )
+            invoice.paid_cents = 706
+            refresh_status(invoice)
+    finally:
+        await db.dispose()
+    page = text(await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR))
+    assert "Facture partiellement réglée" in page and "10,00\xa0€" in page
+    assert "réglé auprès de nos services" in page
+    listing = text(await web.get("/ccas-castres/mon-espace/factures/", headers=FR))
+    assert "10,00\xa0€" in listing
+    after = (await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}/pdf")).content
+    assert after != before  # the PDF follows the invoice
+    pdf_text = PdfReader(io.BytesIO(after)).pages[0].extract_text()
+    assert "Déjà réglé" in pdf_text and "7,06" in pdf_text and "10,00" in pdf_text
+    fields = await start_payment(web, invoice_id, email)
+    assert fields["vads_amount"] == "1000"  # only what is left
+    assert (await notify(web, bank_answer(backend.settings, fields))).status_code == 200
+    invoice, payments, _ = await state(backend.settings, invoice_id)
+    assert invoice.status == "reglee" and invoice.paid_cents == 1706 and payments == 2
