@@ -15,6 +15,7 @@ from guichet.contacts.models import Contact
 from guichet.db.base import TENANT_OWNED_TABLES, Base
 from guichet.documents.models import Document
 from guichet.notifications.models import OutboxMessage
+from guichet.procedures.models import Procedure
 from guichet.tenancy.models import ContentPage, NewsItem, Service, Tenant, TermsVersion
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "OutboxMessage",
     "Payment",
     "PaymentTransaction",
+    "Procedure",
     "Service",
     "ServiceAccount",
     "Tenant",

@@ -186,3 +186,52 @@ async def test_bank_options_come_from_the_environment_and_are_stored_encrypted(
     finally:
         await _cleanup(settings, "ccas-test-apply")
         await db.dispose()
+
+
+async def test_procedures_are_applied_updated_and_kept(backend, folder):
+    from guichet.procedures.models import Procedure
+
+    settings = backend.settings
+    db = Database(settings)
+
+    async def procedures():
+        async with db.session(all_tenants=True) as session:
+            rows = (
+                await session.execute(
+                    select(Procedure)
+                    .join(Tenant)
+                    .where(Tenant.slug == "ccas-test-apply")
+                    .order_by(Procedure.position)
+                )
+            ).scalars()
+            return {p.code: p for p in rows}
+
+    try:
+        changes = await _apply(settings, folder)
+        assert "procedure portage-repas: added" in changes
+        found = await procedures()
+        assert list(found) == ["portage-repas", "aide-facultative", "registre-canicule"]
+        assert found["portage-repas"].fields[0]["prefill"] == "full_name"
+        assert found["portage-repas"].processing_days == 10
+        assert await _apply(settings, folder) == []
+        path = folder / "tenant.toml"
+        text = path.read_text()
+        head, sep, rest = text.partition('code = "registre-canicule"')
+        path.write_text(
+            head.replace("processing_days = 30", "processing_days = 20")
+            + sep
+            + rest.replace("account_required = false", "account_required = false\nactive = false")
+        )
+        assert await _apply(settings, folder) == [
+            "procedure aide-facultative: processing_days changed",
+            "procedure registre-canicule: active changed",
+        ]
+        # A procedure that leaves the file is kept as it is (requests will point to it).
+        path.write_text(path.read_text().partition("[[procedures]]")[0])
+        assert await _apply(settings, folder) == []
+        found = await procedures()
+        assert len(found) == 3 and found["portage-repas"].active
+        assert not found["registre-canicule"].active
+    finally:
+        await _cleanup(settings, "ccas-test-apply")
+        await db.dispose()

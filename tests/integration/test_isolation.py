@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from guichet.db.repository import CrossTenantError, NotFoundError, TenantRepository
 from guichet.db.session import Database
 from guichet.portal.services import ContentPageRepository, NewsRepository, TermsRepository
+from guichet.procedures.models import Procedure, ProcedureRepository
 from guichet.tenancy.models import ContentPage, NewsItem, Service, Tenant, TermsVersion
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -34,6 +35,8 @@ def _new(model, tenant_id, n):
         )
     if model is ContentPage:
         return ContentPage(tenant_id=tenant_id, key=f"page.test{n}", locale="fr", body=f"p{n}")
+    if model is Procedure:
+        return Procedure(tenant_id=tenant_id, code=f"proc{n}", title=f"Démarche {n}")
     return Service(tenant_id=tenant_id, code=f"svc{n}", name=f"Service {n}")
 
 
@@ -42,6 +45,7 @@ REPOSITORIES = [
     (TermsRepository, TermsVersion),
     (ContentPageRepository, ContentPage),
     (ServiceRepository, Service),
+    (ProcedureRepository, Procedure),
 ]
 
 

@@ -108,3 +108,87 @@ def test_a_bank_ledger_names_the_variable_holding_its_options(tenant_dir, new, m
     with pytest.raises(CatalogError) as error:
         load_catalog(tenant_dir, THEMES)
     assert "ledgers[0].options_env" in str(error.value) and message in str(error.value)
+
+
+def test_the_demo_procedures_load():
+    castres = load_catalog(ROOT / "tenants" / "ccas-castres", THEMES)
+    by_code = {p["code"]: p for p in castres.procedures}
+    assert set(by_code) == {"portage-repas", "aide-facultative", "registre-canicule"}
+    portage = by_code["portage-repas"]
+    assert portage["title"] == "Demande de portage de repas à domicile"
+    assert {f["kind"] for f in portage["fields"]} >= {"text", "date", "address", "checkboxes"}
+    assert by_code["registre-canicule"]["account_required"] is False
+    assert by_code["registre-canicule"]["statuses"] == [
+        "transmise",
+        "en_cours",
+        "acceptee",
+        "cloturee",
+    ]
+
+
+PROCEDURE = """
+[[procedures]]
+code = "essai"
+title = "Essai"
+"""
+
+
+@pytest.mark.parametrize(
+    ("addition", "field", "reason"),
+    [
+        (
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\nkind = "colour"\n',
+            "fields[0].kind",
+            "one of text",
+        ),
+        (
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\nkind = "choice"\nchoices = ["x"]\n',
+            "fields[0].choices",
+            "at least two different texts",
+        ),
+        (
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\nkind = "text"\n'
+            'choices = ["x", "y"]\n',
+            "fields[0].choices",
+            "only for the kinds choice and checkboxes",
+        ),
+        (
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\nkind = "text"\n'
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "B"\nkind = "text"\n',
+            "fields[1].key",
+            "a is used twice",
+        ),
+        (
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\nkind = "text"\nprefill = "salary"\n',
+            "fields[0].prefill",
+            "one of",
+        ),
+        (
+            '\n[[procedures.fields]]\nkey = "A b"\nlabel = "A"\nkind = "text"\n',
+            "fields[0].key",
+            "lowercase",
+        ),
+        ('statuses = ["brouillon", "acceptee"]\n', "statuses", "with transmise"),
+        ("processing_days = -1\n", "processing_days", "from 0 to 365"),
+    ],
+)
+def test_a_bad_procedure_is_refused_with_field_and_reason(tenant_dir, addition, field, reason):
+    path = tenant_dir / "tenant.toml"
+    head, sep, _ = path.read_text().partition("[[procedures]]")
+    assert sep  # the demo file has procedures; replace them by one under test
+    text = head + PROCEDURE
+    if addition.startswith("\n[[procedures.fields]]"):
+        text += addition
+    else:
+        text = text.replace('title = "Essai"\n', 'title = "Essai"\n' + addition)
+    path.write_text(text)
+    with pytest.raises(CatalogError) as error:
+        load_catalog(tenant_dir, THEMES)
+    assert f"procedures[0].{field}" in str(error.value) and reason in str(error.value)
+
+
+def test_two_procedures_with_one_code_are_refused(tenant_dir):
+    path = tenant_dir / "tenant.toml"
+    path.write_text(path.read_text() + PROCEDURE + PROCEDURE)
+    with pytest.raises(CatalogError, match="two procedures have the same code"):
+        load_catalog(tenant_dir, THEMES)

@@ -25,6 +25,7 @@ from guichet.accounts.models import ServiceAccount
 from guichet.accounts.secrets import key_digest, normalize_key
 from guichet.billing.crypto import decrypt_options, encrypt_options
 from guichet.files import FileStore
+from guichet.procedures.catalog import apply_procedures, parse_procedures
 from guichet.tenancy.contrast import AA_NORMAL_TEXT, InvalidColour, contrast_ratio
 from guichet.tenancy.models import (
     ContentPage,
@@ -90,6 +91,7 @@ class TenantCatalog:
     digest: str = ""
     access_keys: list[dict[str, str]] = field(default_factory=list)
     ledgers: list[dict[str, Any]] = field(default_factory=list)
+    procedures: list[dict[str, Any]] = field(default_factory=list)
 
 
 def check_branding(colours: dict[str, str]) -> list[tuple[str, str]]:
@@ -154,6 +156,7 @@ _TOP_KEYS = {
     "access_keys",
     "documents",
     "ledgers",
+    "procedures",
 }
 _SECTION_KEYS = {
     "branding": {"logo", "logo_alt", "primary", "on_primary", "accent", "on_accent"},
@@ -497,6 +500,8 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
             }
         )
 
+    procedures = parse_procedures(_table_list(data, "procedures", problems), problems)
+
     if problems:
         raise CatalogError(path, problems)
     digest = hashlib.sha256(raw_bytes + (logo or b"")).hexdigest()
@@ -512,6 +517,7 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
         digest,
         access_keys,
         ledgers,
+        procedures,
     )
 
 
@@ -747,6 +753,9 @@ async def apply_catalog(
                     setattr(ledger, name, values[name])
                 if changed:
                     changes.append(f"ledger {spec['code']}: {', '.join(changed)} changed")
+        await session.flush()
+    if catalog.procedures:
+        changes += await apply_procedures(session, tid, catalog.procedures)
         await session.flush()
     if catalog.access_keys:
         if not secret_key:
