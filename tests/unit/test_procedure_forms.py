@@ -1,0 +1,94 @@
+"""Each field kind of a procedure's form: its rule, its message, and what was typed kept."""
+
+import uuid
+
+import pytest
+from multidict import MultiDict
+
+from guichet.procedures.forms import clean_answers
+
+
+def field(kind, **extra):
+    return {"key": "f", "label": "F", "kind": kind, "required": True, **extra}
+
+
+@pytest.mark.parametrize(
+    ("kind", "typed", "value"),
+    [
+        ("text", "  Madame ALQUIER  ", "Madame ALQUIER"),
+        ("long_text", "Ligne 1\nLigne 2", "Ligne 1\nLigne 2"),
+        ("date", "21/03/1948", "1948-03-21"),
+        ("date", "1948-03-21", "1948-03-21"),
+        ("number", "85,50", "85.50"),
+        ("number", "1 200", "1200"),
+        ("email", "c.alquier@ville-castres.fr", "c.alquier@ville-castres.fr"),
+        ("phone", "05 63 71 56 13", "05 63 71 56 13"),
+        ("phone", "+33 5 63 71 56 13", "+33 5 63 71 56 13"),
+    ],
+)
+def test_good_answers_are_accepted(kind, typed, value):
+    values, errors = clean_answers([field(kind)], {"f": typed})
+    assert errors == {} and values["f"] == value
+
+
+@pytest.mark.parametrize(
+    ("kind", "typed", "message"),
+    [
+        ("date", "31/02/2020", "Date invalide"),
+        ("date", "demain", "Date invalide"),
+        ("number", "douze", "Écrivez un nombre"),
+        ("number", "1e9", "Écrivez un nombre"),
+        ("number", "Infinity", "Écrivez un nombre"),
+        ("email", "c.alquier@", "Adresse de courriel invalide"),
+        ("phone", "12", "Numéro invalide"),
+        ("text", "x" * 301, "300 caractères au plus"),
+        ("document", "../../etc/passwd", "Choisissez un document"),
+    ],
+)
+def test_bad_answers_say_why_and_keep_what_was_typed(kind, typed, message):
+    values, errors = clean_answers([field(kind)], {"f": typed})
+    assert message in errors["f"]
+    assert values["f"] == typed[:300]
+
+
+@pytest.mark.parametrize("kind", ["text", "long_text", "date", "number", "email", "phone"])
+def test_a_required_field_must_be_answered_and_an_optional_one_may_be_empty(kind):
+    assert "obligatoire" in clean_answers([field(kind)], {"f": "  "})[1]["f"]
+    assert clean_answers([field(kind, required=False)], {})[1] == {}
+
+
+def test_choice_takes_only_a_proposed_value():
+    spec = field("choice", choices=["Normal", "Sans sel"])
+    assert clean_answers([spec], {"f": "Sans sel"}) == ({"f": "Sans sel"}, {})
+    assert "Choisissez une valeur" in clean_answers([spec], {"f": "Sucré"})[1]["f"]
+
+
+def test_checkboxes_take_several_proposed_values_in_their_order():
+    spec = field("checkboxes", choices=["Lundi", "Mardi", "Mercredi"])
+    form = MultiDict([("f", "Mercredi"), ("f", "Lundi")])
+    assert clean_answers([spec], form) == ({"f": ["Lundi", "Mercredi"]}, {})
+    assert "Cochez au moins une case" in clean_answers([spec], MultiDict())[1]["f"]
+    forged = MultiDict([("f", "Lundi"), ("f", "Dimanche")])
+    assert "Choisissez parmi les cases" in clean_answers([spec], forged)[1]["f"]
+
+
+def test_a_document_answer_is_a_document_id():
+    document = str(uuid.uuid4())
+    assert clean_answers([field("document")], {"f": document}) == ({"f": document}, {})
+
+
+def test_an_address_is_checked_like_the_personal_spaces():
+    spec = {**field("address"), "key": "adresse"}
+    good = {
+        "adresse-street_number": "2",
+        "adresse-street_name": "Rue de l'Hôtel de Ville",
+        "adresse-postcode": "81100",
+        "adresse-city": "Castres",
+    }
+    values, errors = clean_answers([spec], good)
+    assert errors == {} and values["adresse"]["city"] == "Castres"
+    values, errors = clean_answers([spec], {**good, "adresse-postcode": "8110"})
+    assert "5 chiffres" in errors["adresse-postcode"]
+    assert values["adresse"]["postcode"] == "8110"  # kept to be shown again
+    assert "obligatoire" in clean_answers([spec], {})[1]["adresse-street_name"]
+    assert clean_answers([{**spec, "required": False}], {}) == ({"adresse": {}}, {})
