@@ -192,3 +192,47 @@ def test_two_procedures_with_one_code_are_refused(tenant_dir):
     path.write_text(path.read_text() + PROCEDURE + PROCEDURE)
     with pytest.raises(CatalogError, match="two procedures have the same code"):
         load_catalog(tenant_dir, THEMES)
+
+
+@pytest.mark.parametrize(
+    ("addition", "field", "reason"),
+    [
+        (
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\nkind = "text"\nprefill = ["email"]\n',
+            "fields[0].prefill",
+            "one of",
+        ),
+        (
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\nkind = "checkboxes"\n'
+            'choices = ["x", "y"]\nprefill = "address"\n',
+            "fields[0].prefill",
+            "a checkboxes field can take nothing",
+        ),
+        (
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\nkind = "choice"\n'
+            'choices = ["a", " a"]\n',
+            "fields[0].choices",
+            "at least two different texts",
+        ),
+        (
+            '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\nkind = "text"\nrequired = "false"\n',
+            "fields[0].required",
+            "true or false",
+        ),
+        ('active = "false"\n', "active", "true or false"),
+        ('description = ["x"]\n', "description", "a text"),
+    ],
+)
+def test_a_strange_procedure_value_is_refused_not_misread(tenant_dir, addition, field, reason):
+    test_a_bad_procedure_is_refused_with_field_and_reason(tenant_dir, addition, field, reason)
+
+
+def test_a_procedure_title_and_code_are_checked_before_the_database(tenant_dir):
+    path = tenant_dir / "tenant.toml"
+    head = path.read_text().partition("[[procedures]]")[0]
+    path.write_text(head + PROCEDURE.replace('title = "Essai"', 'title = "' + "T" * 201 + '"'))
+    with pytest.raises(CatalogError, match="200 characters at most"):
+        load_catalog(tenant_dir, THEMES)
+    path.write_text(head + PROCEDURE.replace('code = "essai"', 'code = "essai\\n"'))
+    with pytest.raises(CatalogError, match=r"procedures\[0\]\.code"):
+        load_catalog(tenant_dir, THEMES)

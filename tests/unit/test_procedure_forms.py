@@ -92,3 +92,37 @@ def test_an_address_is_checked_like_the_personal_spaces():
     assert values["adresse"]["postcode"] == "8110"  # kept to be shown again
     assert "obligatoire" in clean_answers([spec], {})[1]["adresse-street_name"]
     assert clean_answers([{**spec, "required": False}], {}) == ({"adresse": {}}, {})
+
+
+@pytest.mark.parametrize(
+    ("kind", "form", "message"),
+    [
+        ("text", {"f": "a\x00b"}, "caractères invisibles"),
+        ("text", {"f": "deux\nlignes"}, "caractères invisibles"),
+        ("number", {"f": "١٢"}, "Écrivez un nombre"),  # digits, but not ours
+        ("date", {"f": "01/01/0001"}, "Date invalide"),
+        ("text", MultiDict([("f", ""), ("f", "glissé")]), "obligatoire"),  # the first one counts
+        ("text", {"f": ["liste"]}, None),
+        ("text", {"f": 12}, "obligatoire"),  # not text: empty
+    ],
+)
+def test_hostile_answers_get_a_message_never_an_exception(kind, form, message):
+    values, errors = clean_answers([field(kind)], form)
+    if message is None:
+        assert errors == {} and values["f"] == "liste"
+    else:
+        assert message in errors["f"]
+
+
+def test_a_long_text_keeps_its_lines_and_tabs():
+    values, errors = clean_answers([field("long_text")], {"f": "a\r\n\tb"})
+    assert errors == {} and values["f"] == "a\n\tb"
+
+
+def test_an_address_part_too_long_is_said_not_cut_silently():
+    spec = {**field("address"), "key": "adresse"}
+    values, errors = clean_answers(
+        [spec], {"adresse-street_name": "R" * 151, "adresse-city": "Castres"}
+    )
+    assert "150 caractères au plus" in errors["adresse-street_name"]
+    assert values["adresse"]["city"] == "Castres"

@@ -15,8 +15,8 @@ from guichet.procedures.models import FIELD_KINDS, Procedure, RequestStatus
 
 __all__ = ["apply_procedures", "parse_procedures"]
 
-_CODE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_CODE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _PROCEDURE_KEYS = {
     "code",
     "title",
@@ -43,6 +43,41 @@ PREFILL = {
 _DEFAULT_STATUSES = [s.value for s in RequestStatus]
 
 
+def _flag(
+    entry: dict[str, Any], name: str, default: bool, where: str, problems: list[tuple[str, str]]
+) -> bool:
+    """A true/false value: ``"false"`` (text) is refused, never read as true."""
+    value = entry.get(name, default)
+    if not isinstance(value, bool):
+        problems.append((f"{where}.{name}", "true or false (without quotes)"))
+        return default
+    return value
+
+
+def _text(
+    entry: dict[str, Any], name: str, where: str, limit: int, problems: list[tuple[str, str]]
+) -> str | None:
+    """A text of at most ``limit`` characters (None, with a problem, otherwise)."""
+    value = entry.get(name, "")
+    if not isinstance(value, str):
+        problems.append((f"{where}.{name}", "a text"))
+        return None
+    if len(value.strip()) > limit:
+        problems.append((f"{where}.{name}", f"{limit} characters at most"))
+        return None
+    return value.strip()
+
+
+# Which details may prefill which kind of field.
+_PREFILL_KINDS = {
+    "text": {"full_name", "first_name", "last_name"},
+    "date": {"birth_date"},
+    "email": {"email"},
+    "phone": {"phone", "mobile"},
+    "address": {"address"},
+}
+
+
 def _fields(label: str, raw: Any, problems: list[tuple[str, str]]) -> list[dict[str, Any]]:
     if not isinstance(raw, list) or any(not isinstance(f, dict) for f in raw):
         problems.append((f"{label}.fields", "expected [[procedures.fields]] tables"))
@@ -54,14 +89,20 @@ def _fields(label: str, raw: Any, problems: list[tuple[str, str]]) -> list[dict[
         for name in sorted(set(entry) - _FIELD_KEYS):
             problems.append((f"{where}.{name}", "unknown field"))
         key, kind = entry.get("key"), entry.get("kind")
-        if not isinstance(key, str) or not _KEY.match(key):
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
             problems.append((f"{where}.key", "lowercase letters, digits and _ (a letter first)"))
             continue
         if key in seen:
             problems.append((f"{where}.key", f"{key} is used twice"))
             continue
         seen.add(key)
-        if not str(entry.get("label", "")).strip():
+        before = len(problems)
+        field_label = _text(entry, "label", where, 200, problems)
+        hint = _text(entry, "hint", where, 300, problems)
+        required = _flag(entry, "required", False, where, problems)
+        if len(problems) > before or field_label is None or hint is None:
+            continue
+        if not field_label:
             problems.append((f"{where}.label", "required"))
             continue
         if kind not in FIELD_KINDS:
@@ -72,25 +113,31 @@ def _fields(label: str, raw: Any, problems: list[tuple[str, str]]) -> list[dict[
             if (
                 not isinstance(choices, list)
                 or len(choices) < 2
-                or any(not isinstance(c, str) or not c.strip() for c in choices)
-                or len(set(choices)) != len(choices)
+                or any(not isinstance(c, str) or not c.strip() or len(c) > 200 for c in choices)
+                or len({c.strip() for c in choices}) != len(choices)
             ):
-                problems.append((f"{where}.choices", "at least two different texts"))
+                problems.append(
+                    (f"{where}.choices", "at least two different texts of 200 characters at most")
+                )
                 continue
         elif choices:
             problems.append((f"{where}.choices", "only for the kinds choice and checkboxes"))
             continue
         prefill = entry.get("prefill", "")
-        if prefill and prefill not in PREFILL:
+        if prefill and (not isinstance(prefill, str) or prefill not in PREFILL):
             problems.append((f"{where}.prefill", "one of " + ", ".join(sorted(PREFILL))))
+            continue
+        if prefill and prefill not in _PREFILL_KINDS.get(kind, set()):
+            allowed = ", ".join(sorted(_PREFILL_KINDS.get(kind, set()))) or "nothing"
+            problems.append((f"{where}.prefill", f"a {kind} field can take {allowed}"))
             continue
         fields.append(
             {
                 "key": key,
-                "label": str(entry["label"]).strip(),
+                "label": field_label,
                 "kind": kind,
-                "required": bool(entry.get("required", False)),
-                "hint": str(entry.get("hint", "")).strip(),
+                "required": required,
+                "hint": hint,
                 "choices": [c.strip() for c in choices] if choices else [],
                 "prefill": prefill,
             }
@@ -108,19 +155,18 @@ def _documents(label: str, raw: Any, problems: list[tuple[str, str]]) -> list[di
         for name in sorted(set(entry) - {"key", "label", "required"}):
             problems.append((f"{where}.{name}", "unknown field"))
         key = entry.get("key")
-        if not isinstance(key, str) or not _KEY.match(key):
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
             problems.append((f"{where}.key", "lowercase letters, digits and _ (a letter first)"))
             continue
-        if not str(entry.get("label", "")).strip():
+        before = len(problems)
+        document_label = _text(entry, "label", where, 200, problems)
+        required = _flag(entry, "required", True, where, problems)
+        if len(problems) > before or document_label is None:
+            continue
+        if not document_label:
             problems.append((f"{where}.label", "required"))
             continue
-        documents.append(
-            {
-                "key": key,
-                "label": str(entry["label"]).strip(),
-                "required": bool(entry.get("required", True)),
-            }
-        )
+        documents.append({"key": key, "label": document_label, "required": required})
     if len({d["key"] for d in documents}) != len(documents):
         problems.append((f"{label}.documents", "two documents have the same key"))
     return documents
@@ -134,10 +180,16 @@ def parse_procedures(entries: list[Any], problems: list[tuple[str, str]]) -> lis
         for name in sorted(set(entry) - _PROCEDURE_KEYS):
             problems.append((f"{label}.{name}", "unknown field"))
         code = entry.get("code")
-        if not isinstance(code, str) or not _CODE.match(code) or len(code) > 60:
+        if not isinstance(code, str) or not _CODE.fullmatch(code) or len(code) > 60:
             problems.append((f"{label}.code", "lowercase letters, digits and hyphens"))
             continue
-        title = str(entry.get("title", "")).strip()
+        before = len(problems)
+        title = _text(entry, "title", label, 200, problems)
+        description = _text(entry, "description", label, 10_000, problems)
+        account_required = _flag(entry, "account_required", True, label, problems)
+        active = _flag(entry, "active", True, label, problems)
+        if len(problems) > before or title is None or description is None:
+            continue
         if not title:
             problems.append((f"{label}.title", "required"))
             continue
@@ -155,7 +207,6 @@ def parse_procedures(entries: list[Any], problems: list[tuple[str, str]]) -> lis
                 (f"{label}.statuses", "among " + ", ".join(_DEFAULT_STATUSES) + "; with transmise")
             )
             continue
-        before = len(problems)
         fields = _fields(label, entry.get("fields", []), problems)
         documents = _documents(label, entry.get("documents", []), problems)
         if len(problems) > before:
@@ -164,14 +215,14 @@ def parse_procedures(entries: list[Any], problems: list[tuple[str, str]]) -> lis
             {
                 "code": code,
                 "title": title,
-                "description": str(entry.get("description", "")).strip(),
-                "account_required": bool(entry.get("account_required", True)),
+                "description": description,
+                "account_required": account_required,
                 "processing_days": days,
                 "fields": fields,
                 "documents": documents,
                 "statuses": [s for s in _DEFAULT_STATUSES if s in statuses],
                 "position": i,
-                "active": bool(entry.get("active", True)),
+                "active": active,
             }
         )
     if len({p["code"] for p in procedures}) != len(procedures):

@@ -28,21 +28,28 @@ __all__ = ["clean_answers"]
 
 MAX_TEXT = 300
 MAX_LONG_TEXT = 5000
-_NUMBER = re.compile(r"^-?\d{1,12}([.,]\d{1,2})?$")
+_NUMBER = re.compile(r"-?[0-9]{1,12}([.,][0-9]{1,2})?")  # ASCII digits only
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # \t and \n stay
+
+
+def _raw(raw: Any, name: str) -> list[Any]:
+    if hasattr(raw, "getall"):
+        return list(raw.getall(name, []))
+    value = raw.get(name, []) if hasattr(raw, "get") else []
+    return value if isinstance(value, list) else [value]
 
 
 def _all(raw: Any, name: str) -> list[str]:
-    if hasattr(raw, "getall"):
-        values = raw.getall(name, [])
-    else:
-        value = raw.get(name, [])
-        values = value if isinstance(value, list) else [value]
-    return [str(v).strip() for v in values if isinstance(v, str) and str(v).strip()]
+    """Every non-empty text sent under ``name`` (checkboxes)."""
+    return [v.strip() for v in _raw(raw, name) if isinstance(v, str) and v.strip()]
 
 
-def _one(raw: Any, name: str, limit: int) -> str:
-    values = _all(raw, name)
-    return values[0][:limit] if values else ""
+def _one(raw: Any, name: str) -> str:
+    """The first value sent under ``name`` (a repeated name does not smuggle a second one in);
+    anything that is not text counts as empty. Line ends become ``\n``."""
+    values = _raw(raw, name)
+    first = values[0] if values else ""
+    return first.replace("\r\n", "\n").strip() if isinstance(first, str) else ""
 
 
 def _clean_field(
@@ -50,7 +57,13 @@ def _clean_field(
 ) -> None:
     key, kind, required = spec["key"], spec["kind"], spec.get("required", False)
     if kind == "address":
-        parts = {part: _one(raw, f"{key}-{part}", 150) for part in ADDRESS_FIELDS}
+        parts = {part: _one(raw, f"{key}-{part}") for part in ADDRESS_FIELDS}
+        too_long = [p for p, v in parts.items() if len(v) > 150 or _CONTROL.search(v)]
+        if too_long:
+            values[key] = {p: v[:150] for p, v in parts.items()}
+            for part in too_long:
+                errors[f"{key}-{part}"] = _("%(count)s caractères au plus.", count=150)
+            return
         if not any(v for p, v in parts.items() if p != "country"):
             values[key] = {}
             if required:
@@ -73,7 +86,7 @@ def _clean_field(
             errors[key] = _("Cochez au moins une case.")
         return
     limit = MAX_LONG_TEXT if kind == "long_text" else MAX_TEXT
-    text = _one(raw, key, limit + 1)
+    text = _one(raw, key)
     values[key] = text[:limit]
     if not text:
         if required:
@@ -81,15 +94,17 @@ def _clean_field(
         return
     if len(text) > limit:
         errors[key] = _("%(count)s caractères au plus.", count=limit)
+    elif _CONTROL.search(text) or (kind != "long_text" and "\n" in text):
+        errors[key] = _("Ce texte contient des caractères invisibles : retapez-le.")
     elif kind == "date":
         parsed = parse_date(text)
-        if parsed is None:
+        if parsed is None or not 1900 <= parsed.year <= 2100:
             errors[key] = _("Date invalide : écrivez-la comme 21/03/1948.")
         else:
             values[key] = parsed.isoformat()
     elif kind == "number":
         compact = text.replace(" ", "").replace("\u00a0", "")
-        if not _NUMBER.match(compact):
+        if not _NUMBER.fullmatch(compact):
             errors[key] = _("Écrivez un nombre, par exemple 120 ou 85,50.")
         else:
             values[key] = str(Decimal(compact.replace(",", ".")))
