@@ -236,3 +236,22 @@ def test_a_procedure_title_and_code_are_checked_before_the_database(tenant_dir):
     path.write_text(head + PROCEDURE.replace('code = "essai"', 'code = "essai\\n"'))
     with pytest.raises(CatalogError, match=r"procedures\[0\]\.code"):
         load_catalog(tenant_dir, THEMES)
+
+
+def test_number_limits_belong_to_number_fields(tenant_dir):
+    castres = load_catalog(ROOT / "tenants" / "ccas-castres", THEMES)
+    aide = next(p for p in castres.procedures if p["code"] == "aide-facultative")
+    foyer = next(f for f in aide["fields"] if f["key"] == "personnes_foyer")
+    assert (foyer["integer"], foyer["min"], foyer["max"]) == (True, 1, 20)
+    for addition, reason in [
+        ('kind = "text"\nmin = 1\n', "min, max and integer are for number fields"),
+        ('kind = "number"\nmin = 5\nmax = 1\n', "at least min"),
+        ('kind = "number"\nmin = "1"\n', "a number"),
+    ]:
+        path = tenant_dir / "tenant.toml"
+        head = path.read_text().partition("[[procedures]]")[0]
+        path.write_text(
+            head + PROCEDURE + '\n[[procedures.fields]]\nkey = "a"\nlabel = "A"\n' + addition
+        )
+        with pytest.raises(CatalogError, match=reason):
+            load_catalog(tenant_dir, THEMES)

@@ -126,3 +126,16 @@ def test_an_address_part_too_long_is_said_not_cut_silently():
     )
     assert "150 caractères au plus" in errors["adresse-street_name"]
     assert values["adresse"]["city"] == "Castres"
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [("3", None), ("2,5", "nombre entier"), ("0", "au moins 1"), ("21", "au plus 20")],
+)
+def test_a_number_field_keeps_to_its_limits(typed, message):
+    spec = field("number", integer=True, min=1, max=20)
+    values, errors = clean_answers([spec], {"f": typed})
+    if message is None:
+        assert errors == {} and values["f"] == "3"
+    else:
+        assert message in errors["f"] and values["f"]

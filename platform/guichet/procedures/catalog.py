@@ -28,7 +28,18 @@ _PROCEDURE_KEYS = {
     "statuses",
     "active",
 }
-_FIELD_KEYS = {"key", "label", "kind", "required", "hint", "choices", "prefill"}
+_FIELD_KEYS = {
+    "key",
+    "label",
+    "kind",
+    "required",
+    "hint",
+    "choices",
+    "prefill",
+    "min",
+    "max",
+    "integer",
+}
 # What a field may be prefilled with from the citizen's details.
 PREFILL = {
     "full_name",
@@ -123,6 +134,23 @@ def _fields(label: str, raw: Any, problems: list[tuple[str, str]]) -> list[dict[
         elif choices:
             problems.append((f"{where}.choices", "only for the kinds choice and checkboxes"))
             continue
+        limits: dict[str, Any] = {}
+        if kind == "number":
+            for bound in ("min", "max"):
+                if bound in entry:
+                    value = entry[bound]
+                    if not isinstance(value, int | float) or isinstance(value, bool):
+                        problems.append((f"{where}.{bound}", "a number"))
+                    else:
+                        limits[bound] = value
+            limits["integer"] = _flag(entry, "integer", False, where, problems)
+            if "min" in limits and "max" in limits and limits["min"] > limits["max"]:
+                problems.append((f"{where}.max", "at least min"))
+            if len(problems) > before:
+                continue
+        elif {"min", "max", "integer"} & set(entry):
+            problems.append((f"{where}.min", "min, max and integer are for number fields"))
+            continue
         prefill = entry.get("prefill", "")
         if prefill and (not isinstance(prefill, str) or prefill not in PREFILL):
             problems.append((f"{where}.prefill", "one of " + ", ".join(sorted(PREFILL))))
@@ -140,6 +168,7 @@ def _fields(label: str, raw: Any, problems: list[tuple[str, str]]) -> list[dict[
                 "hint": hint,
                 "choices": [c.strip() for c in choices] if choices else [],
                 "prefill": prefill,
+                **limits,
             }
         )
     return fields

@@ -107,7 +107,14 @@ def _clean_field(
         if not _NUMBER.fullmatch(compact):
             errors[key] = _("Écrivez un nombre, par exemple 120 ou 85,50.")
         else:
-            values[key] = str(Decimal(compact.replace(",", ".")))
+            number = Decimal(compact.replace(",", "."))
+            values[key] = str(number)
+            if spec.get("integer") and number != number.to_integral_value():
+                errors[key] = _("Écrivez un nombre entier, par exemple 3.")
+            elif "min" in spec and number < Decimal(str(spec["min"])):
+                errors[key] = _("Le nombre doit être au moins %(min)s.", min=spec["min"])
+            elif "max" in spec and number > Decimal(str(spec["max"])):
+                errors[key] = _("Le nombre doit être au plus %(max)s.", max=spec["max"])
     elif kind == "email":
         if not valid_email(text):
             errors[key] = _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")
