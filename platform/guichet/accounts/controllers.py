@@ -505,29 +505,42 @@ class AccountsController(Controller):
         return Response(audio, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
     # ---------------------------------------------------------------- activation -------------
+    async def _token_page(
+        self,
+        ctx: AccountsContext,
+        token: str,
+        purpose: TokenPurpose,
+        template: str,
+        title: str,
+        status_code: int = 200,
+    ) -> Response[Any]:
+        """The page of an emailed link, saying whether the link is still valid."""
+        state = await ctx.accounts.token_state(token, purpose)
+        return await self._page(
+            ctx, template, state=state, token=token, status_code=status_code, page_title=title
+        )
+
     @get("/activer/{token:str}", name="accounts:activate")
     async def activate_page(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
-        state = await ctx.accounts.token_state(token, TokenPurpose.ACTIVATION)
-        return await self._page(
+        return await self._token_page(
             ctx,
+            token,
+            TokenPurpose.ACTIVATION,
             "accounts/activate.html",
-            state=state,
-            token=token,
-            page_title=_("Activation de votre espace"),
+            _("Activation de votre espace"),
         )
 
     @post("/activer/{token:str}", name="accounts:activate_post")
     async def activate(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
         citizen = await ctx.accounts.activate(token, ctx.ip)
         if citizen is None:
-            state = await ctx.accounts.token_state(token, TokenPurpose.ACTIVATION)
-            return await self._page(
+            return await self._token_page(
                 ctx,
+                token,
+                TokenPurpose.ACTIVATION,
                 "accounts/activate.html",
-                state=state,
-                token=token,
-                status_code=400,
-                page_title=_("Activation de votre espace"),
+                _("Activation de votre espace"),
+                400,
             )
         await ctx.commit()
         ctx.flash(
@@ -928,27 +941,25 @@ class AccountsController(Controller):
 
     @get("/confirmer-courriel/{token:str}", name="accounts:confirm_email")
     async def confirm_email_page(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
-        state = await ctx.accounts.token_state(token, TokenPurpose.EMAIL_CHANGE)
-        return await self._page(
+        return await self._token_page(
             ctx,
+            token,
+            TokenPurpose.EMAIL_CHANGE,
             "accounts/confirm_email.html",
-            state=state,
-            token=token,
-            page_title=_("Confirmer mon nouveau courriel"),
+            _("Confirmer mon nouveau courriel"),
         )
 
     @post("/confirmer-courriel/{token:str}", name="accounts:confirm_email_post")
     async def confirm_email(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
         citizen = await ctx.accounts.confirm_email_change(token, ctx.ip)
         if citizen is None:
-            state = await ctx.accounts.token_state(token, TokenPurpose.EMAIL_CHANGE)
-            return await self._page(
+            return await self._token_page(
                 ctx,
+                token,
+                TokenPurpose.EMAIL_CHANGE,
                 "accounts/confirm_email.html",
-                state=state,
-                token=token,
-                status_code=400,
-                page_title=_("Confirmer mon nouveau courriel"),
+                _("Confirmer mon nouveau courriel"),
+                400,
             )
         await ctx.commit()
         ctx.flash(_("Votre nouvelle adresse de courriel est enregistrée."), "success")
