@@ -42,7 +42,7 @@ run: tenants ## Serve http://127.0.0.1:8000/ccas-castres/ with a worker (embedde
 	$(BIN)/guichet run --host 127.0.0.1 --port 8000
 
 test: $(TEST_STAMP) compile-messages ## Run the whole suite (SQLite, PostgreSQL + Redis, Chromium)
-	@$(BIN)/python tests/support/ensure_chromium.py
+	@$(BIN)/python tests/support/ensure_system.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check platform workers tests
 	$(BIN)/mypy

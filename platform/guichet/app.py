@@ -26,8 +26,11 @@ from guichet.portal.controllers import (
     provide_db_session,
     provide_tenant,
 )
+from guichet.procedures.agents import AgentRequestsController
+from guichet.procedures.controllers import ProceduresController, RequestsController
 from guichet.services import Services
 from guichet.settings import Settings
+from guichet.staff.web import StaffAuthController
 from guichet.tenancy.middleware import TenantMiddleware
 from guichet.tenancy.resolver import TenantResolver
 from guichet.web.devoutbox import outbox_index, outbox_message
@@ -76,6 +79,10 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             DocumentsController,
             BillingController,
             PaymentNotificationController,
+            ProceduresController,
+            RequestsController,
+            StaffAuthController,
+            AgentRequestsController,
         ],
         middleware=[TenantMiddleware],
         dependencies={

@@ -15,7 +15,14 @@ from guichet.contacts.models import Contact
 from guichet.db.base import TENANT_OWNED_TABLES, Base
 from guichet.documents.models import Document
 from guichet.notifications.models import OutboxMessage
-from guichet.procedures.models import Procedure
+from guichet.procedures.models import (
+    Procedure,
+    ProcedureRequest,
+    RequestAttachment,
+    RequestEvent,
+    RequestMessage,
+)
+from guichet.staff.models import StaffUser
 from guichet.tenancy.models import ContentPage, NewsItem, Service, Tenant, TermsVersion
 
 __all__ = [
@@ -38,8 +45,13 @@ __all__ = [
     "Payment",
     "PaymentTransaction",
     "Procedure",
+    "ProcedureRequest",
+    "RequestAttachment",
+    "RequestEvent",
+    "RequestMessage",
     "Service",
     "ServiceAccount",
+    "StaffUser",
     "Tenant",
     "TermsVersion",
 ]

@@ -11,6 +11,7 @@ from guichet.db.repository import CrossTenantError, NotFoundError, TenantReposit
 from guichet.db.session import Database
 from guichet.portal.services import ContentPageRepository, NewsRepository, TermsRepository
 from guichet.procedures.models import Procedure, ProcedureRepository
+from guichet.staff.models import StaffRepository, StaffUser
 from guichet.tenancy.models import ContentPage, NewsItem, Service, Tenant, TermsVersion
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -37,6 +38,10 @@ def _new(model, tenant_id, n):
         return ContentPage(tenant_id=tenant_id, key=f"page.test{n}", locale="fr", body=f"p{n}")
     if model is Procedure:
         return Procedure(tenant_id=tenant_id, code=f"proc{n}", title=f"Démarche {n}")
+    if model is StaffUser:
+        return StaffUser(
+            tenant_id=tenant_id, email=f"agent{n}@exemple.fr", name=f"Agent {n}", password_hash="x"
+        )
     return Service(tenant_id=tenant_id, code=f"svc{n}", name=f"Service {n}")
 
 
@@ -46,6 +51,7 @@ REPOSITORIES = [
     (ContentPageRepository, ContentPage),
     (ServiceRepository, Service),
     (ProcedureRepository, Procedure),
+    (StaffRepository, StaffUser),
 ]
 
 

@@ -85,3 +85,28 @@ def test_uvicorn_really_uses_the_forwarded_address_from_a_trusted_proxy():
     }
     asyncio.run(middleware(scope, None, None))
     assert seen["client"][0] == "198.51.100.9"  # an untrusted peer cannot pick its address
+
+
+def test_cli_creates_staff_with_a_strong_password_once(tmp_path):
+    env = {"GUICHET_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def guichet(*args, **extra):
+        return subprocess.run(
+            [sys.executable, "-m", "guichet.cli", *args],
+            capture_output=True,
+            text=True,
+            env={**env, **extra},
+        )
+
+    assert guichet("migrate").returncode == 0
+    assert guichet("tenants", "apply", str(ROOT / "tenants" / "ccas-castres")).returncode == 0
+    create = ("staff", "create", "ccas-castres", "Agent@CCAS.fr", "Sophie MARTY")
+    weak = guichet(*create, "--password", "court1")
+    assert weak.returncode == 1 and "12 caractère" in weak.stderr
+    done = guichet(*create, GUICHET_STAFF_PASSWORD="Tres-long-mot2passe")
+    assert done.returncode == 0, done.stderr
+    assert "agent@ccas.fr (agent) created in ccas-castres" in done.stdout
+    again = guichet(*create, GUICHET_STAFF_PASSWORD="Tres-long-mot2passe")
+    assert again.returncode == 1 and "already a staff member" in again.stderr
+    unknown = guichet("staff", "create", "nulle-part", "a@b.fr", "X", "--password", "x")
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr

@@ -1091,11 +1091,10 @@ class AccountsController(Controller):
                 errors=errors,
                 page_title=_("Mes données personnelles"),
             )
-        photo = citizen.photo_file
-        await ctx.accounts.delete_account(citizen, ctx.ip)
+        files = await ctx.accounts.delete_account(citizen, ctx.ip)
         await ctx.commit()
-        if photo:
-            ctx.request.app.state.services.files.delete(photo)
+        for key in files:
+            ctx.request.app.state.services.files.delete(key)
         ctx.manager.clear(ctx.session)
         response = render_page(
             ctx.request, "accounts/deleted.html", page_title=_("Espace supprimé")

@@ -551,6 +551,70 @@ class AccountService:
                 )
             ).scalars()
         ]
+        from guichet.procedures.models import (
+            Procedure,
+            ProcedureRequest,
+            RequestEvent,
+            RequestMessage,
+        )
+
+        requests = []
+        for request, procedure in (
+            await self.session.execute(
+                select(ProcedureRequest, Procedure)
+                .join(Procedure, Procedure.id == ProcedureRequest.procedure_id)
+                .where(
+                    ProcedureRequest.tenant_id == self.tenant.id,
+                    ProcedureRequest.citizen_id == citizen.id,
+                )
+                .order_by(ProcedureRequest.created_at)
+            )
+        ).all():
+            events = (
+                await self.session.execute(
+                    select(RequestEvent)
+                    .where(
+                        RequestEvent.tenant_id == self.tenant.id,
+                        RequestEvent.request_id == request.id,
+                    )
+                    .order_by(RequestEvent.created_at)
+                )
+            ).scalars()
+            messages = (
+                await self.session.execute(
+                    select(RequestMessage)
+                    .where(
+                        RequestMessage.tenant_id == self.tenant.id,
+                        RequestMessage.request_id == request.id,
+                    )
+                    .order_by(RequestMessage.created_at)
+                )
+            ).scalars()
+            requests.append(
+                {
+                    "procedure": procedure.title,
+                    "reference": request.reference,
+                    "status": _jsonable(request.status),
+                    "sent_at": _jsonable(request.sent_at),
+                    "answers": request.answers,
+                    "statuses": [
+                        {
+                            "when": _jsonable(e.created_at),
+                            "status": _jsonable(e.status),
+                            "comment": e.comment,
+                        }
+                        for e in events
+                    ],
+                    "messages": [
+                        {
+                            "when": _jsonable(m.created_at),
+                            "from": "services" if m.from_agent else "vous",
+                            "body": m.body,
+                        }
+                        for m in messages
+                    ],
+                }
+            )
         profile.pop("photo_file", None)
         profile["photo"] = "photo.jpg" if citizen.photo_file else None
         return {
@@ -560,13 +624,52 @@ class AccountService:
             "services": services,
             "contacts": contacts,
             "documents": documents,
+            "requests": requests,
             "history": history,
         }
 
-    async def delete_account(self, citizen: Citizen, ip: str = "") -> None:
-        """Erase the space: identity and contact data go; what the law requires a CCAS to keep
-        (invoices, payments) stays, detached from the account and anonymised."""
+    async def delete_account(self, citizen: Citizen, ip: str = "") -> list[str]:
+        """Erase the space: identity and contact data, the people around the citizen, the stored
+        documents and the unsent drafts go; what the law requires a CCAS to keep (invoices,
+        payments, the requests sent and their thread) stays, detached from the account and
+        anonymised. Returns the file-store keys to delete once the change is committed."""
+        from guichet.contacts.models import Contact
+        from guichet.documents.models import Document
+        from guichet.procedures.models import ProcedureRequest, RequestAttachment, RequestStatus
+
         email, locale = citizen.email, citizen.locale
+        files = [citizen.photo_file] if citizen.photo_file else []
+        for table in (Contact, Document):
+            for row in (
+                await self.session.execute(
+                    select(table).where(
+                        table.tenant_id == self.tenant.id, table.citizen_id == citizen.id
+                    )
+                )
+            ).scalars():
+                if isinstance(row, Document):
+                    files.append(row.storage_key)
+                await self.session.delete(row)
+        drafts = (
+            await self.session.execute(
+                select(ProcedureRequest).where(
+                    ProcedureRequest.tenant_id == self.tenant.id,
+                    ProcedureRequest.citizen_id == citizen.id,
+                    ProcedureRequest.status == RequestStatus.DRAFT,
+                )
+            )
+        ).scalars()
+        for draft in drafts:
+            for attachment in (
+                await self.session.execute(
+                    select(RequestAttachment).where(
+                        RequestAttachment.tenant_id == self.tenant.id,
+                        RequestAttachment.request_id == draft.id,
+                    )
+                )
+            ).scalars():
+                files.append(attachment.storage_key)
+            await self.session.delete(draft)  # its attachments go with it (ON DELETE CASCADE)
         self.email("account_deleted", email, locale, citizen=citizen)
         for account in await self.service_accounts.get_many(
             ServiceAccount.citizen_id == citizen.id
@@ -621,6 +724,7 @@ class AccountService:
         citizen.birth_date = None
         citizen.session_epoch += 1
         self.record(citizen, "deleted", {}, ip)
+        return files
 
 
 def _jsonable(value: Any) -> Any:

@@ -99,6 +99,10 @@ class SpaceController(Controller):
         contacts = await ContactService(ctx.db, ctx.tenant.id, citizen.id).list()
         documents = DocumentService(ctx.db, ctx.tenant, citizen.id, files)
         docs = await documents.list()
+        from guichet.procedures.controllers import request_service
+        from guichet.procedures.services import STATUS_LABELS
+
+        requests = request_service(ctx)
         return await private_page(
             ctx,
             "space/home.html",
@@ -109,6 +113,13 @@ class SpaceController(Controller):
             unpaid=await unpaid_invoice_count(ctx.db, ctx.tenant.id, citizen.id),
             documents_count=len(docs),
             documents_attention=sum(1 for d in docs if validity(d)),
+            latest_requests=[
+                (r, p)
+                for r, p in await requests.citizen_requests(citizen.id, limit=6)
+                if r.reference
+            ][:2],
+            unread_messages=await requests.unread_for_citizen(citizen.id),
+            status_labels=STATUS_LABELS,
             page_title=_("MON ACCUEIL"),
         )
 

@@ -33,6 +33,7 @@ from guichet.i18n import gettext as _
 from guichet.notifications.services import enqueue_delivery, queue_email
 from guichet.tenancy.models import Service
 from guichet.tenancy.snapshot import TenantSnapshot
+from guichet.web.pages import download_response
 
 __all__ = ["BillingController", "PaymentNotificationController"]
 
@@ -236,16 +237,7 @@ class BillingController(Controller):
             if old and old != key:
                 services.files.delete(old)
         name = f"facture-{invoice.number}.pdf"
-        return await ctx.finish(
-            Response(
-                data,
-                media_type="application/pdf",
-                headers={
-                    "Content-Disposition": f'attachment; filename="{name}"',
-                    "Cache-Control": "no-store",
-                },
-            )
-        )
+        return await ctx.finish(download_response(data, "application/pdf", name))
 
     @get("/{invoice_id:uuid}/recu/{payment_id:uuid}", name="billing:receipt")
     async def receipt(
@@ -282,16 +274,7 @@ class BillingController(Controller):
         )
         data = await asyncio.to_thread(invoice_pdf, html)
         name = f"recu-{view.invoice.number}-{payment.paid_at:%Y%m%d}.pdf"
-        return await ctx.finish(
-            Response(
-                data,
-                media_type="application/pdf",
-                headers={
-                    "Content-Disposition": f'attachment; filename="{name}"',
-                    "Cache-Control": "no-store",
-                },
-            )
-        )
+        return await ctx.finish(download_response(data, "application/pdf", name))
 
     @get("/adhesion", name="billing:paperless")
     async def paperless(self, ctx: AccountsContext) -> Response[Any]:

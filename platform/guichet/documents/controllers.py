@@ -23,6 +23,7 @@ from guichet.documents.services import (
     validity,
 )
 from guichet.i18n import gettext as _
+from guichet.web.pages import download_response
 
 __all__ = ["DocumentsController"]
 
@@ -208,14 +209,8 @@ class DocumentsController(Controller):
         if document is None:
             raise NotFoundException()
         content = await service.content(document)
-        response = Response(
-            content,
-            media_type=document.media_type,
-            headers={
-                "Content-Disposition": f'attachment; filename="{service.download_name(document)}"',
-                "Cache-Control": "no-store",
-                "Content-Security-Policy": "default-src 'none'; sandbox",
-            },
+        response = download_response(
+            content, document.media_type, service.download_name(document), sandbox=True
         )
         return await ctx.finish(response)
 

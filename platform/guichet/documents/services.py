@@ -29,7 +29,7 @@ from guichet.files import FileStore
 from guichet.i18n import gettext as _
 from guichet.tenancy.snapshot import TenantSnapshot
 
-__all__ = ["KIND_LABELS", "DocumentError", "DocumentService", "sniff_document"]
+__all__ = ["KIND_LABELS", "DocumentError", "DocumentService", "check_upload", "sniff_document"]
 
 
 def N_(message: str) -> str:
@@ -115,6 +115,24 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:60] or "document"
 
 
+async def check_upload(data: bytes, max_bytes: int) -> tuple[bytes, str]:
+    """(what to store, its media type) for an uploaded file, or :class:`DocumentError`: not
+    empty, not too big, a real PDF, JPEG or PNG, images re-encoded without their metadata."""
+    if not data:
+        raise DocumentError(_("Le fichier est vide."))
+    if len(data) > max_bytes:
+        raise DocumentError(
+            _(
+                "Le fichier dépasse %(mb)s Mo, la taille maximale.",
+                mb=max_bytes // (1024 * 1024),
+            )
+        )
+    media_type = sniff_document(data)
+    if media_type != "application/pdf":
+        data = await asyncio.to_thread(clean_image, data, media_type)
+    return data, media_type
+
+
 class DocumentRepository(TenantRepository[Document]):
     model_type = Document
 
@@ -158,18 +176,7 @@ class DocumentService:
         return Usage(int(used or 0), self.tenant.document_quota_bytes)
 
     async def _prepare(self, data: bytes, replacing: Document | None = None) -> tuple[bytes, str]:
-        if not data:
-            raise DocumentError(_("Le fichier est vide."))
-        if len(data) > self.tenant.document_max_bytes:
-            raise DocumentError(
-                _(
-                    "Le fichier dépasse %(mb)s Mo, la taille maximale.",
-                    mb=self.tenant.document_max_bytes // (1024 * 1024),
-                )
-            )
-        media_type = sniff_document(data)
-        if media_type != "application/pdf":
-            data = await asyncio.to_thread(clean_image, data, media_type)
+        data, media_type = await check_upload(data, self.tenant.document_max_bytes)
         usage = await self.usage()
         freed = replacing.size if replacing else 0
         if usage.used - freed + len(data) > usage.quota:

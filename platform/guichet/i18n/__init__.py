@@ -118,6 +118,20 @@ def format_date(value: date | datetime, fmt: str = "short", locale: str | None =
     return dates.format_date(value, fmt, locale=loc)
 
 
+def format_datetime(value: datetime | None, locale: str | None = None) -> str:
+    """17/12/2019 à 08h00 in French, in Paris time (what the citizen's clock says)."""
+    if value is None:
+        return ""
+    from zoneinfo import ZoneInfo
+
+    local = value.astimezone(ZoneInfo("Europe/Paris"))
+    return gettext(
+        "%(date)s à %(time)s",
+        date=format_date(local.date(), locale=locale),
+        time=local.strftime("%Hh%M"),
+    )
+
+
 def format_money(cents: int, currency: str = "EUR", locale: str | None = None) -> str:
     """8,53 € in French, from integer cents."""
     from decimal import Decimal

@@ -88,8 +88,47 @@ async def apply_demo(session: AsyncSession, folder: Path) -> list[str]:
         changes += await _invoice(session, tenant, entry, path, i)
     for entry in data.get("billable", []):
         changes += await _billable(session, tenant, entry, path)
+    for i, entry in enumerate(data.get("staff", [])):
+        changes += await _staff(session, tenant, entry, path, i)
     await session.flush()
     return changes
+
+
+async def _staff(
+    session: AsyncSession, tenant: Tenant, entry: dict[str, Any], path: Path, i: int
+) -> list[str]:
+    """A demo staff member {"email", "name", "role", "password"}; added once, never changed."""
+    from guichet.staff.models import StaffRole, StaffUser
+
+    where = f"staff[{i}]"
+    email = entry.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        raise CatalogError(path, [(f"{where}.email", "an email address")])
+    try:
+        role = StaffRole(entry.get("role", "agent"))
+    except ValueError:
+        raise CatalogError(
+            path, [(f"{where}.role", "one of " + ", ".join(r.value for r in StaffRole))]
+        ) from None
+    existing = (
+        await session.execute(
+            select(StaffUser).where(
+                StaffUser.tenant_id == tenant.id, StaffUser.email == email.lower()
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return []
+    session.add(
+        StaffUser(
+            tenant_id=tenant.id,
+            email=email.lower(),
+            name=str(entry.get("name", email)),
+            role=role,
+            password_hash=hash_password(str(entry["password"])),
+        )
+    )
+    return [f"staff {email}: added"]
 
 
 async def _billable(

@@ -12,7 +12,7 @@ from litestar.utils.scope.state import ScopeState
 from guichet import i18n
 from guichet.tenancy.snapshot import TenantSnapshot
 
-__all__ = ["render_page", "services_of", "tenant_of"]
+__all__ = ["download_response", "render_page", "services_of", "tenant_of"]
 
 
 def services_of(request: Request[Any, Any, Any]) -> Any:
@@ -63,3 +63,17 @@ def render_page(
     return Response(
         html, media_type=MediaType.HTML, status_code=status_code, headers=response_headers
     )
+
+
+def download_response(
+    content: bytes, media_type: str, filename: str, sandbox: bool = False
+) -> Response[bytes]:
+    """A file to save (never shown inline), not kept in caches; a citizen's upload is also
+    sandboxed, should a browser try to render it."""
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+    if sandbox:
+        headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return Response(content, media_type=media_type, headers=headers)

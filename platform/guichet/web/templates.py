@@ -52,6 +52,7 @@ class TemplateRenderer:
                 static=lambda path, t=theme: self.static_url(t, path),
                 markdown=render_markdown,
                 format_date=i18n.format_date,
+                format_datetime=i18n.format_datetime,
                 format_money=i18n.format_money,
                 format_bytes=i18n.format_bytes,
                 locale_name=i18n.locale_name,

@@ -1,0 +1,57 @@
+"""Staff accounts: creation (CLI until the back-office's invitations), sign-in, the signed-in
+staff member of a request."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.accounts.passwords import hash_password, needs_rehash, verify_password
+from guichet.staff.models import StaffRepository, StaffRole, StaffUser
+
+__all__ = ["StaffService"]
+
+
+class StaffService:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+        self.repository = StaffRepository(session=session, tenant_id=tenant_id)
+
+    async def get(self, staff_id: uuid.UUID) -> StaffUser | None:
+        return await self.repository.get_one_or_none(id=staff_id)
+
+    async def by_email(self, email: str) -> StaffUser | None:
+        return await self.repository.get_one_or_none(email=email.strip().lower())
+
+    async def active(self) -> list[StaffUser]:
+        return list(
+            await self.repository.get_many(
+                StaffUser.active.is_(True), order_by=[(StaffUser.name, False)]
+            )
+        )
+
+    async def create(self, email: str, name: str, role: StaffRole, password: str) -> StaffUser:
+        user = StaffUser(
+            email=email.strip().lower(),
+            name=name.strip(),
+            role=role,
+            password_hash=await asyncio.to_thread(hash_password, password),
+        )
+        return await self.repository.add(user)
+
+    async def authenticate(self, email: str, password: str) -> StaffUser | None:
+        """The active staff member with these credentials, or None (similar time either way)."""
+        user = await self.by_email(email) if email else None
+        if user is None or not user.active:
+            await asyncio.to_thread(verify_password, None, password)
+            return None
+        if not await asyncio.to_thread(verify_password, user.password_hash, password):
+            return None
+        if needs_rehash(user.password_hash):
+            user.password_hash = await asyncio.to_thread(hash_password, password)
+        user.last_login_at = datetime.now(UTC)
+        return user
