@@ -255,3 +255,10 @@ def test_number_limits_belong_to_number_fields(tenant_dir):
         )
         with pytest.raises(CatalogError, match=reason):
             load_catalog(tenant_dir, THEMES)
+
+
+def test_a_procedure_cannot_take_the_code_of_the_tracking_page(tenant_dir):
+    path = tenant_dir / "tenant.toml"
+    path.write_text(path.read_text() + PROCEDURE.replace('code = "essai"', 'code = "suivi"'))
+    with pytest.raises(CatalogError, match="is a page of /demarches/"):
+        load_catalog(tenant_dir, THEMES)

@@ -481,6 +481,7 @@ async def test_export_holds_the_requests_and_erasure_keeps_only_sent_ones(web, b
         async with db.session(all_tenants=True) as session:
             kept = await session.get(ProcedureRequest, __import__("uuid").UUID(request_id))
             assert kept is not None and kept.reference  # the CCAS keeps the sent request
+            assert kept.email == ""  # and writes no more to the erased person
             citizen_id = kept.citizen_id
             left = (
                 (
@@ -601,3 +602,80 @@ async def test_tracking_lookups_from_one_address_are_throttled(sqlite_backend):
             )
             statuses.append(response.status_code)
         assert statuses[:20] == [400] * 20 and statuses[-1] == 429, statuses
+
+
+async def test_double_send_makes_one_request_and_one_email(web, backend):
+    import asyncio
+
+    _username, email = await new_citizen(web, backend.settings)
+    summary = await post_multipart(
+        web,
+        MEALS,
+        {**meal_answers(), "action": "continuer"},
+        files={"file-avis_imposition": ("avis.pdf", PDF, "application/pdf")},
+    )
+    token = csrf(summary.text)
+    responses = await asyncio.gather(
+        *(web.post(f"{MEALS}/envoyer", data={"_csrf_token": token}, headers=FR) for _ in range(3))
+    )
+    assert all(r.status_code == 200 for r in responses), [r.status_code for r in responses]
+    assert len(await outbox(backend.settings, "ccas-castres", email, "request_received")) == 1
+    history = text(await web.get("/ccas-castres/mon-espace/demandes/", headers=FR))
+    assert len(re.findall(r"D\d{4}-[A-Z0-9]{6}</a>", history)) == 1
+
+
+async def test_control_characters_and_odd_drafts_give_no_500(web, backend):
+    from sqlalchemy import update
+
+    from guichet.db.session import Database
+    from guichet.procedures.models import ProcedureRequest
+
+    await new_citizen(web, backend.settings)
+    response = await post_multipart(
+        web,
+        MEALS,
+        meal_answers(beneficiaire="Cécile\x00ALQUIER", precisions="a\x00b", action="enregistrer"),
+    )
+    assert response.status_code == 200  # saved, without the NUL
+    page = text(await web.get(MEALS, headers=FR))
+    assert 'value="CécileALQUIER"' in page and ">ab</textarea>" in page
+    tracked = await post_form(
+        web,
+        "/ccas-castres/demarches/suivi",
+        {"reference": "D2026-\x00", "email": "a\x00@b.fr", "code": "\x00"},
+    )
+    assert tracked.status_code == 400
+    # a draft whose answers no longer fit the form (the procedure changed meanwhile)
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            await session.execute(
+                update(ProcedureRequest)
+                .where(
+                    ProcedureRequest.name == "Cécile ALQUIER", ProcedureRequest.reference.is_(None)
+                )
+                .values(answers={"adresse_livraison": "texte", "jours": "Lundi", "regime": 3})
+            )
+    finally:
+        await db.dispose()
+    form = await web.get(MEALS, headers=FR)
+    assert form.status_code == 200
+    summary = await web.get(f"{MEALS}/recapitulatif", headers=FR)
+    assert summary.status_code == 200
+    sent = await post_form(web, f"{MEALS}/envoyer", {}, page=summary.text)
+    assert "Votre demande est incomplète" in text(sent)
+
+
+async def test_an_attached_optional_document_can_be_removed(web, backend):
+    await new_citizen(web, backend.settings)
+    url = "/ccas-castres/demarches/aide-facultative"
+    await post_multipart(
+        web,
+        url,
+        {"action": "enregistrer"},
+        files={"file-facture": ("f.pdf", PDF, "application/pdf")},
+    )
+    assert "Joint :" in text(await web.get(url, headers=FR))
+    removed = await post_multipart(web, url, {"doc-facture": "retirer", "action": "enregistrer"})
+    assert removed.status_code == 200
+    assert "Joint :" not in text(await web.get(url, headers=FR))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.forms import clean_username
@@ -651,14 +651,29 @@ class AccountService:
                     files.append(row.storage_key)
                 await self.session.delete(row)
         drafts = (
-            await self.session.execute(
-                select(ProcedureRequest).where(
-                    ProcedureRequest.tenant_id == self.tenant.id,
-                    ProcedureRequest.citizen_id == citizen.id,
-                    ProcedureRequest.status == RequestStatus.DRAFT,
+            (
+                await self.session.execute(
+                    select(ProcedureRequest).where(
+                        ProcedureRequest.tenant_id == self.tenant.id,
+                        ProcedureRequest.citizen_id == citizen.id,
+                        ProcedureRequest.status == RequestStatus.DRAFT,
+                    )
                 )
             )
-        ).scalars()
+            .scalars()
+            .all()
+        )
+        # Sent requests stay with the CCAS; the address given with them goes.
+        await self.session.execute(
+            update(ProcedureRequest)
+            .where(
+                ProcedureRequest.tenant_id == self.tenant.id,
+                ProcedureRequest.citizen_id == citizen.id,
+                ProcedureRequest.status != RequestStatus.DRAFT,
+            )
+            .values(email="")
+            .execution_options(synchronize_session=False)
+        )
         for draft in drafts:
             for attachment in (
                 await self.session.execute(

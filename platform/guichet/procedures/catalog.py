@@ -17,6 +17,7 @@ __all__ = ["apply_procedures", "parse_procedures"]
 
 _CODE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+RESERVED_CODES = {"suivi"}  # /demarches/suivi: following a request
 _PROCEDURE_KEYS = {
     "code",
     "title",
@@ -211,6 +212,9 @@ def parse_procedures(entries: list[Any], problems: list[tuple[str, str]]) -> lis
         code = entry.get("code")
         if not isinstance(code, str) or not _CODE.fullmatch(code) or len(code) > 60:
             problems.append((f"{label}.code", "lowercase letters, digits and hyphens"))
+            continue
+        if code in RESERVED_CODES:
+            problems.append((f"{label}.code", f"{code!r} is a page of /demarches/, not free"))
             continue
         before = len(problems)
         title = _text(entry, "title", label, 200, problems)

@@ -9,6 +9,7 @@ reached with the citizen's id as well, so another citizen's request is a 404.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -34,6 +35,7 @@ from guichet.procedures.models import Procedure, ProcedureRequest, RequestStatus
 from guichet.procedures.services import (
     MAX_MESSAGE,
     STATUS_LABELS,
+    AlreadySent,
     RequestService,
     RequestView,
     answer_rows,
@@ -53,6 +55,11 @@ TRACKING_LIMITS = {
     "ip": Limit("tracking-ip", free=20, window=3600, base=30, cap=3600),
     # guesses on one reference, from anywhere
     "reference": Limit("tracking-ref", free=5, window=3600, base=60, cap=3600),
+}
+# Requests started and sent without an account, from one address (files and emails cost).
+ANONYMOUS_LIMITS = {
+    "draft": Limit("anon-draft", free=10, window=3600, base=60, cap=3600),
+    "send": Limit("anon-send", free=10, window=3600, base=60, cap=3600),
 }
 MAX_TRACKED = 10
 
@@ -79,8 +86,9 @@ def answers_as_form(procedure: Procedure, answers: dict[str, Any]) -> dict[str, 
     for spec in form_fields(procedure):
         value = answers.get(spec["key"])
         if spec["kind"] == "address":
+            parts = value if isinstance(value, dict) else {}  # the field's kind may have changed
             for part in ADDRESS_FIELDS:
-                raw[f"{spec['key']}-{part}"] = (value or {}).get(part, "")
+                raw[f"{spec['key']}-{part}"] = parts.get(part, "")
         elif isinstance(value, list):
             raw[spec["key"]] = value
         elif value is not None:
@@ -88,9 +96,27 @@ def answers_as_form(procedure: Procedure, answers: dict[str, Any]) -> dict[str, 
     return raw
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # \t and \n stay
+
+
 def _text(form: Any, name: str, limit: int) -> str:
+    """A text field: the first value, line ends as \\n, invisible control characters left out
+    (PostgreSQL refuses NUL), at most ``limit`` characters."""
     value = form.get(name, "")
-    return value.replace("\r\n", "\n").strip()[:limit] if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    return _CONTROL.sub("", value.replace("\r\n", "\n")).strip()[:limit]
+
+
+def scrub(value: Any) -> Any:
+    """Answers as they may be stored even when wrong: without control characters."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    return value
 
 
 async def _uploads(form: Any, name: str) -> list[tuple[str, bytes]]:
@@ -379,6 +405,17 @@ class ProceduresController(Controller):
             page_title=procedure.title,
         )
 
+    async def _too_many(self, ctx: AccountsContext, wait: int) -> Response[Any]:
+        ctx.flash(
+            _(
+                "Trop de demandes envoyées depuis cette connexion : réessayez dans "
+                "%(minutes)s minute(s), ou appelez-nous.",
+                minutes=max(1, (wait + 59) // 60),
+            ),
+            "warning",
+        )
+        return await ctx.redirect("/demarches/")
+
     @get("/", name="procedures:list")
     async def index(self, ctx: AccountsContext) -> Response[Any]:
         who = await self._who(ctx)
@@ -418,8 +455,15 @@ class ProceduresController(Controller):
         service, procedure, citizen = opened
         form = await ctx.request.form()
         values, errors = clean_answers(form_fields(procedure), form)
+        values = scrub(values)
         draft = await self._draft(ctx, service, procedure, citizen)
         if draft is None:
+            if citizen is None:
+                wait = await ctx.limiter.attempt(
+                    ANONYMOUS_LIMITS["draft"], str(ctx.tenant.id), ctx.ip
+                )
+                if wait:
+                    return await self._too_many(ctx, wait)
             draft = await service.new_draft(procedure, citizen, i18n.current_locale())
             if citizen is None:
                 drafts = dict(ctx.session.get("request_drafts") or {})
@@ -507,6 +551,8 @@ class ProceduresController(Controller):
                         await service.attach_stored(draft, slot["key"], stored)
                     else:
                         await service.attach(draft, slot["label"], data, slot=slot["key"])
+                elif choice == "retirer":
+                    await service.clear_slot(draft, slot["key"])
                 elif choice and choice != "garder" and documents is not None:
                     try:
                         document = await documents.get(uuid.UUID(choice))
@@ -516,8 +562,6 @@ class ProceduresController(Controller):
                         errors[name] = _("Choisissez un document dans la liste.")
                     else:
                         await service.attach_stored(draft, slot["key"], document)
-                elif choice == "retirer":
-                    await service.clear_slot(draft, slot["key"])
             except DocumentError as exc:
                 errors[name] = str(exc)
 
@@ -556,12 +600,23 @@ class ProceduresController(Controller):
             form_fields(procedure), answers_as_form(procedure, draft.answers)
         )
         view = await service.view(draft)
-        if citizen is None and not valid_email(draft.email):
+        if citizen is None and (not valid_email(draft.email) or not draft.name):
             errors["_email"] = "invalid"
         if errors or service.missing_documents(view):
             ctx.flash(_("Votre demande est incomplète : vérifiez les champs signalés."), "warning")
             return await ctx.redirect(f"/demarches/{procedure.code}")
-        code_sent = await service.send(view, base_url(ctx))
+        if citizen is None:
+            wait = await ctx.limiter.attempt(ANONYMOUS_LIMITS["send"], str(ctx.tenant.id), ctx.ip)
+            if wait:
+                return await self._too_many(ctx, wait)
+        try:
+            code_sent = await service.send(view, base_url(ctx))
+        except AlreadySent:
+            await ctx.db.rollback()
+            ctx.flash(_("Cette demande est déjà transmise."), "info")
+            if citizen is not None:
+                return await ctx.redirect(f"/mon-espace/demandes/{draft.id}")
+            return await ctx.redirect("/demarches/suivi")
         if citizen is not None:
             ctx.accounts.record(
                 citizen,

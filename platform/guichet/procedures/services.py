@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.accounts.models import Citizen
+from guichet.accounts.models import Citizen, CitizenStatus
 from guichet.db.repository import TenantRepository
 from guichet.documents.models import Document
 from guichet.documents.services import EXTENSIONS, DocumentError, check_upload
@@ -43,6 +43,7 @@ from guichet.web.templates import TemplateRenderer
 
 __all__ = [
     "STATUS_LABELS",
+    "AlreadySent",
     "RequestService",
     "RequestView",
     "answer_rows",
@@ -203,6 +204,10 @@ class RequestView:
         return files
 
 
+class AlreadySent(Exception):
+    """The draft was sent meanwhile (another tab, a double click)."""
+
+
 class _Requests(TenantRepository[ProcedureRequest]):
     model_type = ProcedureRequest
 
@@ -343,7 +348,7 @@ class RequestService:
             status=RequestStatus.DRAFT,
             answers={},
             email=citizen.email if citizen else "",
-            name=f"{citizen.first_names} {citizen.last_name.upper()}" if citizen else "",
+            name=f"{citizen.first_names} {citizen.last_name.upper()}"[:200] if citizen else "",
             locale=locale,
         )
         return await self.requests.add(request)
@@ -438,19 +443,41 @@ class RequestService:
 
     async def send(self, view: RequestView, base_url: str) -> str | None:
         """Send the draft: a reference, the status « transmise », the acknowledgement email.
-        Returns the tracking code of a request sent without an account (shown once)."""
+        Returns the tracking code of a request sent without an account (shown once).
+
+        The change is a conditional update (``WHERE status = 'brouillon'``): of two sends of
+        the same draft at once (a double click), one wins and the other raises
+        :class:`AlreadySent`, so there is one reference, one code and one email."""
         request = view.request
-        request.reference = await self._new_reference()
-        request.status = RequestStatus.SENT
-        request.sent_at = now()
-        code = None
-        if request.citizen_id is None:
-            code = _random(TRACKING_LENGTH)
-            request.tracking_hash = _code_hash(request.id, code)
+        reference = await self._new_reference()
+        sent_at = now()
+        code = _random(TRACKING_LENGTH) if request.citizen_id is None else None
+        tracking_hash = _code_hash(request.id, code) if code else None
+        await self.session.flush()
+        result = await self.session.execute(
+            update(ProcedureRequest)
+            .where(
+                ProcedureRequest.tenant_id == self.tenant.id,
+                ProcedureRequest.id == request.id,
+                ProcedureRequest.status == RequestStatus.DRAFT,
+            )
+            .values(
+                reference=reference,
+                status=RequestStatus.SENT,
+                sent_at=sent_at,
+                tracking_hash=tracking_hash,
+                updated_at=sent_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise AlreadySent()
+        request.reference, request.status, request.sent_at = reference, RequestStatus.SENT, sent_at
+        request.tracking_hash = tracking_hash
         event = RequestEvent(request_id=request.id, status=RequestStatus.SENT, author=request.name)
         await self.events.add(event)
         view.events.append(event)
-        self._email(
+        await self._email(
             "request_received",
             request,
             procedure=view.procedure,
@@ -466,8 +493,25 @@ class RequestService:
             return f"{base_url}/mon-espace/demandes/{request.id}"
         return f"{base_url}/demarches/suivi"
 
-    def _email(self, kind: str, request: ProcedureRequest, **context: Any) -> OutboxMessage | None:
-        if not request.email:
+    async def _recipient(self, request: ProcedureRequest) -> str:
+        """Where to write: a citizen's current address (they may have changed it; an erased
+        account gets nothing), or the address given with a request sent without an account."""
+        if request.citizen_id is None:
+            return request.email
+        citizen = await self.session.scalar(
+            select(Citizen).where(
+                Citizen.tenant_id == self.tenant.id, Citizen.id == request.citizen_id
+            )
+        )
+        if citizen is None or citizen.status != CitizenStatus.ACTIVE:
+            return ""
+        return citizen.email
+
+    async def _email(
+        self, kind: str, request: ProcedureRequest, **context: Any
+    ) -> OutboxMessage | None:
+        recipient = await self._recipient(request)
+        if not recipient:
             return None
         message = queue_email(
             self.session,
@@ -475,7 +519,7 @@ class RequestService:
             self.settings,
             self.tenant,
             kind=kind,
-            recipient=request.email,
+            recipient=recipient,
             locale=request.locale or "fr",
             context={"request": request, "status_labels": STATUS_LABELS, **context},
         )
@@ -548,7 +592,7 @@ class RequestService:
         )
         await self.events.add(event)
         view.events.append(event)
-        self._email(
+        await self._email(
             "request_status",
             request,
             procedure=view.procedure,
@@ -582,20 +626,25 @@ class RequestService:
         view.messages.append(message)
         request.updated_at = now()
         if from_agent:
-            self._email(
+            await self._email(
                 "request_message",
                 request,
                 procedure=view.procedure,
                 link=self._link(request, base_url),
             )
         elif request.status == RequestStatus.WAITING:
+            back = (
+                RequestStatus.IN_REVIEW
+                if RequestStatus.IN_REVIEW.value in view.procedure.statuses
+                else RequestStatus.SENT
+            )
             event = RequestEvent(
                 request_id=request.id,
-                status=RequestStatus.IN_REVIEW,
+                status=back,
                 comment=_("Compléments envoyés par le demandeur."),
                 author=author,
             )
-            request.status = RequestStatus.IN_REVIEW
+            request.status = back
             await self.events.add(event)
             view.events.append(event)
         return message
