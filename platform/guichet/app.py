@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 
 from guichet.accounts.controllers import AccountsController
 from guichet.accounts.space import SpaceController
+from guichet.admin.controllers import AdminController
 from guichet.background import ensure_broker_folders
 from guichet.billing.api import import_invoices_api
 from guichet.billing.controllers import BillingController, PaymentNotificationController
@@ -20,6 +21,7 @@ from guichet.contacts.controllers import ContactsController
 from guichet.db.session import Database
 from guichet.documents.controllers import DocumentsController
 from guichet.files import create_file_store
+from guichet.operators.web import OperatorController
 from guichet.portal.controllers import (
     PlatformController,
     PortalController,
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             RequestsController,
             StaffAuthController,
             AgentRequestsController,
+            AdminController,
         ],
         middleware=[TenantMiddleware],
         dependencies={
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             outbox_index,
             outbox_message,
             SandboxBankController,
+            OperatorController,
             import_invoices_api,
             tenant_router,
         ],

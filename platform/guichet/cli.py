@@ -110,7 +110,7 @@ async def apply_folders(
                 if demo:
                     from guichet.tenancy.demo import apply_demo
 
-                    changes += await apply_demo(session, catalog.folder)
+                    changes += await apply_demo(session, catalog.folder, settings.web.secret_key)
             results.append((catalog.folder, changes))
     finally:
         await db.dispose()
@@ -427,12 +427,10 @@ def staff() -> None:
 def staff_create(slug: str, email: str, name: str, role: str, password: str) -> None:
     """Create a staff member of tenant SLUG who signs in at /SLUG/agents/connexion."""
     from guichet.accounts.passwords import check_password
-    from guichet.tenancy.snapshot import PasswordPolicy
+    from guichet.staff.services import STAFF_POLICY
 
     settings = _settings()
-    # staff reach every citizen's requests: a longer password than citizens'
-    staff_policy = PasswordPolicy(min_length=12, min_uppercase=1, min_digits=1)
-    problems = check_password(password, staff_policy, [email, name])
+    problems = check_password(password, STAFF_POLICY, [email, name])
     if problems:
         raise click.ClickException("; ".join(problems))
 
@@ -453,6 +451,162 @@ def staff_create(slug: str, email: str, name: str, role: str, password: str) -> 
             await db.dispose()
 
     from guichet.db.session import Database
+
+    click.echo(asyncio.run(work()))
+
+
+@main.group()
+def operators() -> None:
+    """Platform operators (they sign in at /operator/)."""
+
+
+@operators.command("create")
+@click.argument("email")
+@click.argument("name")
+@click.password_option(envvar="GUICHET_OPERATOR_PASSWORD", help="Asked for when not given.")
+def operators_create(email: str, name: str, password: str) -> None:
+    """Create an operator; the first sign-in enrols the second factor."""
+    from guichet.accounts.passwords import check_password, hash_password
+    from guichet.staff.services import STAFF_POLICY
+
+    problems = check_password(password, STAFF_POLICY, [email, name])
+    if problems:
+        raise click.ClickException("; ".join(problems))
+    settings = _settings()
+
+    async def work() -> str:
+        from sqlalchemy import select
+
+        from guichet.audit.services import audit
+        from guichet.staff.models import Operator
+
+        db = Database(settings)
+        try:
+            async with db.transaction(all_tenants=True) as session:
+                address = email.strip().lower()
+                if await session.scalar(select(Operator.id).where(Operator.email == address)):
+                    raise click.ClickException(f"{address} is already an operator")
+                session.add(
+                    Operator(email=address, name=name, password_hash=hash_password(password))
+                )
+                audit(
+                    session,
+                    tenant_id=None,
+                    actor_kind="system",
+                    actor_id=None,
+                    actor_name="guichet CLI",
+                    action="operator.created",
+                    target=address,
+                )
+                return f"operator {address} created"
+        finally:
+            await db.dispose()
+
+    from guichet.db.session import Database
+
+    click.echo(asyncio.run(work()))
+
+
+@tenants.command("create")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["ccas", "commune"]), default="ccas", show_default=True)
+@click.option("--admin-email", required=True, help="Its first administrator, invited by email.")
+@click.option("--admin-name", required=True)
+def tenants_create(slug: str, name: str, kind: str, admin_email: str, admin_name: str) -> None:
+    """Onboard a tenant from nothing (as /operator/ does): default look, first administrator
+    invited by email. A tenant described by a tenant.toml is applied with `tenants apply`."""
+    from guichet.tenancy.slugs import slug_problem
+
+    if problem := slug_problem(slug):
+        raise click.ClickException(problem)
+    settings = _settings()
+
+    async def work() -> str:
+        from sqlalchemy import select
+
+        from guichet.app import build_services
+        from guichet.audit.services import audit
+        from guichet.notifications.services import enqueue_delivery
+        from guichet.operators.web import onboard_tenant
+        from guichet.tenancy.models import Tenant, TenantKind
+
+        services = build_services(settings)
+        try:
+            async with services.db.transaction(all_tenants=True) as session:
+                if await session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
+                    raise click.ClickException(f"tenant {slug!r} exists")
+                tenant, message_id = await onboard_tenant(
+                    session,
+                    services,
+                    slug=slug,
+                    name=name,
+                    kind=TenantKind(kind),
+                    admin_email=admin_email,
+                    admin_name=admin_name,
+                )
+                audit(
+                    session,
+                    tenant_id=tenant.id,
+                    actor_kind="system",
+                    actor_id=None,
+                    actor_name="guichet CLI",
+                    action="tenant.onboarded",
+                    target=slug,
+                    detail={"administrator": admin_email},
+                )
+            enqueue_delivery(settings, [message_id])
+            await services.resolver.invalidate()
+        finally:
+            from guichet.web.stores import close_store
+
+            await services.db.dispose()
+            await close_store(services.store)
+        return f"tenant {slug} created; invitation sent to {admin_email}"
+
+    click.echo(asyncio.run(work()))
+
+
+@tenants.command("status")
+@click.argument("slug")
+@click.argument("status", type=click.Choice(["active", "maintenance", "suspended"]))
+@click.option("--message", default=None, help="The maintenance message shown to citizens.")
+def tenants_status(slug: str, status: str, message: str | None) -> None:
+    """Put a tenant in service, in maintenance or suspend it."""
+    settings = _settings()
+
+    async def work() -> str:
+        from sqlalchemy import select
+
+        from guichet.app import build_services
+        from guichet.audit.services import audit
+        from guichet.tenancy.models import Tenant, TenantStatus
+
+        services = build_services(settings)
+        try:
+            async with services.db.transaction(all_tenants=True) as session:
+                tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+                if tenant is None:
+                    raise click.ClickException(f"no tenant {slug!r}")
+                tenant.status = TenantStatus(status)
+                if message is not None:
+                    tenant.maintenance_message = message
+                audit(
+                    session,
+                    tenant_id=tenant.id,
+                    actor_kind="system",
+                    actor_id=None,
+                    actor_name="guichet CLI",
+                    action=f"tenant.{status}",
+                    target=slug,
+                )
+            await services.resolver.invalidate()
+        finally:
+            from guichet.web.stores import close_store
+
+            await services.db.dispose()
+            await close_store(services.store)
+        return f"tenant {slug}: {status}"
 
     click.echo(asyncio.run(work()))
 

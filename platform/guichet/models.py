@@ -1,6 +1,7 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from guichet.accounts.models import AccountToken, Citizen, CitizenEvent, ServiceAccount
+from guichet.audit.models import AuditEvent
 from guichet.billing.models import (
     ApiToken,
     BillableItem,
@@ -22,13 +23,14 @@ from guichet.procedures.models import (
     RequestEvent,
     RequestMessage,
 )
-from guichet.staff.models import StaffUser
+from guichet.staff.models import Operator, StaffUser
 from guichet.tenancy.models import ContentPage, NewsItem, Service, Tenant, TermsVersion
 
 __all__ = [
     "TENANT_OWNED_TABLES",
     "AccountToken",
     "ApiToken",
+    "AuditEvent",
     "Base",
     "BillableItem",
     "BillingRun",
@@ -41,6 +43,7 @@ __all__ = [
     "InvoiceLine",
     "Ledger",
     "NewsItem",
+    "Operator",
     "OutboxMessage",
     "Payment",
     "PaymentTransaction",

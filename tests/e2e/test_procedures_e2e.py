@@ -5,8 +5,11 @@ it with the tracking code. Every page passes axe-core."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import re
 
+import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -22,24 +25,37 @@ from tests.e2e.test_accounts_e2e import (
     unique,
 )
 from tests.e2e.test_space_e2e import fill_document, zone
+from tests.support.staff import new_staff
 
 pytestmark = pytest.mark.e2e
 
 SMALL_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-AGENT = ("agent.demo@ccas-castres.example", "Agent-Castres-2026")
 
 
 def pdf(name: str) -> dict:
     return {"name": name, "mimeType": "application/pdf", "buffer": SMALL_PDF}
 
 
-def agent_login(page: Page, live_server: str) -> None:
-    page.goto(f"{live_server}/{CASTRES}/agents/connexion")
+def fresh_agent(backend, role: str = "agent", slug: str = CASTRES) -> tuple[str, str, str]:
+    """A new staff member (own second-factor secret), made in a thread: Playwright's sync API
+    runs its own event loop in this one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(new_staff(backend.settings, slug, role))).result()
+
+
+def agent_login(
+    page: Page, live_server: str, agent: tuple[str, str, str], slug: str = CASTRES
+) -> None:
+    email, password, secret = agent
+    page.goto(f"{live_server}/{slug}/agents/connexion")
     assert_no_axe_violation(page)
-    page.get_by_label("Adresse de courriel").fill(AGENT[0])
-    page.get_by_label("Mot de passe").fill(AGENT[1])
+    page.get_by_label("Adresse de courriel").fill(email)
+    page.get_by_label("Mot de passe").fill(password)
     click(page, "Connexion")
-    expect(page.get_by_role("heading", name="Demandes à traiter", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name="Code de vérification")).to_be_visible()
+    assert_no_axe_violation(page)
+    page.get_by_label("Code à six chiffres").fill(pyotp.TOTP(secret).now())
+    click(page, "Valider")
 
 
 def test_meal_request_with_complement_and_acceptance(browser, live_server, page, sqlite_backend):
@@ -115,7 +131,8 @@ def test_meal_request_with_complement_and_acceptance(browser, live_server, page,
     )
     agent = agent_context.new_page()
     try:
-        agent_login(agent, live_server)
+        agent_login(agent, live_server, fresh_agent(sqlite_backend))
+        expect(agent.get_by_role("heading", name="Demandes à traiter", level=1)).to_be_visible()
         assert_no_axe_violation(agent)
         agent.get_by_role("link", name=reference).click()
         expect(agent.get_by_role("heading", level=1)).to_contain_text(reference)

@@ -8,11 +8,11 @@ from html import unescape
 import pytest
 
 from tests.support.accounts import FR, csrf, login, new_citizen, outbox, post_form, unique
+from tests.support.staff import DEMO_AGENT, new_staff, staff_login
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-AGENT = ("agent.demo@ccas-castres.example", "Agent-Castres-2026")
 MEALS = "/ccas-castres/demarches/portage-repas"
 HEATWAVE = "/ccas-castres/demarches/registre-canicule"
 
@@ -64,8 +64,9 @@ async def send_meal_request(web, backend):
     return email, path
 
 
-async def agent_login(web, slug="ccas-castres", email=AGENT[0], password=AGENT[1]):
-    return await post_form(web, f"/{slug}/agents/connexion", {"email": email, "password": password})
+async def agent_login(web, agent, slug="ccas-castres", password=None):
+    email, right, secret = agent
+    return await staff_login(web, slug, email, password or right, secret)
 
 
 async def test_list_and_account_required(web):
@@ -281,9 +282,10 @@ async def test_agent_thread_complements_and_acceptance(web, backend):
     assert str((await web.get("/ccas-castres/agents/demandes/", headers=FR)).url).endswith(
         "/agents/connexion"
     )
-    wrong = await agent_login(web, password="Wrong-password-1")
+    agent = await new_staff(backend.settings, name="Paul AGENT")
+    wrong = await agent_login(web, agent, password="Wrong-password-1")
     assert wrong.status_code == 400 and "incorrect" in text(wrong)
-    queue = text(await agent_login(web))
+    queue = text(await agent_login(web, agent))
     assert "Demandes à traiter" in queue and request_id in queue
     agent_page = f"/ccas-castres/agents/demandes/{request_id}"
     page = text(await web.get(agent_page, headers=FR))
@@ -312,9 +314,9 @@ async def test_agent_thread_complements_and_acceptance(web, backend):
     )
     assert "Le message est envoyé au demandeur." in text(written)
     assert await outbox(backend.settings, "ccas-castres", email, "request_message")
-    me = re.search(r'<option value="([0-9a-f-]{36})">Sophie MARTY', text(written)).group(1)
+    me = re.search(r'<option value="([0-9a-f-]{36})">Paul AGENT', text(written)).group(1)
     assigned = await post_form(web, f"{agent_page}/attribuer", {"assignee": me}, page=page)
-    assert "Demande attribuée à Sophie MARTY." in text(assigned)
+    assert "Demande attribuée à Paul AGENT." in text(assigned)
     agent_cookies = dict(web.cookies)
 
     web.cookies.clear()
@@ -403,13 +405,14 @@ async def test_other_citizens_tenants_and_roles_get_404(web, backend):
     ).status_code == 200
     # the Castres agent sees neither it nor can reach it through Castres' pages
     web.cookies.clear()
-    queue = text(await agent_login(web))
+    agent = await new_staff(backend.settings)
+    queue = text(await agent_login(web, agent))
     assert other_id not in queue
     assert (
         await web.get(f"/ccas-castres/agents/demandes/{other_id}", headers=FR)
     ).status_code == 404
     # and the Castres agent is nobody in Val-Dorée
-    refused = await agent_login(web, slug="mairie-valdoree")
+    refused = await agent_login(web, agent, slug="mairie-valdoree")
     assert refused.status_code == 400
     # the Castres citizen's request is not followable from Val-Dorée
     assert (
@@ -419,7 +422,7 @@ async def test_other_citizens_tenants_and_roles_get_404(web, backend):
 
 async def test_demo_agent_and_citizen_sign_ins_do_not_mix(web):
     await login(web, "ccas-castres", "calquier", "Castres-2020")
-    await agent_login(web)
+    await staff_login(web, "ccas-castres", *DEMO_AGENT)
     home = await web.get("/ccas-castres/mon-espace", headers=FR)
     assert str(home.url).endswith("/ccas-castres/")  # signing in as an agent ended it
     logout = await post_form(

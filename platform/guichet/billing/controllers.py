@@ -253,13 +253,9 @@ class BillingController(Controller):
         if view is None or payment is None:
             raise NotFoundException()
         services = ctx.request.app.state.services
-        from guichet.billing.pdf import _logo_data_uri
+        from guichet.billing.pdf import tenant_logo
 
-        logo = (
-            _logo_data_uri(ctx.tenant.logo_media_type, services.files.get(ctx.tenant.logo_file))
-            if ctx.tenant.logo_file
-            else ""
-        )
+        logo = tenant_logo(services.files, ctx.tenant)
         html = services.renderer.render(
             ctx.tenant.theme,
             "pdf/receipt.html",

@@ -27,6 +27,7 @@ __all__ = [
     "render_invoices_html",
     "safe_fetcher",
     "split_batch",
+    "tenant_logo",
 ]
 
 
@@ -47,6 +48,13 @@ def _logo_data_uri(media_type: str, data: bytes) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
+def tenant_logo(files: FileStore, tenant: TenantSnapshot) -> str:
+    """The tenant's logo as a data URI for a PDF (nothing is fetched while rendering), or ''."""
+    if not tenant.logo_file:
+        return ""
+    return _logo_data_uri(tenant.logo_media_type, files.get(tenant.logo_file))
+
+
 @dataclass
 class InvoiceDoc:
     invoice: Invoice
@@ -64,9 +72,7 @@ def render_invoices_html(
     locale: str = "fr",
 ) -> str:
     """One HTML document holding each invoice in its own ``<section id="inv-…">``."""
-    logo = ""
-    if tenant.logo_file:
-        logo = _logo_data_uri(tenant.logo_media_type, files.get(tenant.logo_file))
+    logo = tenant_logo(files, tenant)
     token = i18n.use_locale(locale)
     try:
         context = {"tenant": tenant, "items": items, "logo": logo, "locale": locale, "title": title}

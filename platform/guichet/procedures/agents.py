@@ -51,7 +51,7 @@ class AgentRequestsController(Controller):
     async def _open(
         self, ctx: AccountsContext, request_id: uuid.UUID
     ) -> Response[Any] | tuple[StaffUser, RequestService, RequestView]:
-        staff = await require_staff(ctx)
+        staff = await require_staff(ctx, "requests")
         if not isinstance(staff, StaffUser):
             return staff
         service = request_service(ctx)
@@ -95,7 +95,7 @@ class AgentRequestsController(Controller):
 
     @get("/", name="agents:queue")
     async def queue(self, ctx: AccountsContext) -> Response[Any]:
-        staff = await require_staff(ctx)
+        staff = await require_staff(ctx, "requests")
         if not isinstance(staff, StaffUser):
             return staff
         chosen = ctx.request.query_params.get("etat", "ouvertes")

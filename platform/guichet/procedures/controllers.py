@@ -245,13 +245,9 @@ def _redirect(path: str) -> Response[Any]:
 
 def ack_pdf_html(ctx: AccountsContext, view: RequestView) -> str:
     services = ctx.request.app.state.services
-    from guichet.billing.pdf import _logo_data_uri
+    from guichet.billing.pdf import tenant_logo
 
-    logo = (
-        _logo_data_uri(ctx.tenant.logo_media_type, services.files.get(ctx.tenant.logo_file))
-        if ctx.tenant.logo_file
-        else ""
-    )
+    logo = tenant_logo(services.files, ctx.tenant)
     return str(
         services.renderer.render(
             ctx.tenant.theme,

@@ -9,13 +9,13 @@ import enum
 from datetime import datetime
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, Enum, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Enum, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guichet.db.base import TenantOwned, TimestampedBase
 from guichet.db.repository import TenantRepository
 
-__all__ = ["StaffRepository", "StaffRole", "StaffUser"]
+__all__ = ["Operator", "StaffRepository", "StaffRole", "StaffUser"]
 
 
 class StaffRole(enum.StrEnum):
@@ -45,6 +45,31 @@ class StaffUser(TimestampedBase, TenantOwned):
     last_login_at: Mapped[datetime | None] = mapped_column(
         DateTimeUTC(timezone=True), nullable=True
     )
+    # the second factor (TOTP): the secret encrypted, the last step a code was accepted for
+    totp_secret: Mapped[str] = mapped_column(String(300), default="")
+    totp_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    # an invitation not yet accepted: the SHA-256 of its token and when it ends
+    invite_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=True
+    )
+
+
+class Operator(TimestampedBase):
+    """A platform operator: onboards and looks after tenants; belongs to no tenant."""
+
+    __tablename__ = "operator"
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    last_login_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=True
+    )
+    totp_secret: Mapped[str] = mapped_column(String(300), default="")
+    totp_step: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class StaffRepository(TenantRepository[StaffUser]):

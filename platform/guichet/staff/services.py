@@ -4,15 +4,22 @@ staff member of a request."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.passwords import hash_password, needs_rehash, verify_password
 from guichet.staff.models import StaffRepository, StaffRole, StaffUser
+from guichet.tenancy.snapshot import PasswordPolicy
 
-__all__ = ["StaffService"]
+__all__ = ["INVITATION_DAYS", "STAFF_POLICY", "StaffService"]
+
+# Staff reach every citizen's requests and invoices: a longer password than citizens'.
+STAFF_POLICY = PasswordPolicy(min_length=12, min_lowercase=1, min_uppercase=1, min_digits=1)
+INVITATION_DAYS = 7
 
 
 class StaffService:
@@ -42,6 +49,31 @@ class StaffService:
             password_hash=await asyncio.to_thread(hash_password, password),
         )
         return await self.repository.add(user)
+
+    async def by_invitation(self, token_hash: str) -> StaffUser | None:
+        user = await self.repository.get_one_or_none(invite_hash=token_hash)
+        if (
+            user is None
+            or not user.active
+            or user.invite_expires_at is None
+            or user.invite_expires_at < datetime.now(UTC)
+        ):
+            return None
+        return user
+
+    async def invite(self, email: str, name: str, role: StaffRole) -> tuple[StaffUser, str]:
+        """A staff member who chooses a password by the emailed link (valid seven days);
+        returns the token for the link (only its hash is kept)."""
+        token = secrets.token_urlsafe(32)
+        user = await self.by_email(email)
+        if user is None:
+            user = StaffUser(
+                email=email.strip().lower(), name=name.strip(), role=role, password_hash=""
+            )
+            user = await self.repository.add(user)
+        user.invite_hash = hashlib.sha256(token.encode()).hexdigest()
+        user.invite_expires_at = datetime.now(UTC) + timedelta(days=INVITATION_DAYS)
+        return user, token
 
     async def authenticate(self, email: str, password: str) -> StaffUser | None:
         """The active staff member with these credentials, or None (similar time either way)."""

@@ -1,21 +1,54 @@
-"""Staff sign-in for the agents' pages (``/{tenant}/agents/``), on the same server-side session
-as citizens': signing in as staff ends a citizen's session in that browser, and the reverse."""
+"""Staff sign-in (``/{tenant}/agents/``): password, then the second factor (TOTP); the first
+time, enrolment of an authenticator application; invitations accepted by choosing a password.
+Staff share the server-side session of the tenant with citizens: signing in as staff ends a
+citizen's session in that browser, and the reverse.
+
+Roles decide what a staff member may open (:data:`PERMISSIONS`); a page outside one's role is
+a 403, a page of another tenant is simply not there (the session belongs to its tenant).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromPath
 
+from guichet.accounts.passwords import check_password, hash_password
 from guichet.accounts.web import LIMITS, AccountsContext, provide_ctx
+from guichet.audit.services import audit
 from guichet.i18n import gettext as _
-from guichet.staff.models import StaffUser
-from guichet.staff.services import StaffService
+from guichet.staff import twofactor
+from guichet.staff.models import StaffRole, StaffUser
+from guichet.staff.services import STAFF_POLICY, StaffService
 from guichet.web.pages import render_page
+from guichet.web.ratelimit import Limit
 
-__all__ = ["StaffAuthController", "require_staff", "staff_page"]
+__all__ = [
+    "PERMISSIONS",
+    "StaffAuthController",
+    "current_staff",
+    "require_staff",
+    "staff_audit",
+    "staff_page",
+]
+
+# What each role may open. The administrator may open everything.
+PERMISSIONS: dict[str, set[StaffRole]] = {
+    "dashboard": {StaffRole.ADMIN, StaffRole.AGENT, StaffRole.CASHIER},
+    "requests": {StaffRole.ADMIN, StaffRole.AGENT},
+    "citizens": {StaffRole.ADMIN, StaffRole.AGENT},
+    "billing": {StaffRole.ADMIN, StaffRole.CASHIER},
+    "settings": {StaffRole.ADMIN},
+}
+CODE_LIMIT = Limit("staff-code", free=5, window=900, base=30, cap=900)
+PENDING_SECONDS = 300  # between the password and the code
 
 
 async def current_staff(ctx: AccountsContext) -> StaffUser | None:
@@ -27,18 +60,49 @@ async def current_staff(ctx: AccountsContext) -> StaffUser | None:
     except ValueError:
         return None
     user = await StaffService(ctx.db, ctx.tenant.id).get(staff_id)
-    if user is None or not user.active or user.session_epoch != ctx.session.get("staff_epoch"):
+    if (
+        user is None
+        or not user.active
+        or not user.totp_secret
+        or user.session_epoch != ctx.session.get("staff_epoch")
+    ):
         ctx.manager.clear(ctx.session)
         return None
     return user
 
 
-async def require_staff(ctx: AccountsContext) -> StaffUser | Response[Any]:
+async def require_staff(
+    ctx: AccountsContext, permission: str = "dashboard"
+) -> StaffUser | Response[Any]:
+    """The signed-in staff member allowed ``permission``; the sign-in page when nobody is
+    signed in; 403 when their role does not allow it."""
     user = await current_staff(ctx)
     if user is None:
         ctx.flash(_("Identifiez-vous pour accéder à l'espace agents."), "warning")
         return await ctx.redirect("/agents/connexion")
+    if user.role not in PERMISSIONS[permission]:
+        raise PermissionDeniedException()
     return user
+
+
+def staff_audit(
+    ctx: AccountsContext,
+    user: StaffUser,
+    action: str,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    audit(
+        ctx.db,
+        tenant_id=ctx.tenant.id,
+        actor_kind="staff",
+        actor_id=user.id,
+        actor_name=f"{user.name} <{user.email}>",
+        action=action,
+        target=target,
+        detail=detail,
+        ip=ctx.ip,
+    )
 
 
 async def staff_page(
@@ -53,6 +117,9 @@ async def staff_page(
         template,
         status_code=status_code,
         staff=staff,
+        permissions={
+            name: staff is not None and staff.role in roles for name, roles in PERMISSIONS.items()
+        },
         flash=ctx.take_flash(),
         headers={"Cache-Control": "no-store"},
         **context,
@@ -60,16 +127,61 @@ async def staff_page(
     return await ctx.finish(response)
 
 
+def _home(user: StaffUser) -> str:
+    return "/agents/demandes/" if user.role == StaffRole.AGENT else "/admin/"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class StaffAuthController(Controller):
     path = "/agents"
     dependencies = {"ctx": Provide(provide_ctx)}
 
+    def _secret_key(self, ctx: AccountsContext) -> str:
+        return str(ctx.accounts.settings.web.secret_key)
+
+    async def _pending(self, ctx: AccountsContext, key: str) -> StaffUser | None:
+        """The staff member between two steps (password done, code or enrolment to do)."""
+        raw = ctx.session.get(key)
+        started = ctx.session.get(f"{key}_at", 0)
+        if not raw or time.time() - float(started) > PENDING_SECONDS:
+            return None
+        try:
+            user = await StaffService(ctx.db, ctx.tenant.id).get(uuid.UUID(raw))
+        except ValueError:
+            return None
+        return user if user is not None and user.active else None
+
+    async def _sign_in(self, ctx: AccountsContext, user: StaffUser) -> Response[Any]:
+        ctx.manager.rotate(ctx.session)
+        ctx.session.data = {"staff_id": str(user.id), "staff_epoch": user.session_epoch}
+        ctx.session.changed = True
+        user.last_login_at = datetime.now(UTC)
+        staff_audit(ctx, user, "staff.login")
+        await ctx.commit()
+        return await ctx.redirect(_home(user))
+
+    def _start(self, ctx: AccountsContext, key: str, user: StaffUser) -> None:
+        ctx.manager.rotate(ctx.session)
+        ctx.session.data = {key: str(user.id), f"{key}_at": time.time()}
+        ctx.session.changed = True
+
     @get("/connexion", name="staff:login")
     async def login(self, ctx: AccountsContext) -> Response[Any]:
-        if await current_staff(ctx) is not None:
-            return await ctx.redirect("/agents/demandes/")
+        user = await current_staff(ctx)
+        if user is not None:
+            return await ctx.redirect(_home(user))
         return await staff_page(
-            ctx, "agents/login.html", None, values={}, error="", page_title=_("Espace agents")
+            ctx,
+            "agents/login.html",
+            None,
+            values={},
+            error="",
+            action=f"{ctx.base}/agents/connexion",
+            heading=_("Espace agents"),
+            page_title=_("Espace agents"),
         )
 
     @post("/connexion", name="staff:login_post")
@@ -80,8 +192,9 @@ class StaffAuthController(Controller):
         email = email.strip()[:254] if isinstance(email, str) else ""
         password = password[:200] if isinstance(password, str) else ""
         tid = str(ctx.tenant.id)
+        pair = f"staff:{email.lower()}:{ctx.ip}"
         wait = max(
-            await ctx.limiter.attempt(LIMITS["login_pair"], tid, f"staff:{email.lower()}:{ctx.ip}"),
+            await ctx.limiter.attempt(LIMITS["login_pair"], tid, pair),
             await ctx.limiter.attempt(LIMITS["login_ip"], tid, f"staff:{ctx.ip}"),
         )
         error = ""
@@ -92,14 +205,14 @@ class StaffAuthController(Controller):
             if user is None:
                 error = _("Adresse de courriel ou mot de passe incorrect.")
             else:
-                await ctx.limiter.reset(
-                    LIMITS["login_pair"], tid, f"staff:{email.lower()}:{ctx.ip}"
-                )
-                ctx.manager.rotate(ctx.session)
-                ctx.session.data = {"staff_id": str(user.id), "staff_epoch": user.session_epoch}
-                ctx.session.changed = True
+                await ctx.limiter.reset(LIMITS["login_pair"], tid, pair)
+                if user.totp_secret:
+                    self._start(ctx, "staff_pending", user)
+                    await ctx.commit()
+                    return await ctx.redirect("/agents/connexion/code")
+                self._start(ctx, "staff_enrol", user)
                 await ctx.commit()
-                return await ctx.redirect("/agents/demandes/")
+                return await ctx.redirect("/agents/double-authentification")
         return await staff_page(
             ctx,
             "agents/login.html",
@@ -107,11 +220,171 @@ class StaffAuthController(Controller):
             status_code=429 if wait else 400,
             values={"email": email},
             error=error,
+            action=f"{ctx.base}/agents/connexion",
+            heading=_("Espace agents"),
             page_title=_("Espace agents"),
         )
 
+    @get("/connexion/code", name="staff:code")
+    async def code(self, ctx: AccountsContext) -> Response[Any]:
+        if await self._pending(ctx, "staff_pending") is None:
+            return await ctx.redirect("/agents/connexion")
+        return await staff_page(
+            ctx,
+            "agents/code.html",
+            None,
+            error="",
+            action=f"{ctx.base}/agents/connexion/code",
+            page_title=_("Code de vérification"),
+        )
+
+    @post("/connexion/code", name="staff:code_post")
+    async def code_post(self, ctx: AccountsContext) -> Response[Any]:
+        user = await self._pending(ctx, "staff_pending")
+        if user is None:
+            ctx.flash(_("Le délai est passé : identifiez-vous de nouveau."), "warning")
+            return await ctx.redirect("/agents/connexion")
+        form = await ctx.request.form()
+        code = form.get("code", "")
+        tid = str(ctx.tenant.id)
+        wait = await ctx.limiter.attempt(CODE_LIMIT, tid, str(user.id))
+        step = None
+        if not wait:
+            secret = twofactor.decrypt_secret(self._secret_key(ctx), user.totp_secret)
+            step = twofactor.check_code(
+                secret, code if isinstance(code, str) else "", user.totp_step
+            )
+        if step is None:
+            error = (
+                _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
+                if wait
+                else _("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant.")
+            )
+            return await staff_page(
+                ctx,
+                "agents/code.html",
+                None,
+                status_code=429 if wait else 400,
+                error=error,
+                action=f"{ctx.base}/agents/connexion/code",
+                page_title=_("Code de vérification"),
+            )
+        await ctx.limiter.reset(CODE_LIMIT, tid, str(user.id))
+        user.totp_step = step
+        return await self._sign_in(ctx, user)
+
+    async def _enrol_page(
+        self, ctx: AccountsContext, user: StaffUser, error: str = "", status_code: int = 200
+    ) -> Response[Any]:
+        secret = ctx.session.get("staff_enrol_secret")
+        if not secret:
+            secret = twofactor.new_secret()
+            ctx.session.set("staff_enrol_secret", secret)
+        uri = twofactor.provisioning_uri(secret, user.email, f"Guichet {ctx.tenant.short_name}")
+        return await staff_page(
+            ctx,
+            "agents/enrol.html",
+            None,
+            status_code=status_code,
+            secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            qr=twofactor.qr_svg(uri, _("Code QR à scanner avec votre application")),
+            error=error,
+            action=f"{ctx.base}/agents/double-authentification",
+            page_title=_("Double authentification"),
+        )
+
+    @get("/double-authentification", name="staff:enrol")
+    async def enrol(self, ctx: AccountsContext) -> Response[Any]:
+        user = await self._pending(ctx, "staff_enrol")
+        if user is None:
+            return await ctx.redirect("/agents/connexion")
+        return await self._enrol_page(ctx, user)
+
+    @post("/double-authentification", name="staff:enrol_post")
+    async def enrol_post(self, ctx: AccountsContext) -> Response[Any]:
+        user = await self._pending(ctx, "staff_enrol")
+        secret = ctx.session.get("staff_enrol_secret")
+        if user is None or not secret:
+            ctx.flash(_("Le délai est passé : identifiez-vous de nouveau."), "warning")
+            return await ctx.redirect("/agents/connexion")
+        form = await ctx.request.form()
+        code = form.get("code", "")
+        wait = await ctx.limiter.attempt(CODE_LIMIT, str(ctx.tenant.id), str(user.id))
+        step = (
+            None if wait else twofactor.check_code(secret, code if isinstance(code, str) else "", 0)
+        )
+        if step is None:
+            return await self._enrol_page(
+                ctx,
+                user,
+                _("Code incorrect : saisissez le code à six chiffres que montre l'application."),
+                status_code=400,
+            )
+        user.totp_secret = twofactor.encrypt_secret(self._secret_key(ctx), secret)
+        user.totp_step = step
+        staff_audit(ctx, user, "staff.second_factor_enrolled")
+        return await self._sign_in(ctx, user)
+
+    @get("/invitation/{token:str}", name="staff:invitation")
+    async def invitation(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
+        user = await self._invited(ctx, token)
+        return await staff_page(
+            ctx,
+            "agents/invitation.html",
+            None,
+            invited=user,
+            errors={},
+            policy=_("12 caractères au moins, dont une majuscule, une minuscule et un chiffre."),
+            page_title=_("Bienvenue dans l'espace agents"),
+        )
+
+    async def _invited(self, ctx: AccountsContext, token: str) -> StaffUser:
+        user = await StaffService(ctx.db, ctx.tenant.id).by_invitation(token_hash(token[:100]))
+        if user is None:
+            raise NotFoundException()
+        return user
+
+    @post("/invitation/{token:str}", name="staff:invitation_post")
+    async def invitation_post(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
+        user = await self._invited(ctx, token)
+        form = await ctx.request.form()
+        password = form.get("password", "")
+        confirmation = form.get("password_confirmation", "")
+        password = password if isinstance(password, str) else ""
+        errors: dict[str, str] = {}
+        problems = check_password(password, STAFF_POLICY, [user.email, user.name])
+        if problems:
+            errors["password"] = " ".join(problems)
+        elif password != confirmation:
+            errors["password_confirmation"] = _("Les deux mots de passe sont différents.")
+        if errors:
+            return await staff_page(
+                ctx,
+                "agents/invitation.html",
+                None,
+                status_code=400,
+                invited=user,
+                errors=errors,
+                policy=_(
+                    "12 caractères au moins, dont une majuscule, une minuscule et un chiffre."
+                ),
+                page_title=_("Bienvenue dans l'espace agents"),
+            )
+        user.password_hash = hash_password(password)
+        user.invite_hash = None
+        user.invite_expires_at = None
+        user.session_epoch += 1
+        staff_audit(ctx, user, "staff.invitation_accepted")
+        self._start(ctx, "staff_enrol", user)
+        await ctx.commit()
+        return await ctx.redirect("/agents/double-authentification")
+
     @post("/deconnexion", name="staff:logout")
     async def logout(self, ctx: AccountsContext) -> Response[Any]:
+        user = await current_staff(ctx)
+        if user is not None:
+            staff_audit(ctx, user, "staff.logout")
+            await ctx.commit()
         ctx.session.data = {}
         ctx.manager.rotate(ctx.session)
         ctx.flash(_("Vous êtes déconnecté de l'espace agents."), "info")

@@ -60,7 +60,7 @@ _CONTACT_FIELDS = {
 }
 
 
-async def apply_demo(session: AsyncSession, folder: Path) -> list[str]:
+async def apply_demo(session: AsyncSession, folder: Path, secret_key: str = "") -> list[str]:
     path = folder / "demo.toml"
     if not path.is_file():
         return []
@@ -89,15 +89,23 @@ async def apply_demo(session: AsyncSession, folder: Path) -> list[str]:
     for entry in data.get("billable", []):
         changes += await _billable(session, tenant, entry, path)
     for i, entry in enumerate(data.get("staff", [])):
-        changes += await _staff(session, tenant, entry, path, i)
+        changes += await _staff(session, tenant, entry, path, i, secret_key)
     await session.flush()
     return changes
 
 
 async def _staff(
-    session: AsyncSession, tenant: Tenant, entry: dict[str, Any], path: Path, i: int
+    session: AsyncSession,
+    tenant: Tenant,
+    entry: dict[str, Any],
+    path: Path,
+    i: int,
+    secret_key: str,
 ) -> list[str]:
-    """A demo staff member {"email", "name", "role", "password"}; added once, never changed."""
+    """A demo staff member {"email", "name", "role", "password", "totp_secret"}; added once,
+    never changed. The second-factor secret is given so that the demo can be tried without a
+    phone (README); without one, the first sign-in asks to enrol an application."""
+    from guichet.staff import twofactor
     from guichet.staff.models import StaffRole, StaffUser
 
     where = f"staff[{i}]"
@@ -126,6 +134,11 @@ async def _staff(
             name=str(entry.get("name", email)),
             role=role,
             password_hash=hash_password(str(entry["password"])),
+            totp_secret=(
+                twofactor.encrypt_secret(secret_key, str(entry["totp_secret"]))
+                if entry.get("totp_secret")
+                else ""
+            ),
         )
     )
     return [f"staff {email}: added"]

@@ -1,0 +1,1 @@
+"""Tenant administration: the back-office of a tenant's administrators."""

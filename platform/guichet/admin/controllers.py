@@ -1,0 +1,750 @@
+"""Tenant administration (``/{tenant}/admin/``): the dashboard, branding, services and the
+citizens' files with their access keys (key letters as PDF, keys by email), staff and their
+invitations, and the audit log. Every change is written to the audit log with the change.
+
+A page is reached only by a signed-in staff member of this tenant whose role allows it
+(:data:`guichet.staff.web.PERMISSIONS`); an object of another tenant is not found (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from litestar import Controller, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from sqlalchemy import func, select
+
+from guichet.accounts.forms import valid_email
+from guichet.accounts.models import Citizen, CitizenStatus, ServiceAccount
+from guichet.accounts.secrets import generate_access_key, key_digest
+from guichet.accounts.web import AccountsContext, provide_ctx
+from guichet.audit.services import audit_lines
+from guichet.billing.models import Invoice, InvoiceStatus
+from guichet.db.repository import TenantRepository
+from guichet.i18n import gettext as _
+from guichet.notifications.services import enqueue_delivery, queue_email
+from guichet.procedures.models import OPEN_STATUSES, ProcedureRequest
+from guichet.staff.models import StaffRole, StaffUser
+from guichet.staff.services import StaffService
+from guichet.staff.web import require_staff, staff_audit, staff_page
+from guichet.tenancy.catalog import LOGO_TYPES, MAX_LOGO_BYTES, PAGE_BACKGROUND, _svg_is_active
+from guichet.tenancy.contrast import AA_NORMAL_TEXT, InvalidColour, contrast_ratio
+from guichet.tenancy.models import Service, Tenant
+from guichet.web.pages import download_response
+
+__all__ = ["ROLE_LABELS", "AdminController", "branding_problems"]
+
+
+def N_(message: str) -> str:
+    return message
+
+
+ROLE_LABELS = {
+    StaffRole.ADMIN: N_("Administrateur"),
+    StaffRole.AGENT: N_("Agent"),
+    StaffRole.CASHIER: N_("Régisseur"),
+}
+COLOUR_FIELDS = ("primary_color", "on_primary_color", "accent_color", "on_accent_color")
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+_SERVICE_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,49}")
+
+
+def branding_problems(values: dict[str, str]) -> dict[str, str]:
+    """French messages, next to the field, for colours that are not #rrggbb or whose text
+    would not reach WCAG AA (4.5:1) on its background."""
+    errors: dict[str, str] = {}
+    for name in COLOUR_FIELDS:
+        if not _HEX.fullmatch(values.get(name, "")):
+            errors[name] = _(
+                "Écrivez la couleur sous la forme #1f4e79 (six chiffres hexadécimaux)."
+            )
+    if errors:
+        return errors
+    pairs = (
+        ("primary_color", "on_primary_color", _("le texte sur la couleur principale")),
+        ("accent_color", "on_accent_color", _("le texte sur la couleur d'accent")),
+    )
+    for background, text, what in pairs:
+        try:
+            ratio = contrast_ratio(values[background], values[text])
+        except InvalidColour:
+            continue
+        if ratio < AA_NORMAL_TEXT:
+            errors[text] = _(
+                "Contraste de %(ratio)s:1 pour %(what)s : il faut au moins 4,5:1 (RGAA, WCAG AA). "
+                "Choisissez une couleur plus claire ou plus foncée.",
+                ratio=str(ratio).replace(".", ","),
+                what=what,
+            )
+    ratio = contrast_ratio(values["primary_color"], PAGE_BACKGROUND)
+    if ratio < AA_NORMAL_TEXT and "primary_color" not in errors:
+        errors["primary_color"] = _(
+            "Contraste de %(ratio)s:1 sur la page blanche (liens et titres) : il faut au moins "
+            "4,5:1. Choisissez une couleur plus foncée.",
+            ratio=str(ratio).replace(".", ","),
+        )
+    return errors
+
+
+def _logo_type(data: bytes) -> str | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:2048].lower()):
+        return "image/svg+xml"
+    return None
+
+
+def _text(form: Any, name: str, limit: int) -> str:
+    from guichet.procedures.controllers import _text as clean
+
+    return clean(form, name, limit)
+
+
+class _Services(TenantRepository[Service]):
+    model_type = Service
+
+
+class _Accounts(TenantRepository[ServiceAccount]):
+    model_type = ServiceAccount
+
+
+class AdminController(Controller):
+    path = "/admin"
+    dependencies = {"ctx": Provide(provide_ctx)}
+
+    async def _tenant_row(self, ctx: AccountsContext) -> Tenant:
+        tenant = await ctx.db.get(Tenant, ctx.tenant.id)
+        if tenant is None:  # pragma: no cover - the middleware resolved it
+            raise NotFoundException()
+        return tenant
+
+    async def _commit(self, ctx: AccountsContext, queued: list[uuid.UUID] | None = None) -> None:
+        await ctx.db.commit()
+        if queued:
+            enqueue_delivery(ctx.accounts.settings, queued)
+
+    # -- dashboard -----------------------------------------------------------------------------
+    @get("/", name="admin:dashboard")
+    async def dashboard(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "dashboard")
+        if not isinstance(staff, StaffUser):
+            return staff
+        tid = ctx.tenant.id
+
+        async def count(statement: Any) -> int:
+            return int(await ctx.db.scalar(statement) or 0)
+
+        figures = {
+            "accounts": await count(
+                select(func.count(Citizen.id)).where(
+                    Citizen.tenant_id == tid, Citizen.status == CitizenStatus.ACTIVE
+                )
+            ),
+            "pending": await count(
+                select(func.count(Citizen.id)).where(
+                    Citizen.tenant_id == tid, Citizen.status == CitizenStatus.PENDING
+                )
+            ),
+            "unpaid_cents": await count(
+                select(func.coalesce(func.sum(Invoice.total_cents - Invoice.paid_cents), 0)).where(
+                    Invoice.tenant_id == tid,
+                    Invoice.status.in_((InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL)),
+                )
+            ),
+            "open_requests": await count(
+                select(func.count(ProcedureRequest.id)).where(
+                    ProcedureRequest.tenant_id == tid, ProcedureRequest.status.in_(OPEN_STATUSES)
+                )
+            ),
+        }
+        return await staff_page(
+            ctx,
+            "admin/dashboard.html",
+            staff,
+            figures=figures,
+            role_labels=ROLE_LABELS,
+            page_title=_("Administration"),
+        )
+
+    # -- branding ------------------------------------------------------------------------------
+    def _themes(self, ctx: AccountsContext) -> list[tuple[str, str]]:
+        themes_dir = ctx.accounts.settings.themes_dir
+        names = sorted(
+            p.name
+            for p in themes_dir.iterdir()
+            if (p / "templates").is_dir() or p.name == "default"
+        )
+        return [(n, n) for n in names]
+
+    async def _branding_page(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        values: dict[str, str],
+        errors: dict[str, str],
+        preview: bool = False,
+        status_code: int = 200,
+    ) -> Response[Any]:
+        contrasts = {}
+        if not errors:
+            contrasts = {
+                "on_primary": contrast_ratio(values["primary_color"], values["on_primary_color"]),
+                "on_accent": contrast_ratio(values["accent_color"], values["on_accent_color"]),
+                "page": contrast_ratio(values["primary_color"], PAGE_BACKGROUND),
+            }
+        return await staff_page(
+            ctx,
+            "admin/branding.html",
+            staff,
+            status_code=status_code,
+            values=values,
+            errors=errors,
+            preview=preview,
+            contrasts=contrasts,
+            themes=self._themes(ctx),
+            page_title=_("Apparence"),
+        )
+
+    @get("/apparence/apercu.css", name="admin:branding_preview_css", media_type="text/css")
+    async def branding_preview_css(self, ctx: AccountsContext) -> Response[Any]:
+        """The preview's colours as a stylesheet of this site (the CSP allows no inline
+        style): only #rrggbb values get in."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        params = ctx.request.query_params
+        colours = {
+            name: str(params.get(name, ""))
+            for name in COLOUR_FIELDS
+            if _HEX.fullmatch(str(params.get(name, "")))
+        }
+        rules = [f".swatch-{name} {{ background: {value}; }}" for name, value in colours.items()]
+        if len(colours) == len(COLOUR_FIELDS):
+            rules += [
+                f".preview-primary {{ background: {colours['primary_color']}; "
+                f"color: {colours['on_primary_color']}; }}",
+                f".preview-accent {{ background: {colours['accent_color']}; "
+                f"color: {colours['on_accent_color']}; }}",
+                f".preview-link {{ color: {colours['primary_color']}; }}",
+            ]
+        return await ctx.finish(
+            Response(
+                "\n".join(rules) + "\n",
+                media_type="text/css",
+                headers={"Cache-Control": "no-store"},
+            )
+        )
+
+    @get("/apparence", name="admin:branding")
+    async def branding(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        tenant = await self._tenant_row(ctx)
+        values = {
+            name: getattr(tenant, name)
+            for name in ("name", "short_name", "tagline", "theme", "logo_alt", *COLOUR_FIELDS)
+        }
+        return await self._branding_page(ctx, staff, values, {})
+
+    @post("/apparence", name="admin:branding_post")
+    async def branding_post(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        tenant = await self._tenant_row(ctx)
+        form = await ctx.request.form()
+        values = {
+            "name": _text(form, "name", 200),
+            "short_name": _text(form, "short_name", 100),
+            "tagline": _text(form, "tagline", 200),
+            "theme": _text(form, "theme", 50),
+            "logo_alt": _text(form, "logo_alt", 200),
+            **{name: _text(form, name, 7).lower() for name in COLOUR_FIELDS},
+        }
+        errors = branding_problems(values)
+        if not values["name"]:
+            errors["name"] = _("Ce champ est obligatoire.")
+        if values["theme"] not in dict(self._themes(ctx)):
+            errors["theme"] = _("Choisissez un thème dans la liste.")
+        logo = form.get("logo")
+        logo_data = await logo.read() if isinstance(logo, UploadFile) and logo.filename else None
+        logo_type = None
+        if logo_data is not None:
+            logo_type = _logo_type(logo_data)
+            if len(logo_data) > MAX_LOGO_BYTES:
+                errors["logo"] = _("Le logo dépasse 512 Ko.")
+            elif logo_type is None:
+                errors["logo"] = _("Le logo doit être une image SVG, PNG ou JPEG.")
+            elif logo_type == "image/svg+xml" and _svg_is_active(logo_data):
+                errors["logo"] = _(
+                    "Ce SVG contient des scripts ou des références externes : enregistrez-le "
+                    "en SVG simple ou en PNG."
+                )
+        has_logo = bool(logo_data) or bool(tenant.logo_file)
+        if has_logo and not values["logo_alt"] and "logo" not in errors:
+            errors["logo_alt"] = _(
+                "Décrivez le logo pour les personnes qui ne le voient pas, par exemple "
+                "« CCAS de Castres »."
+            )
+        if errors or form.get("action") == "apercu":
+            return await self._branding_page(
+                ctx, staff, values, errors, preview=not errors, status_code=400 if errors else 200
+            )
+        files = ctx.request.app.state.services.files
+        changed = [k for k, v in values.items() if getattr(tenant, k) != v]
+        for name, value in values.items():
+            setattr(tenant, name, value)
+        old_logo = None
+        if logo_data is not None and logo_type is not None:
+            digest = hashlib.sha256(logo_data).hexdigest()
+            suffix = {v: k for k, v in LOGO_TYPES.items()}[logo_type]
+            key = f"tenants/{tenant.slug}/logo-{digest[:16]}{suffix}"
+            await asyncio.to_thread(files.put, key, logo_data)
+            old_logo = tenant.logo_file if tenant.logo_file != key else None
+            tenant.logo_file, tenant.logo_hash, tenant.logo_media_type = key, digest, logo_type
+            changed.append("logo")
+        staff_audit(ctx, staff, "tenant.branding_changed", tenant.slug, {"fields": changed})
+        await self._commit(ctx)
+        await ctx.request.app.state.services.resolver.invalidate()
+        if old_logo:
+            await asyncio.to_thread(files.delete, old_logo)
+        ctx.flash(_("L'apparence du portail est enregistrée."), "success")
+        return await ctx.redirect("/admin/apparence")
+
+    # -- services and access keys --------------------------------------------------------------
+    @get("/services", name="admin:services")
+    async def services(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        return await self._services_page(ctx, staff, {}, {})
+
+    async def _services_page(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        values: dict[str, str],
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Response[Any]:
+        counts: dict[uuid.UUID, int] = {
+            service_id: int(number)
+            for service_id, number in (
+                await ctx.db.execute(
+                    select(ServiceAccount.service_id, func.count(ServiceAccount.id))
+                    .where(ServiceAccount.tenant_id == ctx.tenant.id)
+                    .group_by(ServiceAccount.service_id)
+                )
+            ).all()
+        }
+        services = await _Services(session=ctx.db, tenant_id=ctx.tenant.id).get_many(
+            order_by=[(Service.name, False)]
+        )
+        return await staff_page(
+            ctx,
+            "admin/services.html",
+            staff,
+            status_code=status_code,
+            services=services,
+            counts=counts,
+            values=values,
+            errors=errors,
+            page_title=_("Services et clés d'accès"),
+        )
+
+    @post("/services", name="admin:services_post")
+    async def services_post(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        form = await ctx.request.form()
+        values = {
+            "code": _text(form, "code", 50).lower(),
+            "name": _text(form, "name", 200),
+            "description": _text(form, "description", 2000),
+        }
+        errors: dict[str, str] = {}
+        repository = _Services(session=ctx.db, tenant_id=ctx.tenant.id)
+        if not _SERVICE_CODE.fullmatch(values["code"]):
+            errors["code"] = _("Lettres minuscules, chiffres et tirets, par exemple « enfance ».")
+        elif await repository.exists(code=values["code"]):
+            errors["code"] = _("Ce code est déjà celui d'un service.")
+        if not values["name"]:
+            errors["name"] = _("Ce champ est obligatoire.")
+        if errors:
+            return await self._services_page(ctx, staff, values, errors, status_code=400)
+        await repository.add(Service(**values))
+        staff_audit(ctx, staff, "service.created", values["code"])
+        await self._commit(ctx)
+        ctx.flash(_("Le service « %(name)s » est créé.", name=values["name"]), "success")
+        return await ctx.redirect(f"/admin/services/{values['code']}")
+
+    async def _service(self, ctx: AccountsContext, code: str) -> Service:
+        service = await _Services(session=ctx.db, tenant_id=ctx.tenant.id).get_one_or_none(
+            code=code
+        )
+        if service is None:
+            raise NotFoundException()
+        return service
+
+    async def _service_page(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        service: Service,
+        values: dict[str, str],
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Response[Any]:
+        accounts = await _Accounts(session=ctx.db, tenant_id=ctx.tenant.id).get_many(
+            ServiceAccount.service_id == service.id, order_by=[(ServiceAccount.reference, False)]
+        )
+        return await staff_page(
+            ctx,
+            "admin/service.html",
+            staff,
+            status_code=status_code,
+            service=service,
+            accounts=accounts,
+            fresh_keys=ctx.session.get("fresh_keys") or {},
+            values=values,
+            errors=errors,
+            page_title=service.name,
+        )
+
+    @get("/services/{code:str}", name="admin:service")
+    async def service(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        return await self._service_page(ctx, staff, await self._service(ctx, code), {}, {})
+
+    def _remember_key(self, ctx: AccountsContext, account: ServiceAccount, key: str) -> None:
+        """The key in clear, for this staff session only (letter, email), until sign-out."""
+        keys = dict(ctx.session.get("fresh_keys") or {})
+        keys[str(account.id)] = key
+        ctx.session.set("fresh_keys", dict(list(keys.items())[-50:]))
+
+    @post("/services/{code:str}", name="admin:service_post")
+    async def service_post(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        form = await ctx.request.form()
+        values = {
+            "reference": _text(form, "reference", 50),
+            "holder_name": _text(form, "holder_name", 200),
+            "email": _text(form, "email", 254),
+        }
+        errors: dict[str, str] = {}
+        repository = _Accounts(session=ctx.db, tenant_id=ctx.tenant.id)
+        if not _REFERENCE.fullmatch(values["reference"]):
+            errors["reference"] = _(
+                "Le numéro du dossier dans le service : lettres, chiffres, points, tirets, "
+                "par exemple AS-2020-0001."
+            )
+        elif await repository.exists(service_id=service.id, reference=values["reference"]):
+            errors["reference"] = _("Ce service a déjà un dossier de ce numéro.")
+        if not values["holder_name"]:
+            errors["holder_name"] = _("Ce champ est obligatoire.")
+        if values["email"] and not valid_email(values["email"]):
+            errors["email"] = _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")
+        if errors:
+            return await self._service_page(ctx, staff, service, values, errors, status_code=400)
+        key = generate_access_key()
+        account = await repository.add(
+            ServiceAccount(
+                service_id=service.id,
+                key_digest=key_digest(
+                    ctx.accounts.settings.web.secret_key, str(ctx.tenant.id), key
+                ),
+                **values,
+            )
+        )
+        self._remember_key(ctx, account, key)
+        staff_audit(ctx, staff, "service_account.created", f"{service.code}/{account.reference}")
+        await self._commit(ctx)
+        ctx.flash(
+            _(
+                "Le dossier %(reference)s est créé. Sa clé d'accès est %(key)s : remettez-la "
+                "par courrier ou par courriel, elle ne sera plus affichée après votre déconnexion.",
+                reference=account.reference,
+                key=key,
+            ),
+            "success",
+        )
+        return await ctx.redirect(f"/admin/services/{service.code}")
+
+    async def _account(
+        self, ctx: AccountsContext, service: Service, account_id: uuid.UUID
+    ) -> ServiceAccount:
+        account = await _Accounts(session=ctx.db, tenant_id=ctx.tenant.id).get_one_or_none(
+            id=account_id, service_id=service.id
+        )
+        if account is None:
+            raise NotFoundException()
+        return account
+
+    @post("/services/{code:str}/{account_id:uuid}/nouvelle-cle", name="admin:new_key")
+    async def new_key(
+        self, ctx: AccountsContext, code: FromPath[str], account_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        account = await self._account(ctx, service, account_id)
+        key = generate_access_key()
+        account.key_digest = key_digest(
+            ctx.accounts.settings.web.secret_key, str(ctx.tenant.id), key
+        )
+        self._remember_key(ctx, account, key)
+        staff_audit(
+            ctx, staff, "service_account.key_regenerated", f"{service.code}/{account.reference}"
+        )
+        await self._commit(ctx)
+        ctx.flash(
+            _(
+                "Nouvelle clé pour le dossier %(reference)s : %(key)s. L'ancienne ne "
+                "fonctionne plus.",
+                reference=account.reference,
+                key=key,
+            ),
+            "success",
+        )
+        return await ctx.redirect(f"/admin/services/{service.code}")
+
+    def _fresh_key(self, ctx: AccountsContext, account: ServiceAccount) -> str:
+        key = (ctx.session.get("fresh_keys") or {}).get(str(account.id))
+        if not key:
+            raise NotFoundException()
+        return str(key)
+
+    @get("/services/{code:str}/{account_id:uuid}/lettre", name="admin:key_letter")
+    async def key_letter(
+        self, ctx: AccountsContext, code: FromPath[str], account_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        """The letter that brings the key by post (PDF), while the key is known."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        account = await self._account(ctx, service, account_id)
+        key = self._fresh_key(ctx, account)
+        services = ctx.request.app.state.services
+        from guichet.billing.pdf import invoice_pdf, tenant_logo
+
+        logo = tenant_logo(services.files, ctx.tenant)
+        html = services.renderer.render(
+            ctx.tenant.theme,
+            "pdf/key_letter.html",
+            {
+                "tenant": ctx.tenant,
+                "service": service,
+                "account": account,
+                "key": key,
+                "logo": logo,
+                "portal_url": f"{ctx.accounts.settings.web.public_url}/{ctx.tenant.slug}/",
+                "locale": "fr",
+                "today": datetime.now(UTC).date(),
+            },
+        )
+        data = await asyncio.to_thread(invoice_pdf, html)
+        staff_audit(
+            ctx, staff, "service_account.letter_printed", f"{service.code}/{account.reference}"
+        )
+        await self._commit(ctx)
+        return await ctx.finish(
+            download_response(data, "application/pdf", f"cle-acces-{account.reference}.pdf")
+        )
+
+    @post("/services/{code:str}/{account_id:uuid}/courriel", name="admin:key_email")
+    async def key_email(
+        self, ctx: AccountsContext, code: FromPath[str], account_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        account = await self._account(ctx, service, account_id)
+        key = self._fresh_key(ctx, account)
+        if not account.email:
+            ctx.flash(
+                _("Ce dossier n'a pas d'adresse de courriel : imprimez la lettre."), "warning"
+            )
+            return await ctx.redirect(f"/admin/services/{service.code}")
+        services = ctx.request.app.state.services
+        message = queue_email(
+            ctx.db,
+            services.renderer,
+            ctx.accounts.settings,
+            ctx.tenant,
+            kind="access_key",
+            recipient=account.email,
+            locale=ctx.tenant.default_locale,
+            context={"service": service, "account": account, "key": key},
+        )
+        staff_audit(
+            ctx, staff, "service_account.key_emailed", f"{service.code}/{account.reference}"
+        )
+        await self._commit(ctx, [message.id])
+        ctx.flash(_("La clé est envoyée à %(email)s.", email=account.email), "success")
+        return await ctx.redirect(f"/admin/services/{service.code}")
+
+    # -- staff ---------------------------------------------------------------------------------
+    async def _staff_page(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        values: dict[str, str],
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Response[Any]:
+        members = await StaffService(ctx.db, ctx.tenant.id).repository.get_many(
+            order_by=[(StaffUser.name, False)]
+        )
+        return await staff_page(
+            ctx,
+            "admin/staff.html",
+            staff,
+            status_code=status_code,
+            members=members,
+            roles=[(r.value, _(label)) for r, label in ROLE_LABELS.items()],
+            role_labels=ROLE_LABELS,
+            values=values,
+            errors=errors,
+            now=datetime.now(UTC),
+            page_title=_("Agents et administrateurs"),
+        )
+
+    @get("/agents", name="admin:staff")
+    async def staff_list(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        return await self._staff_page(ctx, staff, {"role": "agent"}, {})
+
+    @post("/agents", name="admin:staff_invite")
+    async def staff_invite(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        form = await ctx.request.form()
+        values = {
+            "email": _text(form, "email", 254).lower(),
+            "name": _text(form, "name", 200),
+            "role": _text(form, "role", 20),
+        }
+        errors: dict[str, str] = {}
+        service = StaffService(ctx.db, ctx.tenant.id)
+        if not valid_email(values["email"]):
+            errors["email"] = _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")
+        else:
+            existing = await service.by_email(values["email"])
+            if existing is not None and existing.password_hash:
+                errors["email"] = _("Cette personne fait déjà partie des agents.")
+        if not values["name"]:
+            errors["name"] = _("Ce champ est obligatoire.")
+        if values["role"] not in {r.value for r in StaffRole}:
+            errors["role"] = _("Choisissez un rôle dans la liste.")
+        if errors:
+            return await self._staff_page(ctx, staff, values, errors, status_code=400)
+        queued = invite_staff(
+            ctx, await service.invite(values["email"], values["name"], StaffRole(values["role"]))
+        )
+        staff_audit(ctx, staff, "staff.invited", values["email"], {"role": values["role"]})
+        await self._commit(ctx, queued)
+        ctx.flash(_("Invitation envoyée à %(email)s.", email=values["email"]), "success")
+        return await ctx.redirect("/admin/agents")
+
+    @post("/agents/{staff_id:uuid}", name="admin:staff_change")
+    async def staff_change(
+        self, ctx: AccountsContext, staff_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        member = await StaffService(ctx.db, ctx.tenant.id).get(staff_id)
+        if member is None:
+            raise NotFoundException()
+        form = await ctx.request.form()
+        action = _text(form, "action", 20)
+        if member.id == staff.id:
+            ctx.flash(
+                _("Vous ne pouvez pas changer votre propre rôle ni vous désactiver."), "warning"
+            )
+            return await ctx.redirect("/admin/agents")
+        if action == "role" and _text(form, "role", 20) in {r.value for r in StaffRole}:
+            member.role = StaffRole(_text(form, "role", 20))
+            member.session_epoch += 1
+            staff_audit(ctx, staff, "staff.role_changed", member.email, {"role": member.role.value})
+        elif action in ("desactiver", "reactiver"):
+            member.active = action == "reactiver"
+            member.session_epoch += 1
+            staff_audit(
+                ctx, staff, f"staff.{'enabled' if member.active else 'disabled'}", member.email
+            )
+        else:
+            raise NotFoundException()
+        await self._commit(ctx)
+        ctx.flash(_("%(name)s : modification enregistrée.", name=member.name), "success")
+        return await ctx.redirect("/admin/agents")
+
+    # -- audit log -----------------------------------------------------------------------------
+    @get("/journal", name="admin:audit")
+    async def journal(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        params = ctx.request.query_params
+        action = str(params.get("action", ""))[:60]
+        actor = str(params.get("qui", ""))[:100]
+        days = str(params.get("jours", "30"))
+        since = datetime.now(UTC) - timedelta(days=int(days) if days.isdigit() else 30)
+        lines = await audit_lines(ctx.db, ctx.tenant.id, action=action, actor=actor, since=since)
+        return await staff_page(
+            ctx,
+            "admin/audit.html",
+            staff,
+            lines=lines,
+            filters={"action": action, "qui": actor, "jours": days if days.isdigit() else "30"},
+            page_title=_("Journal des actions"),
+        )
+
+
+def invite_staff(ctx: AccountsContext, invited: tuple[StaffUser, str]) -> list[uuid.UUID]:
+    """Queue the invitation email; returns the outbox ids to hand to a worker."""
+    user, token = invited
+    services = ctx.request.app.state.services
+    message = queue_email(
+        ctx.db,
+        services.renderer,
+        ctx.accounts.settings,
+        ctx.tenant,
+        kind="staff_invitation",
+        recipient=user.email,
+        locale=ctx.tenant.default_locale,
+        context={
+            "user": user,
+            "role": _(ROLE_LABELS[user.role]),
+            "link": (
+                f"{ctx.accounts.settings.web.public_url}/{ctx.tenant.slug}"
+                f"/agents/invitation/{token}"
+            ),
+        },
+    )
+    return [message.id]

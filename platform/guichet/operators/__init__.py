@@ -1,0 +1,1 @@
+"""Platform operators: tenants, onboarding, health."""

@@ -1,0 +1,575 @@
+"""Platform operators (``/operator/``): sign-in with a password and the second factor, the
+tenants with their figures, onboarding a new tenant (its first administrator is invited by
+email), and putting a tenant in maintenance, suspending or resuming it. Every action is in the
+audit log (the platform's own lines, and the tenant's for what concerns it).
+
+Operators have their own session (cookie path ``/operator``, store key of the platform), never
+a tenant's: a tenant's staff session opens nothing here, and an operator's opens no tenant page.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Redirect
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guichet.accounts.forms import valid_email
+from guichet.accounts.passwords import hash_password, needs_rehash, verify_password
+from guichet.accounts.web import LIMITS, client_ip
+from guichet.audit.services import audit, audit_lines
+from guichet.i18n import gettext as _
+from guichet.notifications.services import enqueue_delivery, queue_email
+from guichet.staff import twofactor
+from guichet.staff.models import Operator, StaffRole
+from guichet.staff.services import StaffService
+from guichet.staff.web import CODE_LIMIT, PENDING_SECONDS
+from guichet.tenancy.models import Tenant, TenantKind, TenantStatus
+from guichet.tenancy.slugs import slug_problem
+from guichet.tenancy.snapshot import TenantSnapshot
+from guichet.web.pages import render_page, services_of
+from guichet.web.ratelimit import RateLimiter
+from guichet.web.sessions import Session, SessionManager
+
+__all__ = ["PLATFORM", "OperatorController", "onboard_tenant"]
+
+PLATFORM = uuid.UUID(int=0)  # the session "tenant" of operators
+BASE = "/operator"
+
+
+def N_(message: str) -> str:
+    return message
+
+
+STATUS_LABELS = {
+    TenantStatus.ACTIVE: N_("en service"),
+    TenantStatus.MAINTENANCE: N_("en maintenance"),
+    TenantStatus.SUSPENDED: N_("suspendu"),
+}
+
+
+@dataclass
+class OperatorContext:
+    request: Request[Any, Any, Any]
+    db: AsyncSession
+    session: Session
+    manager: SessionManager
+    limiter: RateLimiter
+
+    @property
+    def settings(self) -> Any:
+        return services_of(self.request).settings
+
+    @property
+    def ip(self) -> str:
+        return client_ip(self.request)
+
+    def flash(self, message: str, kind: str = "info") -> None:
+        self.session.set("flash", {"message": message, "kind": kind})
+
+    async def finish(self, response: Response[Any]) -> Response[Any]:
+        await self.manager.save(self.session, response, BASE)
+        return response
+
+    async def redirect(self, path: str) -> Response[Any]:
+        return await self.finish(Redirect(f"{BASE}{path}", status_code=303))
+
+    async def page(
+        self, template: str, operator: Operator | None, status_code: int = 200, **context: Any
+    ) -> Response[Any]:
+        flash = self.session.pop("flash") if "flash" in self.session.data else None
+        response = render_page(
+            self.request,
+            template,
+            status_code=status_code,
+            operator=operator,
+            flash=flash,
+            headers={"Cache-Control": "no-store"},
+            **context,
+        )
+        return await self.finish(response)
+
+    async def current(self) -> Operator | None:
+        raw = self.session.get("operator_id")
+        if not raw:
+            return None
+        try:
+            operator = await self.db.get(Operator, uuid.UUID(raw))
+        except ValueError:
+            return None
+        if (
+            operator is None
+            or not operator.active
+            or not operator.totp_secret
+            or operator.session_epoch != self.session.get("operator_epoch")
+        ):
+            self.manager.clear(self.session)
+            return None
+        return operator
+
+    def audit(self, operator: Operator, action: str, tenant_id: Any = None, **detail: Any) -> None:
+        audit(
+            self.db,
+            tenant_id=tenant_id,
+            actor_kind="operator",
+            actor_id=operator.id,
+            actor_name=f"{operator.name} <{operator.email}>",
+            action=action,
+            target=str(detail.pop("target", "")),
+            detail=detail,
+            ip=self.ip,
+        )
+
+
+async def provide_operator_ctx(request: Request[Any, Any, Any]) -> Any:
+    services = services_of(request)
+    manager = SessionManager(
+        services.store.with_namespace("sessions"), secure=services.settings.is_production
+    )
+    session = await manager.load(request, PLATFORM)
+    async with services.db.session(all_tenants=True) as db:
+        yield OperatorContext(
+            request=request,
+            db=db,
+            session=session,
+            manager=manager,
+            limiter=RateLimiter(services.store.with_namespace("ratelimit")),
+        )
+
+
+async def onboard_tenant(
+    db: AsyncSession,
+    services: Any,
+    *,
+    slug: str,
+    name: str,
+    kind: TenantKind,
+    admin_email: str,
+    admin_name: str,
+) -> tuple[Tenant, uuid.UUID]:
+    """A new tenant with the default look, and its first administrator invited by email;
+    returns the tenant and the invitation's outbox id (to hand to a worker after commit)."""
+    tenant = Tenant(
+        id=uuid.uuid4(),
+        slug=slug,
+        name=name,
+        short_name=name,
+        kind=kind,
+        status=TenantStatus.ACTIVE,
+        contact_email=admin_email,
+        welcome_text="",
+    )
+    db.add(tenant)
+    await db.flush()
+    user, token = await StaffService(db, tenant.id).invite(admin_email, admin_name, StaffRole.ADMIN)
+    settings = services.settings
+    message = queue_email(
+        db,
+        services.renderer,
+        settings,
+        TenantSnapshot.from_model(tenant),
+        kind="staff_invitation",
+        recipient=user.email,
+        locale=tenant.default_locale or "fr",
+        context={
+            "user": user,
+            "role": _("Administrateur"),
+            "link": f"{settings.web.public_url}/{slug}/agents/invitation/{token}",
+        },
+    )
+    return tenant, message.id
+
+
+class OperatorController(Controller):
+    path = BASE
+    dependencies = {"octx": Provide(provide_operator_ctx)}
+
+    # -- sign-in -------------------------------------------------------------------------------
+    async def _pending(self, octx: OperatorContext, key: str) -> Operator | None:
+        raw = octx.session.get(key)
+        started = octx.session.get(f"{key}_at", 0)
+        if not raw or time.time() - float(started) > PENDING_SECONDS:
+            return None
+        try:
+            operator = await octx.db.get(Operator, uuid.UUID(raw))
+        except ValueError:
+            return None
+        return operator if operator is not None and operator.active else None
+
+    def _start(self, octx: OperatorContext, key: str, operator: Operator) -> None:
+        octx.manager.rotate(octx.session)
+        octx.session.data = {key: str(operator.id), f"{key}_at": time.time()}
+        octx.session.changed = True
+
+    async def _sign_in(self, octx: OperatorContext, operator: Operator) -> Response[Any]:
+        octx.manager.rotate(octx.session)
+        octx.session.data = {
+            "operator_id": str(operator.id),
+            "operator_epoch": operator.session_epoch,
+        }
+        octx.session.changed = True
+        operator.last_login_at = datetime.now(UTC)
+        octx.audit(operator, "operator.login")
+        await octx.db.commit()
+        return await octx.redirect("/")
+
+    async def _require(self, octx: OperatorContext) -> Operator | Response[Any]:
+        operator = await octx.current()
+        if operator is None:
+            octx.flash(_("Identifiez-vous pour accéder à l'espace des opérateurs."), "warning")
+            return await octx.redirect("/connexion")
+        return operator
+
+    @get("/connexion", name="operator:login")
+    async def login(self, octx: OperatorContext) -> Response[Any]:
+        return await octx.page(
+            "agents/login.html",
+            None,
+            values={},
+            error="",
+            action=f"{BASE}/connexion",
+            heading=_("Espace des opérateurs"),
+            page_title=_("Opérateurs"),
+        )
+
+    @post("/connexion", name="operator:login_post")
+    async def login_post(self, octx: OperatorContext) -> Response[Any]:
+        form = await octx.request.form()
+        email = form.get("email", "")
+        password = form.get("password", "")
+        email = email.strip().lower()[:254] if isinstance(email, str) else ""
+        password = password[:200] if isinstance(password, str) else ""
+        wait = max(
+            await octx.limiter.attempt(LIMITS["login_pair"], "platform", f"{email}:{octx.ip}"),
+            await octx.limiter.attempt(LIMITS["login_ip"], "platform", octx.ip),
+        )
+        error = ""
+        if wait:
+            error = _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
+        else:
+            operator = await octx.db.scalar(select(Operator).where(Operator.email == email))
+            valid = verify_password(operator.password_hash if operator else None, password)
+            if operator is None or not operator.active or not valid:
+                error = _("Adresse de courriel ou mot de passe incorrect.")
+            else:
+                await octx.limiter.reset(LIMITS["login_pair"], "platform", f"{email}:{octx.ip}")
+                if needs_rehash(operator.password_hash):
+                    operator.password_hash = hash_password(password)
+                key = "operator_pending" if operator.totp_secret else "operator_enrol"
+                self._start(octx, key, operator)
+                await octx.db.commit()
+                return await octx.redirect(
+                    "/connexion/code" if operator.totp_secret else "/double-authentification"
+                )
+        return await octx.page(
+            "agents/login.html",
+            None,
+            status_code=429 if wait else 400,
+            values={"email": email},
+            error=error,
+            action=f"{BASE}/connexion",
+            heading=_("Espace des opérateurs"),
+            page_title=_("Opérateurs"),
+        )
+
+    @get("/connexion/code", name="operator:code")
+    async def code(self, octx: OperatorContext) -> Response[Any]:
+        if await self._pending(octx, "operator_pending") is None:
+            return await octx.redirect("/connexion")
+        return await octx.page(
+            "agents/code.html",
+            None,
+            error="",
+            action=f"{BASE}/connexion/code",
+            page_title=_("Code de vérification"),
+        )
+
+    @post("/connexion/code", name="operator:code_post")
+    async def code_post(self, octx: OperatorContext) -> Response[Any]:
+        operator = await self._pending(octx, "operator_pending")
+        if operator is None:
+            octx.flash(_("Le délai est passé : identifiez-vous de nouveau."), "warning")
+            return await octx.redirect("/connexion")
+        form = await octx.request.form()
+        code = form.get("code", "")
+        wait = await octx.limiter.attempt(CODE_LIMIT, "platform", str(operator.id))
+        step = None
+        if not wait:
+            secret = twofactor.decrypt_secret(octx.settings.web.secret_key, operator.totp_secret)
+            step = twofactor.check_code(
+                secret, code if isinstance(code, str) else "", operator.totp_step
+            )
+        if step is None:
+            return await octx.page(
+                "agents/code.html",
+                None,
+                action=f"{BASE}/connexion/code",
+                status_code=429 if wait else 400,
+                error=(
+                    _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
+                    if wait
+                    else _("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant.")
+                ),
+                page_title=_("Code de vérification"),
+            )
+        await octx.limiter.reset(CODE_LIMIT, "platform", str(operator.id))
+        operator.totp_step = step
+        return await self._sign_in(octx, operator)
+
+    async def _enrol_page(
+        self, octx: OperatorContext, operator: Operator, error: str = "", status_code: int = 200
+    ) -> Response[Any]:
+        secret = octx.session.get("operator_enrol_secret")
+        if not secret:
+            secret = twofactor.new_secret()
+            octx.session.set("operator_enrol_secret", secret)
+        uri = twofactor.provisioning_uri(secret, operator.email, "Guichet (opérateurs)")
+        return await octx.page(
+            "agents/enrol.html",
+            None,
+            action=f"{BASE}/double-authentification",
+            status_code=status_code,
+            secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            qr=twofactor.qr_svg(uri, _("Code QR à scanner avec votre application")),
+            error=error,
+            page_title=_("Double authentification"),
+        )
+
+    @get("/double-authentification", name="operator:enrol")
+    async def enrol(self, octx: OperatorContext) -> Response[Any]:
+        operator = await self._pending(octx, "operator_enrol")
+        if operator is None:
+            return await octx.redirect("/connexion")
+        return await self._enrol_page(octx, operator)
+
+    @post("/double-authentification", name="operator:enrol_post")
+    async def enrol_post(self, octx: OperatorContext) -> Response[Any]:
+        operator = await self._pending(octx, "operator_enrol")
+        secret = octx.session.get("operator_enrol_secret")
+        if operator is None or not secret:
+            octx.flash(_("Le délai est passé : identifiez-vous de nouveau."), "warning")
+            return await octx.redirect("/connexion")
+        form = await octx.request.form()
+        code = form.get("code", "")
+        wait = await octx.limiter.attempt(CODE_LIMIT, "platform", str(operator.id))
+        step = (
+            None if wait else twofactor.check_code(secret, code if isinstance(code, str) else "", 0)
+        )
+        if step is None:
+            return await self._enrol_page(
+                octx,
+                operator,
+                _("Code incorrect : saisissez le code à six chiffres que montre l'application."),
+                status_code=400,
+            )
+        operator.totp_secret = twofactor.encrypt_secret(octx.settings.web.secret_key, secret)
+        operator.totp_step = step
+        octx.audit(operator, "operator.second_factor_enrolled")
+        return await self._sign_in(octx, operator)
+
+    @post("/deconnexion", name="operator:logout")
+    async def logout(self, octx: OperatorContext) -> Response[Any]:
+        octx.session.data = {}
+        octx.manager.rotate(octx.session)
+        octx.flash(_("Vous êtes déconnecté de l'espace des opérateurs."), "info")
+        return await octx.redirect("/connexion")
+
+    # -- tenants -------------------------------------------------------------------------------
+    async def _figures(self, db: AsyncSession) -> dict[uuid.UUID, dict[str, int]]:
+        from guichet.accounts.models import Citizen, CitizenStatus
+        from guichet.billing.models import Invoice, InvoiceStatus
+        from guichet.procedures.models import OPEN_STATUSES, ProcedureRequest
+
+        figures: dict[uuid.UUID, dict[str, int]] = {}
+
+        async def gather(name: str, statement: Any) -> None:
+            for tenant_id, value in (await db.execute(statement)).all():
+                figures.setdefault(tenant_id, {})[name] = int(value or 0)
+
+        await gather(
+            "citizens",
+            select(Citizen.tenant_id, func.count(Citizen.id))
+            .where(Citizen.status == CitizenStatus.ACTIVE)
+            .group_by(Citizen.tenant_id),
+        )
+        await gather(
+            "open_requests",
+            select(ProcedureRequest.tenant_id, func.count(ProcedureRequest.id))
+            .where(ProcedureRequest.status.in_(OPEN_STATUSES))
+            .group_by(ProcedureRequest.tenant_id),
+        )
+        await gather(
+            "unpaid_cents",
+            select(Invoice.tenant_id, func.sum(Invoice.total_cents - Invoice.paid_cents))
+            .where(Invoice.status.in_((InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL)))
+            .group_by(Invoice.tenant_id),
+        )
+        return figures
+
+    @get("/", name="operator:tenants")
+    async def tenants(self, octx: OperatorContext) -> Response[Any]:
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        tenants = list((await octx.db.execute(select(Tenant).order_by(Tenant.name))).scalars())
+        return await octx.page(
+            "operator/tenants.html",
+            operator,
+            tenants=tenants,
+            figures=await self._figures(octx.db),
+            status_labels=STATUS_LABELS,
+            lines=await audit_lines(octx.db, None, limit=20),
+            page_title=_("Collectivités"),
+        )
+
+    def _onboard_values(self, form: Any) -> dict[str, str]:
+        def get(name: str, limit: int) -> str:
+            value = form.get(name, "")
+            return value.strip()[:limit] if isinstance(value, str) else ""
+
+        return {
+            "slug": get("slug", 63).lower(),
+            "name": get("name", 200),
+            "kind": get("kind", 20),
+            "admin_email": get("admin_email", 254).lower(),
+            "admin_name": get("admin_name", 200),
+        }
+
+    async def _onboard_page(
+        self,
+        octx: OperatorContext,
+        operator: Operator,
+        values: dict[str, str],
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Response[Any]:
+        return await octx.page(
+            "operator/onboard.html",
+            operator,
+            status_code=status_code,
+            values=values,
+            errors=errors,
+            kinds=[("ccas", _("CCAS")), ("commune", _("Commune"))],
+            page_title=_("Nouvelle collectivité"),
+        )
+
+    @get("/collectivites/nouvelle", name="operator:onboard")
+    async def onboard(self, octx: OperatorContext) -> Response[Any]:
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        return await self._onboard_page(octx, operator, {"kind": "ccas"}, {})
+
+    @post("/collectivites/nouvelle", name="operator:onboard_post")
+    async def onboard_post(self, octx: OperatorContext) -> Response[Any]:
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        values = self._onboard_values(await octx.request.form())
+        errors: dict[str, str] = {}
+        if slug_problem(values["slug"]) is not None:
+            errors["slug"] = _(
+                "De 1 à 63 lettres minuscules, chiffres et tirets, par exemple « ccas-albi »."
+            )
+        elif await octx.db.scalar(select(Tenant.id).where(Tenant.slug == values["slug"])):
+            errors["slug"] = _("Cette adresse est déjà prise par une autre collectivité.")
+        if not values["name"]:
+            errors["name"] = _("Ce champ est obligatoire.")
+        if values["kind"] not in {k.value for k in TenantKind}:
+            errors["kind"] = _("Choisissez dans la liste.")
+        if not valid_email(values["admin_email"]):
+            errors["admin_email"] = _(
+                "Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr"
+            )
+        if not values["admin_name"]:
+            errors["admin_name"] = _("Ce champ est obligatoire.")
+        if errors:
+            return await self._onboard_page(octx, operator, values, errors, status_code=400)
+        services = services_of(octx.request)
+        tenant, message_id = await onboard_tenant(
+            octx.db,
+            services,
+            slug=values["slug"],
+            name=values["name"],
+            kind=TenantKind(values["kind"]),
+            admin_email=values["admin_email"],
+            admin_name=values["admin_name"],
+        )
+        octx.audit(
+            operator,
+            "tenant.onboarded",
+            tenant.id,
+            target=tenant.slug,
+            administrator=values["admin_email"],
+        )
+        await octx.db.commit()
+        enqueue_delivery(services.settings, [message_id])
+        await services.resolver.invalidate()
+        octx.flash(
+            _(
+                "La collectivité « %(name)s » est créée à l'adresse /%(slug)s/ ; son "
+                "administrateur a reçu une invitation par courriel.",
+                name=tenant.name,
+                slug=tenant.slug,
+            ),
+            "success",
+        )
+        return await octx.redirect(f"/collectivites/{tenant.slug}")
+
+    async def _tenant(self, octx: OperatorContext, slug: str) -> Tenant:
+        tenant = await octx.db.scalar(select(Tenant).where(Tenant.slug == slug[:63]))
+        if tenant is None:
+            raise NotFoundException()
+        return tenant
+
+    @get("/collectivites/{slug:str}", name="operator:tenant")
+    async def tenant(self, octx: OperatorContext, slug: FromPath[str]) -> Response[Any]:
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        tenant = await self._tenant(octx, slug)
+        return await octx.page(
+            "operator/tenant.html",
+            operator,
+            row=tenant,
+            figures=(await self._figures(octx.db)).get(tenant.id, {}),
+            status_labels=STATUS_LABELS,
+            lines=await audit_lines(octx.db, tenant.id, limit=30),
+            page_title=tenant.name,
+        )
+
+    @post("/collectivites/{slug:str}/etat", name="operator:tenant_status")
+    async def tenant_status(self, octx: OperatorContext, slug: FromPath[str]) -> Response[Any]:
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        tenant = await self._tenant(octx, slug)
+        form = await octx.request.form()
+        wanted = form.get("status", "")
+        message = form.get("maintenance_message", "")
+        if wanted not in {s.value for s in TenantStatus}:
+            raise NotFoundException()
+        tenant.status = TenantStatus(wanted)
+        if isinstance(message, str) and tenant.status == TenantStatus.MAINTENANCE:
+            tenant.maintenance_message = message.strip()[:2000]
+        octx.audit(operator, f"tenant.{wanted}", tenant.id, target=tenant.slug)
+        await octx.db.commit()
+        await services_of(octx.request).resolver.invalidate()
+        octx.flash(
+            _(
+                "%(name)s est maintenant %(status)s.",
+                name=tenant.name,
+                status=_(STATUS_LABELS[tenant.status]),
+            ),
+            "success",
+        )
+        return await octx.redirect(f"/collectivites/{tenant.slug}")

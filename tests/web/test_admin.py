@@ -1,0 +1,370 @@
+"""Staff and operators over HTTP (both backends): the second factor, invitations, the role ×
+route matrix, tenant administration (branding, services and keys, staff, audit log), operators
+onboarding a tenant, and that nobody acts across tenants or across kinds of users."""
+
+import re
+from html import unescape
+
+import pyotp
+import pytest
+from sqlalchemy import select
+from sqlalchemy import text as sql
+
+from guichet.audit.models import AuditEvent
+from guichet.db.session import Database
+from guichet.staff.models import StaffUser
+from tests.support.accounts import FR, csrf, link_path, outbox, post_form, unique, wizard
+from tests.support.staff import (
+    new_operator,
+    new_staff,
+    operator_login,
+    signed_in_staff,
+    staff_login,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
+    b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d"
+    b"\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def text(response):
+    return unescape(response.text)
+
+
+async def onboarded(web, backend):
+    """A fresh tenant onboarded by an operator, and its administrator signed in on ``web``;
+    returns (slug, admin email)."""
+    web.cookies.clear()
+    operator = await new_operator(backend.settings)
+    landing = await operator_login(web, *operator)
+    assert str(landing.url).endswith("/operator/"), text(landing)[:2000]
+    slug = unique("ccas-")
+    admin = f"{unique('admin')}@exemple.fr"
+    created = await post_form(
+        web,
+        "/operator/collectivites/nouvelle",
+        {
+            "name": "CCAS de Test",
+            "slug": slug,
+            "kind": "ccas",
+            "admin_name": "Anne ADMIN",
+            "admin_email": admin,
+        },
+    )
+    assert "est créée" in text(created), text(created)[:3000]
+    [invitation] = await outbox(backend.settings, slug, admin, "staff_invitation")
+    path = link_path(invitation, backend.settings.web.public_url)
+    web.cookies.clear()
+    page = await web.get(path, headers=FR)
+    assert "Anne ADMIN, choisissez votre mot de passe" in text(page)
+    weak = await post_form(
+        web, path, {"password": "court", "password_confirmation": "court"}, page=page.text
+    )
+    assert weak.status_code == 400 and "12" in text(weak)
+    password = "Mot-de-passe-2026"
+    enrol = await post_form(
+        web, path, {"password": password, "password_confirmation": password}, page=page.text
+    )
+    assert "Double authentification" in text(enrol)
+    assert "<svg" in enrol.text  # the QR code, inline
+    secret = re.search(r'class="totp-key">([A-Z2-7 ]+)<', enrol.text).group(1).replace(" ", "")
+    wrong = await post_form(
+        web, f"/{slug}/agents/double-authentification", {"code": "000000"}, page=enrol.text
+    )
+    assert wrong.status_code == 400
+    done = await post_form(
+        web,
+        f"/{slug}/agents/double-authentification",
+        {"code": pyotp.TOTP(secret).now()},
+        page=enrol.text,
+    )
+    assert f"/{slug}/admin/" in str(done.url), text(done)[:2000]
+    assert "Administration — CCAS de Test" in text(done)
+    # the invitation link is spent
+    assert (await web.get(path, headers=FR)).status_code == 404
+    return slug, admin
+
+
+async def test_second_factor_is_asked_and_a_code_serves_once(web, backend):
+    email, password, secret = await new_staff(backend.settings)
+    first = await post_form(
+        web, "/ccas-castres/agents/connexion", {"email": email, "password": password}
+    )
+    assert str(first.url).endswith("/agents/connexion/code")
+    # nothing opens between the two steps
+    queue = await web.get("/ccas-castres/agents/demandes/", headers=FR)
+    assert str(queue.url).endswith("/agents/connexion")
+    first = await post_form(
+        web, "/ccas-castres/agents/connexion", {"email": email, "password": password}
+    )
+    wrong = await post_form(
+        web, "/ccas-castres/agents/connexion/code", {"code": "123456"}, page=first.text
+    )
+    assert wrong.status_code == 400 and "Code incorrect" in text(wrong)
+    code = pyotp.TOTP(secret).now()
+    ok = await post_form(
+        web, "/ccas-castres/agents/connexion/code", {"code": code}, page=first.text
+    )
+    assert str(ok.url).endswith("/agents/demandes/")
+    web.cookies.clear()
+    again = await staff_login(web, "ccas-castres", email, password, secret, code=code)
+    assert again.status_code == 400 and "déjà utilisé" in text(again)  # no replay
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            stored = await session.scalar(select(StaffUser).where(StaffUser.email == email))
+            assert secret not in stored.totp_secret  # encrypted at rest
+    finally:
+        await db.dispose()
+
+
+ROUTES = [
+    "/admin/",
+    "/admin/apparence",
+    "/admin/services",
+    "/admin/agents",
+    "/admin/journal",
+    "/agents/demandes/",
+]
+ALLOWED = {
+    "administrateur": set(ROUTES),
+    "agent": {"/admin/", "/agents/demandes/"},
+    "regisseur": {"/admin/"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(ALLOWED))
+async def test_role_by_route_matrix(web, backend, role):
+    web.cookies.clear()
+    for route in ROUTES:  # nobody signed in: the sign-in page
+        response = await web.get(f"/ccas-castres{route}", headers=FR)
+        assert str(response.url).endswith("/agents/connexion"), route
+    await signed_in_staff(web, backend.settings, role=role)
+    for route in ROUTES:
+        response = await web.get(f"/ccas-castres{route}", headers=FR, follow_redirects=False)
+        expected = 200 if route in ALLOWED[role] else 403
+        assert response.status_code == expected, (role, route, response.status_code)
+    # state-changing routes follow the same rule
+    page = (await web.get("/ccas-castres/admin/", headers=FR)).text
+    posted = await web.post(
+        "/ccas-castres/admin/services",
+        data={"_csrf_token": csrf(page), "code": f"s{unique('')}", "name": "Essai"},
+        headers=FR,
+        follow_redirects=False,
+    )
+    assert posted.status_code == (303 if role == "administrateur" else 403)
+
+
+async def test_onboarding_branding_service_key_and_a_citizen_with_it(web, backend):
+    slug, admin = await onboarded(web, backend)
+    # branding: a colour pair under 4.5:1 is refused next to the field, with what was typed
+    page = await web.get(f"/{slug}/admin/apparence", headers=FR)
+    form = {
+        "name": "CCAS de Test",
+        "short_name": "CCAS Test",
+        "tagline": "Centre communal d'action sociale",
+        "theme": "default",
+        "logo_alt": "CCAS de Test",
+        "primary_color": "#0b5d1e",
+        "on_primary_color": "#777777",
+        "accent_color": "#8a2b06",
+        "on_accent_color": "#ffffff",
+    }
+    refused = await post_form(web, f"/{slug}/admin/apparence", form, page=page.text)
+    assert refused.status_code == 400
+    assert "Contraste de" in text(refused) and 'value="#777777"' in refused.text
+    preview = await post_form(
+        web,
+        f"/{slug}/admin/apparence",
+        {**form, "on_primary_color": "#ffffff", "action": "apercu"},
+        page=page.text,
+    )
+    assert "Aperçu (non enregistré)" in text(preview)
+    saved = await web.post(
+        f"/{slug}/admin/apparence",
+        data={"_csrf_token": csrf(page.text), **form, "on_primary_color": "#ffffff"},
+        files={"logo": ("logo.png", PNG, "image/png")},
+        headers=FR,
+    )
+    assert "L'apparence du portail est enregistrée." in text(saved)
+    css = await web.get(f"/{slug}/branding.css")
+    assert "#0b5d1e" in css.text
+    home = text(await web.get(f"/{slug}/", headers=FR))
+    assert "CCAS Test" in home and 'alt="CCAS de Test"' in home
+    logo = await web.get(re.search(rf'src="(/{slug}/logo\?v=\w+)"', home).group(1))
+    assert logo.content == PNG
+
+    # a service, a file, its key
+    services = await web.get(f"/{slug}/admin/services", headers=FR)
+    created = await post_form(
+        web,
+        f"/{slug}/admin/services",
+        {"name": "Action sociale", "code": "action-sociale"},
+        page=services.text,
+    )
+    assert "Le service « Action sociale » est créé." in text(created)
+    duplicate = await post_form(
+        web,
+        f"/{slug}/admin/services",
+        {"name": "Autre", "code": "action-sociale"},
+        page=services.text,
+    )
+    assert duplicate.status_code == 400 and "déjà celui d'un service" in text(duplicate)
+    filed = await post_form(
+        web,
+        f"/{slug}/admin/services/action-sociale",
+        {"reference": "AS-2026-0001", "holder_name": "Madame TEST Jeanne", "email": "j@exemple.fr"},
+        page=created.text,
+    )
+    key = re.search(r"Sa clé d'accès est ([A-Z0-9-]{14})", text(filed)).group(1)
+    letter_url = re.search(
+        rf'href="(/{slug}/admin/services/action-sociale/[0-9a-f-]{{36}}/lettre)"', filed.text
+    ).group(1)
+    letter = await web.get(letter_url)
+    assert letter.status_code == 200 and letter.content.startswith(b"%PDF")
+    emailed = await post_form(web, letter_url.replace("/lettre", "/courriel"), {}, page=filed.text)
+    assert "La clé est envoyée à j@exemple.fr." in text(emailed)
+    [key_mail] = await outbox(backend.settings, slug, "j@exemple.fr", "access_key")
+    assert key in key_mail.text_body
+
+    # the audit log holds each action, with its author
+    journal = text(await web.get(f"/{slug}/admin/journal", headers=FR))
+    for action in (
+        "staff.invitation_accepted",
+        "tenant.branding_changed",
+        "service.created",
+        "service_account.created",
+        "service_account.key_emailed",
+    ):
+        assert action in journal, action
+    assert admin in journal
+
+    # a citizen creates an account there with that key
+    web.cookies.clear()
+    username = unique()
+    response = await wizard(
+        web, slug, username=username, email=f"{username}@exemple.fr", keys={"action-sociale": key}
+    )
+    assert "Votre espace est créé" in text(response), text(response)[:3000]
+
+
+async def test_staff_invitations_roles_and_deactivation(web, backend):
+    await signed_in_staff(web, backend.settings, role="administrateur", name="Chef ADMIN")
+    page = await web.get("/ccas-castres/admin/agents", headers=FR)
+    email = f"{unique('nouvel')}@exemple.fr"
+    invited = await post_form(
+        web,
+        "/ccas-castres/admin/agents",
+        {"name": "Nouvel AGENT", "email": email, "role": "agent"},
+        page=page.text,
+    )
+    assert f"Invitation envoyée à {email}." in text(invited)
+    assert "invitation envoyée" in text(invited)
+    bad = await post_form(
+        web,
+        "/ccas-castres/admin/agents",
+        {"name": "", "email": "pas-un-courriel", "role": "roi"},
+        page=page.text,
+    )
+    assert bad.status_code == 400 and "Choisissez un rôle" in text(bad)
+    member = re.search(
+        r'action="/ccas-castres/admin/agents/([0-9a-f-]{36})"[^>]*>\s*<input[^>]*>\s*'
+        r'<input type="hidden" name="action" value="role">\s*<label for="role-[^"]+" '
+        r'class="visually-hidden">Rôle de Nouvel AGENT',
+        invited.text,
+    )
+    assert member, invited.text[-5000:]
+    member_id = member.group(1)
+    changed = await post_form(
+        web,
+        f"/ccas-castres/admin/agents/{member_id}",
+        {"action": "role", "role": "regisseur"},
+        page=invited.text,
+    )
+    assert "modification enregistrée" in text(changed)
+    disabled = await post_form(
+        web, f"/ccas-castres/admin/agents/{member_id}", {"action": "desactiver"}, page=invited.text
+    )
+    assert "désactivé" in text(disabled)
+    # the invitation of a disabled member opens nothing
+    [mail] = await outbox(backend.settings, "ccas-castres", email, "staff_invitation")
+    assert (await web.get(link_path(mail, backend.settings.web.public_url))).status_code == 404
+
+
+async def test_nobody_acts_across_tenants_or_kinds_of_users(web, backend):
+    # Val-Dorée's staff member and service
+    other_email, _password, _secret = await new_staff(backend.settings, "mairie-valdoree")
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            other_id = await session.scalar(
+                select(StaffUser.id).where(StaffUser.email == other_email)
+            )
+    finally:
+        await db.dispose()
+    await signed_in_staff(web, backend.settings, role="administrateur")
+    page = (await web.get("/ccas-castres/admin/agents", headers=FR)).text
+    assert other_email not in page
+    response = await web.post(
+        f"/ccas-castres/admin/agents/{other_id}",
+        data={"_csrf_token": csrf(page), "action": "desactiver"},
+        headers=FR,
+    )
+    assert response.status_code == 404
+    assert (await web.get("/ccas-castres/admin/services/enfance", headers=FR)).status_code == 404
+    # a Castres session is nobody in Val-Dorée
+    response = await web.get("/mairie-valdoree/admin/", headers=FR)
+    assert str(response.url).endswith("/mairie-valdoree/agents/connexion")
+    # nor on the operators' pages
+    response = await web.get("/operator/", headers=FR)
+    assert str(response.url).endswith("/operator/connexion")
+    # an operator is nobody in a tenant
+    web.cookies.clear()
+    await operator_login(web, *await new_operator(backend.settings))
+    assert str((await web.get("/operator/", headers=FR)).url).endswith("/operator/")
+    response = await web.get("/ccas-castres/admin/", headers=FR)
+    assert str(response.url).endswith("/ccas-castres/agents/connexion")
+
+
+async def test_operator_puts_a_tenant_in_maintenance_and_back(web, backend):
+    slug, _admin = await onboarded(web, backend)
+    web.cookies.clear()
+    await operator_login(web, *await new_operator(backend.settings))
+    page = await web.get(f"/operator/collectivites/{slug}", headers=FR)
+    assert "CCAS de Test" in text(page) and "en service" in text(page)
+    await post_form(
+        web,
+        f"/operator/collectivites/{slug}/etat",
+        {"status": "maintenance", "maintenance_message": "Retour à 14 h."},
+        page=page.text,
+    )
+    citizen_page = await web.get(f"/{slug}/", headers=FR)
+    assert citizen_page.status_code == 503 and "Retour à 14 h." in text(citizen_page)
+    back = await post_form(
+        web, f"/operator/collectivites/{slug}/etat", {"status": "active"}, page=page.text
+    )
+    assert "est maintenant en service" in text(back)
+    assert (await web.get(f"/{slug}/", headers=FR)).status_code == 200
+    assert "tenant.maintenance" in text(back)
+    listing = text(await web.get("/operator/", headers=FR))
+    assert f"/{slug}/" in listing
+
+
+async def test_the_audit_log_is_append_only(backend):
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            session.add(AuditEvent(actor_kind="system", actor_name="test", action="test.appended"))
+        for statement in (
+            "UPDATE audit_event SET action = 'test.rewritten' WHERE action = 'test.appended'",
+            "DELETE FROM audit_event WHERE action = 'test.appended'",
+        ):
+            with pytest.raises(Exception, match="append-only"):
+                async with db.transaction(all_tenants=True) as session:
+                    await session.execute(sql(statement))
+    finally:
+        await db.dispose()
