@@ -368,3 +368,63 @@ async def test_the_audit_log_is_append_only(backend):
                     await session.execute(sql(statement))
     finally:
         await db.dispose()
+
+
+async def test_odd_input_gives_clear_answers_never_a_500(web, backend):
+    email, password, _secret = await new_staff(backend.settings, role="administrateur")
+    first = await post_form(
+        web, "/ccas-castres/agents/connexion", {"email": email, "password": password}
+    )
+    odd = await post_form(
+        web, "/ccas-castres/agents/connexion/code", {"code": "١٢٣٤٥٦²"}, page=first.text
+    )
+    assert odd.status_code == 400
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="administrateur")
+    for query in ("jours=²", "jours=1000000", "action=%00x&qui=%00"):
+        assert (await web.get(f"/ccas-castres/admin/journal?{query}")).status_code == 200
+    assert (await web.get("/ccas-castres/admin/services/%00")).status_code == 404
+    # re-inviting before acceptance: the new role holds
+    page = await web.get("/ccas-castres/admin/agents", headers=FR)
+    invited = f"{unique('reinvite')}@exemple.fr"
+    for role in ("administrateur", "agent"):
+        await post_form(
+            web,
+            "/ccas-castres/admin/agents",
+            {"name": "Bob\nRE-INVITÉ", "email": invited, "role": role},
+            page=page.text,
+        )
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            bob = await session.scalar(select(StaffUser).where(StaffUser.email == invited))
+            assert bob.role.value == "agent" and bob.name == "Bob RE-INVITÉ"
+    finally:
+        await db.dispose()
+
+
+async def test_operator_resends_a_lost_invitation(web, backend):
+    web.cookies.clear()
+    await operator_login(web, *await new_operator(backend.settings))
+    slug, admin = unique("ccas-"), f"{unique('perdu')}@exemple.fr"
+    await post_form(
+        web,
+        "/operator/collectivites/nouvelle",
+        {
+            "name": "CCAS\nPerdu",
+            "slug": slug,
+            "kind": "ccas",
+            "admin_name": "A",
+            "admin_email": admin,
+        },
+    )
+    page = await web.get(f"/operator/collectivites/{slug}", headers=FR)
+    assert "CCAS Perdu" in text(page)
+    again = await post_form(web, f"/operator/collectivites/{slug}/invitation", {}, page=page.text)
+    assert "1 invitation envoyée de nouveau." in text(again)
+    first, second = await outbox(backend.settings, slug, admin, "staff_invitation")
+    web.cookies.clear()
+    old = link_path(first, backend.settings.web.public_url)
+    assert (await web.get(old, headers=FR)).status_code == 404
+    new = link_path(second, backend.settings.web.public_url)
+    assert (await web.get(new, headers=FR)).status_code == 200

@@ -21,6 +21,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.forms import valid_email
 from guichet.accounts.models import Citizen, CitizenStatus, ServiceAccount
@@ -107,9 +108,16 @@ def _logo_type(data: bytes) -> str | None:
 
 
 def _text(form: Any, name: str, limit: int) -> str:
+    """A one-line field: control characters and line breaks left out (a name with a line
+    break would break every email header it goes into)."""
     from guichet.procedures.controllers import _text as clean
 
-    return clean(form, name, limit)
+    return " ".join(clean(form, name, limit).split())[:limit]
+
+
+def _param(ctx: AccountsContext, name: str, limit: int) -> str:
+    value = ctx.request.query_params.get(name, "")
+    return " ".join(str(value).split())[:limit].replace("\x00", "")
 
 
 class _Services(TenantRepository[Service]):
@@ -388,11 +396,18 @@ class AdminController(Controller):
             return await self._services_page(ctx, staff, values, errors, status_code=400)
         await repository.add(Service(**values))
         staff_audit(ctx, staff, "service.created", values["code"])
-        await self._commit(ctx)
+        try:
+            await self._commit(ctx)
+        except IntegrityError:  # the same code created meanwhile (a double click)
+            await ctx.db.rollback()
+            errors["code"] = _("Ce code est déjà celui d'un service.")
+            return await self._services_page(ctx, staff, values, errors, status_code=400)
         ctx.flash(_("Le service « %(name)s » est créé.", name=values["name"]), "success")
         return await ctx.redirect(f"/admin/services/{values['code']}")
 
     async def _service(self, ctx: AccountsContext, code: str) -> Service:
+        if not _SERVICE_CODE.fullmatch(code):
+            raise NotFoundException()
         service = await _Services(session=ctx.db, tenant_id=ctx.tenant.id).get_one_or_none(
             code=code
         )
@@ -475,9 +490,15 @@ class AdminController(Controller):
                 **values,
             )
         )
-        self._remember_key(ctx, account, key)
         staff_audit(ctx, staff, "service_account.created", f"{service.code}/{account.reference}")
-        await self._commit(ctx)
+        try:
+            await self._commit(ctx)
+        except IntegrityError:  # the same file created meanwhile (a double click)
+            await ctx.db.rollback()
+            service = await self._service(ctx, code)
+            errors["reference"] = _("Ce service a déjà un dossier de ce numéro.")
+            return await self._service_page(ctx, staff, service, values, errors, status_code=400)
+        self._remember_key(ctx, account, key)
         ctx.flash(
             _(
                 "Le dossier %(reference)s est créé. Sa clé d'accès est %(key)s : remettez-la "
@@ -695,6 +716,7 @@ class AdminController(Controller):
         elif action in ("desactiver", "reactiver"):
             member.active = action == "reactiver"
             member.session_epoch += 1
+            member.invite_hash = member.invite_expires_at = None  # a pending link dies
             staff_audit(
                 ctx, staff, f"staff.{'enabled' if member.active else 'disabled'}", member.email
             )
@@ -710,18 +732,18 @@ class AdminController(Controller):
         staff = await require_staff(ctx, "settings")
         if not isinstance(staff, StaffUser):
             return staff
-        params = ctx.request.query_params
-        action = str(params.get("action", ""))[:60]
-        actor = str(params.get("qui", ""))[:100]
-        days = str(params.get("jours", "30"))
-        since = datetime.now(UTC) - timedelta(days=int(days) if days.isdigit() else 30)
+        action = _param(ctx, "action", 60)
+        actor = _param(ctx, "qui", 100)
+        days = _param(ctx, "jours", 3)
+        days = days if days in ("1", "7", "30", "365") else "30"
+        since = datetime.now(UTC) - timedelta(days=int(days))
         lines = await audit_lines(ctx.db, ctx.tenant.id, action=action, actor=actor, since=since)
         return await staff_page(
             ctx,
             "admin/audit.html",
             staff,
             lines=lines,
-            filters={"action": action, "qui": actor, "jours": days if days.isdigit() else "30"},
+            filters={"action": action, "qui": actor, "jours": days},
             page_title=_("Journal des actions"),
         )
 

@@ -9,6 +9,8 @@ a tenant's: a tenant's staff session opens nothing here, and an operator's opens
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.forms import valid_email
@@ -28,9 +31,10 @@ from guichet.accounts.passwords import hash_password, needs_rehash, verify_passw
 from guichet.accounts.web import LIMITS, client_ip
 from guichet.audit.services import audit, audit_lines
 from guichet.i18n import gettext as _
+from guichet.i18n import ngettext
 from guichet.notifications.services import enqueue_delivery, queue_email
 from guichet.staff import twofactor
-from guichet.staff.models import Operator, StaffRole
+from guichet.staff.models import Operator, StaffRole, StaffUser
 from guichet.staff.services import StaffService
 from guichet.staff.web import CODE_LIMIT, PENDING_SECONDS
 from guichet.tenancy.models import Tenant, TenantKind, TenantStatus
@@ -43,6 +47,7 @@ from guichet.web.sessions import Session, SessionManager
 __all__ = ["PLATFORM", "OperatorController", "onboard_tenant"]
 
 PLATFORM = uuid.UUID(int=0)  # the session "tenant" of operators
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 BASE = "/operator"
 
 
@@ -162,15 +167,24 @@ async def onboard_tenant(
         id=uuid.uuid4(),
         slug=slug,
         name=name,
-        short_name=name,
+        short_name=name[:100],
         kind=kind,
         status=TenantStatus.ACTIVE,
-        contact_email=admin_email,
+        contact_email=admin_email[:200],
         welcome_text="",
     )
     db.add(tenant)
     await db.flush()
     user, token = await StaffService(db, tenant.id).invite(admin_email, admin_name, StaffRole.ADMIN)
+    return tenant, invitation_email(db, services, tenant, user, token)
+
+
+def invitation_email(
+    db: AsyncSession, services: Any, tenant: Tenant, user: StaffUser, token: str
+) -> uuid.UUID:
+    """Queue the invitation of ``user`` to ``tenant``; returns the outbox id."""
+    from guichet.admin.controllers import ROLE_LABELS
+
     settings = services.settings
     message = queue_email(
         db,
@@ -182,11 +196,11 @@ async def onboard_tenant(
         locale=tenant.default_locale or "fr",
         context={
             "user": user,
-            "role": _("Administrateur"),
-            "link": f"{settings.web.public_url}/{slug}/agents/invitation/{token}",
+            "role": _(ROLE_LABELS[user.role]),
+            "link": f"{settings.web.public_url}/{tenant.slug}/agents/invitation/{token}",
         },
     )
-    return tenant, message.id
+    return message.id
 
 
 class OperatorController(Controller):
@@ -257,13 +271,15 @@ class OperatorController(Controller):
             error = _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
         else:
             operator = await octx.db.scalar(select(Operator).where(Operator.email == email))
-            valid = verify_password(operator.password_hash if operator else None, password)
+            valid = await asyncio.to_thread(
+                verify_password, operator.password_hash if operator else None, password
+            )
             if operator is None or not operator.active or not valid:
                 error = _("Adresse de courriel ou mot de passe incorrect.")
             else:
                 await octx.limiter.reset(LIMITS["login_pair"], "platform", f"{email}:{octx.ip}")
                 if needs_rehash(operator.password_hash):
-                    operator.password_hash = hash_password(password)
+                    operator.password_hash = await asyncio.to_thread(hash_password, password)
                 key = "operator_pending" if operator.totp_secret else "operator_enrol"
                 self._start(octx, key, operator)
                 await octx.db.commit()
@@ -321,6 +337,15 @@ class OperatorController(Controller):
                 ),
                 page_title=_("Code de vérification"),
             )
+        if not await twofactor.claim_step(octx.db, Operator, operator.id, step):
+            return await octx.page(
+                "agents/code.html",
+                None,
+                action=f"{BASE}/connexion/code",
+                status_code=400,
+                error=_("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant."),
+                page_title=_("Code de vérification"),
+            )
         await octx.limiter.reset(CODE_LIMIT, "platform", str(operator.id))
         operator.totp_step = step
         return await self._sign_in(octx, operator)
@@ -347,7 +372,7 @@ class OperatorController(Controller):
     @get("/double-authentification", name="operator:enrol")
     async def enrol(self, octx: OperatorContext) -> Response[Any]:
         operator = await self._pending(octx, "operator_enrol")
-        if operator is None:
+        if operator is None or operator.totp_secret:
             return await octx.redirect("/connexion")
         return await self._enrol_page(octx, operator)
 
@@ -355,7 +380,7 @@ class OperatorController(Controller):
     async def enrol_post(self, octx: OperatorContext) -> Response[Any]:
         operator = await self._pending(octx, "operator_enrol")
         secret = octx.session.get("operator_enrol_secret")
-        if operator is None or not secret:
+        if operator is None or not secret or operator.totp_secret:
             octx.flash(_("Le délai est passé : identifiez-vous de nouveau."), "warning")
             return await octx.redirect("/connexion")
         form = await octx.request.form()
@@ -433,14 +458,18 @@ class OperatorController(Controller):
 
     def _onboard_values(self, form: Any) -> dict[str, str]:
         def get(name: str, limit: int) -> str:
+            """One line: control characters and line breaks left out (names go into email
+            headers)."""
             value = form.get(name, "")
-            return value.strip()[:limit] if isinstance(value, str) else ""
+            if not isinstance(value, str):
+                return ""
+            return " ".join(_CONTROL.sub(" ", value).split())[:limit]
 
         return {
             "slug": get("slug", 63).lower(),
             "name": get("name", 200),
             "kind": get("kind", 20),
-            "admin_email": get("admin_email", 254).lower(),
+            "admin_email": get("admin_email", 200).lower(),
             "admin_name": get("admin_name", 200),
         }
 
@@ -495,23 +524,28 @@ class OperatorController(Controller):
         if errors:
             return await self._onboard_page(octx, operator, values, errors, status_code=400)
         services = services_of(octx.request)
-        tenant, message_id = await onboard_tenant(
-            octx.db,
-            services,
-            slug=values["slug"],
-            name=values["name"],
-            kind=TenantKind(values["kind"]),
-            admin_email=values["admin_email"],
-            admin_name=values["admin_name"],
-        )
-        octx.audit(
-            operator,
-            "tenant.onboarded",
-            tenant.id,
-            target=tenant.slug,
-            administrator=values["admin_email"],
-        )
-        await octx.db.commit()
+        try:
+            tenant, message_id = await onboard_tenant(
+                octx.db,
+                services,
+                slug=values["slug"],
+                name=values["name"],
+                kind=TenantKind(values["kind"]),
+                admin_email=values["admin_email"],
+                admin_name=values["admin_name"],
+            )
+            octx.audit(
+                operator,
+                "tenant.onboarded",
+                tenant.id,
+                target=tenant.slug,
+                administrator=values["admin_email"],
+            )
+            await octx.db.commit()
+        except IntegrityError:  # the same address taken meanwhile (a double click)
+            await octx.db.rollback()
+            errors["slug"] = _("Cette adresse est déjà prise par une autre collectivité.")
+            return await self._onboard_page(octx, operator, values, errors, status_code=400)
         enqueue_delivery(services.settings, [message_id])
         await services.resolver.invalidate()
         octx.flash(
@@ -526,7 +560,9 @@ class OperatorController(Controller):
         return await octx.redirect(f"/collectivites/{tenant.slug}")
 
     async def _tenant(self, octx: OperatorContext, slug: str) -> Tenant:
-        tenant = await octx.db.scalar(select(Tenant).where(Tenant.slug == slug[:63]))
+        if slug_problem(slug) is not None:
+            raise NotFoundException()
+        tenant = await octx.db.scalar(select(Tenant).where(Tenant.slug == slug))
         if tenant is None:
             raise NotFoundException()
         return tenant
@@ -547,6 +583,43 @@ class OperatorController(Controller):
             page_title=tenant.name,
         )
 
+    @post("/collectivites/{slug:str}/invitation", name="operator:reinvite")
+    async def reinvite(self, octx: OperatorContext, slug: FromPath[str]) -> Response[Any]:
+        """A new invitation for each administrator who has not yet accepted (a lost or
+        expired email); the former link stops working."""
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        tenant = await self._tenant(octx, slug)
+        services = services_of(octx.request)
+        staff = StaffService(octx.db, tenant.id)
+        waiting = [
+            u
+            for u in await staff.repository.get_many(StaffUser.role == StaffRole.ADMIN)
+            if not u.password_hash and u.active
+        ]
+        queued = [
+            invitation_email(
+                octx.db, services, tenant, *await staff.invite(u.email, u.name, u.role)
+            )
+            for u in waiting
+        ]
+        for user in waiting:
+            octx.audit(operator, "staff.invited", tenant.id, target=user.email, again=True)
+        await octx.db.commit()
+        enqueue_delivery(services.settings, queued)
+        octx.flash(
+            ngettext(
+                "%(num)s invitation envoyée de nouveau.",
+                "%(num)s invitations envoyées de nouveau.",
+                len(queued),
+            )
+            if queued
+            else _("Tous les administrateurs ont déjà accepté leur invitation."),
+            "success" if queued else "info",
+        )
+        return await octx.redirect(f"/collectivites/{tenant.slug}")
+
     @post("/collectivites/{slug:str}/etat", name="operator:tenant_status")
     async def tenant_status(self, octx: OperatorContext, slug: FromPath[str]) -> Response[Any]:
         operator = await self._require(octx)
@@ -560,7 +633,9 @@ class OperatorController(Controller):
             raise NotFoundException()
         tenant.status = TenantStatus(wanted)
         if isinstance(message, str) and tenant.status == TenantStatus.MAINTENANCE:
-            tenant.maintenance_message = message.strip()[:2000]
+            tenant.maintenance_message = _CONTROL.sub(
+                lambda m: m.group(0) if m.group(0) == "\n" else "", message.replace("\r\n", "\n")
+            ).strip()[:2000]
         octx.audit(operator, f"tenant.{wanted}", tenant.id, target=tenant.slug)
         await octx.db.commit()
         await services_of(octx.request).resolver.invalidate()

@@ -71,6 +71,8 @@ class StaffService:
                 email=email.strip().lower(), name=name.strip(), role=role, password_hash=""
             )
             user = await self.repository.add(user)
+        else:  # invited again before accepting: the new name and role hold, and it is active
+            user.name, user.role, user.active = name.strip(), role, True
         user.invite_hash = hashlib.sha256(token.encode()).hexdigest()
         user.invite_expires_at = datetime.now(UTC) + timedelta(days=INVITATION_DAYS)
         return user, token

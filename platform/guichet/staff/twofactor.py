@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import time
+from typing import Any
 
 import pyotp
 import segno
@@ -19,6 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 __all__ = [
     "check_code",
+    "claim_step",
     "decrypt_secret",
     "encrypt_secret",
     "new_secret",
@@ -61,9 +63,23 @@ def qr_svg(uri: str, title: str) -> str:
     return str(segno.make(uri, error="m").svg_inline(scale=5, title=title, border=2))
 
 
+async def claim_step(session: Any, model: Any, user_id: Any, step: int) -> bool:
+    """Record ``step`` as used, only if no later one was: of two sign-ins with the same code
+    at once, one wins (a conditional UPDATE, atomic in the database)."""
+    from sqlalchemy import update
+
+    result = await session.execute(
+        update(model)
+        .where(model.id == user_id, model.totp_step < step)
+        .values(totp_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
 def check_code(secret: str, code: str, last_step: int, at: float | None = None) -> int | None:
     """The step the code belongs to when it is right and not used before, else None."""
-    digits = "".join(c for c in code if c.isdigit())
+    digits = "".join(c for c in code if c in "0123456789")  # ASCII only (not ² nor ١)
     if len(digits) != 6:
         return None
     totp = pyotp.TOTP(secret)

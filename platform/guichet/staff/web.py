@@ -269,6 +269,16 @@ class StaffAuthController(Controller):
                 action=f"{ctx.base}/agents/connexion/code",
                 page_title=_("Code de vérification"),
             )
+        if not await twofactor.claim_step(ctx.db, StaffUser, user.id, step):
+            return await staff_page(
+                ctx,
+                "agents/code.html",
+                None,
+                status_code=400,
+                error=_("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant."),
+                action=f"{ctx.base}/agents/connexion/code",
+                page_title=_("Code de vérification"),
+            )
         await ctx.limiter.reset(CODE_LIMIT, tid, str(user.id))
         user.totp_step = step
         return await self._sign_in(ctx, user)
@@ -296,7 +306,7 @@ class StaffAuthController(Controller):
     @get("/double-authentification", name="staff:enrol")
     async def enrol(self, ctx: AccountsContext) -> Response[Any]:
         user = await self._pending(ctx, "staff_enrol")
-        if user is None:
+        if user is None or user.totp_secret:  # enrolled meanwhile: the code is asked instead
             return await ctx.redirect("/agents/connexion")
         return await self._enrol_page(ctx, user)
 
@@ -304,7 +314,7 @@ class StaffAuthController(Controller):
     async def enrol_post(self, ctx: AccountsContext) -> Response[Any]:
         user = await self._pending(ctx, "staff_enrol")
         secret = ctx.session.get("staff_enrol_secret")
-        if user is None or not secret:
+        if user is None or not secret or user.totp_secret:
             ctx.flash(_("Le délai est passé : identifiez-vous de nouveau."), "warning")
             return await ctx.redirect("/agents/connexion")
         form = await ctx.request.form()
