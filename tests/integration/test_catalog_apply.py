@@ -235,3 +235,27 @@ async def test_procedures_are_applied_updated_and_kept(backend, folder):
     finally:
         await _cleanup(settings, "ccas-test-apply")
         await db.dispose()
+
+
+async def test_screen_edits_survive_the_same_file_and_yield_to_a_changed_one(backend, folder):
+    settings = backend.settings
+    db = Database(settings)
+    try:
+        await _apply(settings, folder)
+        async with db.transaction(all_tenants=True) as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.slug == "ccas-test-apply"))
+            tenant.primary_color = "#5b2a86"  # as the administrator sets it on screen
+        assert await _apply(settings, folder) == []
+        async with db.session(all_tenants=True) as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.slug == "ccas-test-apply"))
+            assert tenant.primary_color == "#5b2a86"
+        path = folder / "tenant.toml"
+        path.write_text(
+            path.read_text().replace('phone = "05 63 71 56 13"', 'phone = "05 63 11 11 11"')
+        )
+        changes = await _apply(settings, folder)
+        assert "tenant ccas-test-apply: contact_phone changed" in changes
+        assert "tenant ccas-test-apply: primary_color changed" in changes  # the file wins
+    finally:
+        await _cleanup(settings, "ccas-test-apply")
+        await db.dispose()

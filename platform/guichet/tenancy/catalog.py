@@ -602,13 +602,15 @@ async def apply_catalog(
         session.add(tenant)
         await session.flush()
         changes.append(f"tenant {slug}: created")
-    else:
+    elif tenant.catalog_digest != catalog.digest:
+        # The file changed since it was last applied: its fields win. An unchanged file leaves
+        # the tenant's own fields alone, so what administrators set on screen (branding,
+        # contact block…) survives a restart that applies the same file again.
         for name, value in values.items():
             if getattr(tenant, name) != value:
                 setattr(tenant, name, value)
                 changes.append(f"tenant {slug}: {name} changed")
-        if changes:
-            tenant.catalog_digest = catalog.digest
+        tenant.catalog_digest = catalog.digest
     tid = tenant.id
 
     existing_terms = {
