@@ -12,6 +12,8 @@ from litestar.openapi import OpenAPIConfig
 
 from guichet.accounts.controllers import AccountsController
 from guichet.accounts.space import SpaceController
+from guichet.admin.citizens import CitizensController
+from guichet.admin.content import ContentController
 from guichet.admin.controllers import AdminController
 from guichet.background import ensure_broker_folders
 from guichet.billing.api import import_invoices_api
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             StaffAuthController,
             AgentRequestsController,
             AdminController,
+            CitizensController,
+            ContentController,
         ],
         middleware=[TenantMiddleware],
         dependencies={

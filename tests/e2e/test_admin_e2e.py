@@ -139,6 +139,18 @@ def test_operator_onboards_a_ccas_whose_citizen_signs_up_with_a_key(
         adm.get_by_role("link", name="Journal").click()
         expect(adm.locator("main")).to_contain_text("service_account.created")
         assert_no_axe_violation(adm)
+        for link, heading in (
+            ("Contenus", "Contenus"),
+            ("Paramètres", "Paramètres"),
+            ("Habitants", "Habitants"),
+            ("Agents", "Agents et administrateurs"),
+            ("Tableau de bord", "Administration — CCAS de Lavaur"),
+        ):
+            adm.get_by_role("navigation", name="Espace agents").get_by_role(
+                "link", name=link, exact=True
+            ).click()
+            expect(adm.get_by_role("heading", level=1)).to_have_text(heading)
+            assert_no_axe_violation(adm)
     finally:
         context.close()
 

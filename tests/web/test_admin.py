@@ -128,11 +128,12 @@ ROUTES = [
     "/admin/services",
     "/admin/agents",
     "/admin/journal",
+    "/admin/habitants/",
     "/agents/demandes/",
 ]
 ALLOWED = {
     "administrateur": set(ROUTES),
-    "agent": {"/admin/", "/agents/demandes/"},
+    "agent": {"/admin/", "/agents/demandes/", "/admin/habitants/"},
     "regisseur": {"/admin/"},
 }
 
@@ -428,3 +429,150 @@ async def test_operator_resends_a_lost_invitation(web, backend):
     assert (await web.get(old, headers=FR)).status_code == 404
     new = link_path(second, backend.settings.web.public_url)
     assert (await web.get(new, headers=FR)).status_code == 200
+
+
+async def test_agents_find_lock_unlock_and_reactivate_citizens(web, backend):
+    from tests.support.accounts import STRONG, login, new_citizen
+
+    username, email = await new_citizen(web, backend.settings)
+    web.cookies.clear()
+    pending = unique()
+    await wizard(web, "ccas-castres", username=pending, email=f"{pending}@exemple.fr")
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="agent")
+    found = await web.get(f"/ccas-castres/admin/habitants/?q={username}", headers=FR)
+    assert username in text(found) and "1 espace trouvé" in text(found)
+    citizen_url = re.search(
+        r'href="(/ccas-castres/admin/habitants/[0-9a-f-]{36})"', found.text
+    ).group(1)
+    page = await web.get(citizen_url, headers=FR)
+    assert email in text(page) and "password" not in page.text.lower().replace(
+        'type="password"', ""
+    )
+    locked = await post_form(web, citizen_url, {"action": "verrouiller"}, page=page.text)
+    assert "L'espace est verrouillé" in text(locked)
+    agent_cookies = dict(web.cookies)
+    web.cookies.clear()
+    refused = await login(web, "ccas-castres", username, STRONG)
+    assert refused.status_code == 400
+    web.cookies.clear()
+    web.cookies.update(agent_cookies)
+    unlocked = await post_form(web, citizen_url, {"action": "deverrouiller"}, page=page.text)
+    assert "L'espace est déverrouillé." in text(unlocked)
+    # a pending account gets a new activation link
+    found = await web.get(f"/ccas-castres/admin/habitants/?q={pending}", headers=FR)
+    pending_url = re.search(
+        r'href="(/ccas-castres/admin/habitants/[0-9a-f-]{36})"', found.text
+    ).group(1)
+    page = await web.get(pending_url, headers=FR)
+    again = await post_form(web, pending_url, {"action": "activation"}, page=page.text)
+    assert "Un nouveau lien d'activation" in text(again)
+    assert (
+        len(await outbox(backend.settings, "ccas-castres", f"{pending}@exemple.fr", "activation"))
+        == 2
+    )
+    # a Val-Dorée citizen is not found from Castres
+    web.cookies.clear()
+    other, _mail = await new_citizen(web, backend.settings, slug="mairie-valdoree")
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="administrateur")
+    db = Database(backend.settings)
+    try:
+        from guichet.accounts.models import Citizen
+
+        async with db.session(all_tenants=True) as session:
+            other_id = await session.scalar(select(Citizen.id).where(Citizen.username == other))
+    finally:
+        await db.dispose()
+    assert (
+        await web.get(f"/ccas-castres/admin/habitants/{other_id}", headers=FR)
+    ).status_code == 404
+    searched = text(await web.get(f"/ccas-castres/admin/habitants/?q={other}", headers=FR))
+    assert "Aucun espace ne correspond." in searched
+
+
+async def test_settings_and_content_reach_the_citizens(web, backend):
+    from tests.support.accounts import STRONG, login, new_citizen
+
+    slug, _admin = await onboarded(web, backend)
+    admin_cookies = dict(web.cookies)
+    # settings: a wrong value is refused next to its field; a right one shows on the portal
+    page = await web.get(f"/{slug}/admin/parametres", headers=FR)
+    form = {
+        "contact_phone": "05 63 00 00 01",
+        "contact_email": "accueil@exemple.fr",
+        "contact_hours": "Du lundi au vendredi",
+        "contact_address": "1 place\nde la Mairie",
+        "main_site_url": "",
+        "locales": ["fr", "en"],
+        "default_locale": "fr",
+        "password_min_length": "10",
+        "password_min_lowercase": "1",
+        "password_min_uppercase": "1",
+        "password_min_digits": "1",
+        "password_min_special": "0",
+        "maintenance_message": "",
+    }
+    bad = await post_form(
+        web, f"/{slug}/admin/parametres", {**form, "password_min_length": "3"}, page=page.text
+    )
+    assert bad.status_code == 400 and "Un nombre de 8 à 64." in text(bad)
+    saved = await post_form(web, f"/{slug}/admin/parametres", form, page=page.text)
+    assert "Les paramètres sont enregistrés." in text(saved)
+    home = text(await web.get(f"/{slug}/", headers=FR))
+    assert "05 63 00 00 01" in home
+    # content: welcome text, a news item, a CGU version
+    page = await web.get(f"/{slug}/admin/contenus", headers=FR)
+    await post_form(
+        web,
+        f"/{slug}/admin/contenus",
+        {
+            "action": "accueil",
+            "welcome_title": "BONJOUR",
+            "welcome_text": "Le **CCAS** vous accueille.",
+        },
+        page=page.text,
+    )
+    await post_form(
+        web,
+        f"/{slug}/admin/contenus",
+        {
+            "action": "actualite",
+            "news_date": "26/11/2026",
+            "news_title": "Colis de Noël",
+            "news_body": "Inscriptions ouvertes.",
+        },
+        page=page.text,
+    )
+    no_box = await post_form(
+        web,
+        f"/{slug}/admin/contenus",
+        {"action": "cgu", "terms_title": "CGU", "terms_body": "Version 1"},
+        page=page.text,
+    )
+    assert no_box.status_code == 400 and "Cochez la case" in text(no_box)
+    published = await post_form(
+        web,
+        f"/{slug}/admin/contenus",
+        {"action": "cgu", "terms_title": "CGU", "terms_body": "Version 1", "confirm": "oui"},
+        page=page.text,
+    )
+    assert "La version 1 des CGU est publiée" in text(published)
+    home = text(await web.get(f"/{slug}/", headers=FR))
+    assert "BONJOUR" in home and "Le <strong>CCAS</strong> vous accueille." in home
+    assert "Colis de Noël" in home
+    # a citizen of that tenant (policy: 10 characters, a capital letter) then a new CGU version
+    web.cookies.clear()
+    username, _mail = await new_citizen(web, backend.settings, slug=slug)
+    web.cookies.clear()
+    web.cookies.update(admin_cookies)
+    page = await web.get(f"/{slug}/admin/contenus", headers=FR)
+    await post_form(
+        web,
+        f"/{slug}/admin/contenus",
+        {"action": "cgu", "terms_title": "CGU", "terms_body": "Version 2", "confirm": "oui"},
+        page=page.text,
+    )
+    web.cookies.clear()
+    response = await login(web, slug, username, STRONG)
+    assert str(response.url).endswith("/cgu-a-accepter"), response.url

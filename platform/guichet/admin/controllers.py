@@ -120,6 +120,14 @@ def _param(ctx: AccountsContext, name: str, limit: int) -> str:
     return " ".join(str(value).split())[:limit].replace("\x00", "")
 
 
+async def tenant_row(ctx: AccountsContext) -> Tenant:
+    """The tenant's own row, to change it (the request carries a read-only snapshot)."""
+    tenant = await ctx.db.get(Tenant, ctx.tenant.id)
+    if tenant is None:  # pragma: no cover - the middleware resolved it
+        raise NotFoundException()
+    return tenant
+
+
 class _Services(TenantRepository[Service]):
     model_type = Service
 
@@ -131,12 +139,6 @@ class _Accounts(TenantRepository[ServiceAccount]):
 class AdminController(Controller):
     path = "/admin"
     dependencies = {"ctx": Provide(provide_ctx)}
-
-    async def _tenant_row(self, ctx: AccountsContext) -> Tenant:
-        tenant = await ctx.db.get(Tenant, ctx.tenant.id)
-        if tenant is None:  # pragma: no cover - the middleware resolved it
-            raise NotFoundException()
-        return tenant
 
     async def _commit(self, ctx: AccountsContext, queued: list[uuid.UUID] | None = None) -> None:
         await ctx.db.commit()
@@ -260,7 +262,7 @@ class AdminController(Controller):
         staff = await require_staff(ctx, "settings")
         if not isinstance(staff, StaffUser):
             return staff
-        tenant = await self._tenant_row(ctx)
+        tenant = await tenant_row(ctx)
         values = {
             name: getattr(tenant, name)
             for name in ("name", "short_name", "tagline", "theme", "logo_alt", *COLOUR_FIELDS)
@@ -272,7 +274,7 @@ class AdminController(Controller):
         staff = await require_staff(ctx, "settings")
         if not isinstance(staff, StaffUser):
             return staff
-        tenant = await self._tenant_row(ctx)
+        tenant = await tenant_row(ctx)
         form = await ctx.request.form()
         values = {
             "name": _text(form, "name", 200),
