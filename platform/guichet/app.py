@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 
 from guichet.accounts.controllers import AccountsController
 from guichet.accounts.space import SpaceController
+from guichet.admin.billing import BillingAdminController
 from guichet.admin.citizens import CitizensController
 from guichet.admin.content import ContentController
 from guichet.admin.controllers import AdminController
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             AgentRequestsController,
             AdminController,
             CitizensController,
+            BillingAdminController,
             ContentController,
         ],
         middleware=[TenantMiddleware],

@@ -143,6 +143,7 @@ def test_operator_onboards_a_ccas_whose_citizen_signs_up_with_a_key(
             ("Contenus", "Contenus"),
             ("Paramètres", "Paramètres"),
             ("Habitants", "Habitants"),
+            ("Facturation", "Facturation"),
             ("Agents", "Agents et administrateurs"),
             ("Tableau de bord", "Administration — CCAS de Lavaur"),
         ):

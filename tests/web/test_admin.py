@@ -129,12 +129,17 @@ ROUTES = [
     "/admin/agents",
     "/admin/journal",
     "/admin/habitants/",
+    "/admin/contenus",
+    "/admin/parametres",
+    "/admin/facturation/",
+    "/admin/facturation/factures",
+    "/admin/facturation/jetons",
     "/agents/demandes/",
 ]
 ALLOWED = {
     "administrateur": set(ROUTES),
     "agent": {"/admin/", "/agents/demandes/", "/admin/habitants/"},
-    "regisseur": {"/admin/"},
+    "regisseur": {"/admin/", "/admin/facturation/", "/admin/facturation/factures"},
 }
 
 
@@ -576,3 +581,107 @@ async def test_settings_and_content_reach_the_citizens(web, backend):
     web.cookies.clear()
     response = await login(web, slug, username, STRONG)
     assert str(response.url).endswith("/cgu-a-accepter"), response.url
+
+
+async def test_cashier_records_a_payment_cancels_by_credit_note_and_exports(web, backend):
+    from tests.support.accounts import new_citizen
+    from tests.support.billing import invoice_for
+
+    username, _mail = await new_citizen(web, backend.settings)
+    first = await invoice_for(backend.settings, "ccas-castres", username, cents=2500)
+    second = await invoice_for(backend.settings, "ccas-castres", username, cents=853)
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="regisseur")
+    page = await web.get(f"/ccas-castres/admin/facturation/factures/{first}", headers=FR)
+    number = re.search(r"— (9\d{9}) —", text(page)).group(1)
+    found = text(await web.get(f"/ccas-castres/admin/facturation/factures?q={number}", headers=FR))
+    assert "1 facture" in found and number in found
+    url = f"/ccas-castres/admin/facturation/factures/{first}/reglement"
+    too_much = await post_form(
+        web, url, {"amount": "30,00", "paid_on": "01/11/2026", "method": "cheque"}, page=page.text
+    )
+    assert too_much.status_code == 400 and "Plus que le reste à payer" in text(too_much)
+    future = await post_form(
+        web, url, {"amount": "10", "paid_on": "01/01/2099", "method": "cheque"}, page=page.text
+    )
+    assert future.status_code == 400
+    paid = await post_form(
+        web,
+        url,
+        {"amount": "10,50", "paid_on": "02/11/2026", "method": "cheque", "reference": "CHQ 1234"},
+        page=page.text,
+    )
+    assert "Le règlement est enregistré." in text(paid)
+    assert "partiellement réglée" in text(paid) and "14,50" in text(paid)
+    # a partly paid invoice is not cancelled; an unpaid one is, by a credit note
+    refused = await post_form(
+        web,
+        f"/ccas-castres/admin/facturation/factures/{first}/annulation",
+        {"reason": "erreur"},
+        page=page.text,
+    )
+    assert refused.status_code == 400 and "remboursez-la d'abord" in text(refused)
+    page = await web.get(f"/ccas-castres/admin/facturation/factures/{second}", headers=FR)
+    cancelled = await post_form(
+        web,
+        f"/ccas-castres/admin/facturation/factures/{second}/annulation",
+        {"reason": "erreur de tarif"},
+        page=page.text,
+    )
+    assert "La facture est annulée par l'avoir AV-" in text(cancelled)
+    credit = await web.get(f"/ccas-castres/admin/facturation/factures/{second}/avoir")
+    assert credit.status_code == 200 and credit.content.startswith(b"%PDF")
+    export = await web.get(
+        "/ccas-castres/admin/facturation/paiements.csv?du=01/11/2026&au=30/11/2026"
+    )
+    lines = export.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "date;regie;facture;destinataire;montant;mode;reference"
+    assert f"2026-11-02;seniors;{number};Madame {username.upper()};10,50;cheque;CHQ 1234" in lines
+    # the citizen sees the payment and the cancellation
+    web.cookies.clear()
+    from tests.support.accounts import STRONG, login
+
+    await login(web, "ccas-castres", username, STRONG)
+    invoices = text(await web.get("/ccas-castres/mon-espace/factures/", headers=FR))
+    assert "14,50" in invoices
+
+
+async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
+    await signed_in_staff(web, backend.settings, role="administrateur")
+    page = await web.get("/ccas-castres/admin/facturation/", headers=FR)
+    bad = await post_form(
+        web,
+        "/ccas-castres/admin/facturation/",
+        {"ledger": "seniors", "period": "2026-13"},
+        page=page.text,
+    )
+    assert bad.status_code == 400 and "2026-10" in text(bad)
+    launched = await post_form(
+        web,
+        "/ccas-castres/admin/facturation/",
+        {"ledger": "seniors", "period": "2018-01"},
+        page=page.text,
+    )
+    assert "janvier 2018" in text(launched).lower()
+    tokens = await web.get("/ccas-castres/admin/facturation/jetons", headers=FR)
+    created = await post_form(
+        web, "/ccas-castres/admin/facturation/jetons", {"name": "Logiciel test"}, page=tokens.text
+    )
+    token = re.search(r"<code class=\"access-key\">(gch_[\w-]+)</code>", created.text).group(1)
+    api = await web.post(
+        "/api/v1/ccas-castres/invoices",
+        json={"invoices": []},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert api.status_code in (200, 201), api.text
+    token_id = re.search(r"/jetons/([0-9a-f-]{36})/revoquer", created.text).group(1)
+    revoked = await post_form(
+        web, f"/ccas-castres/admin/facturation/jetons/{token_id}/revoquer", {}, page=created.text
+    )
+    assert "est révoqué" in text(revoked)
+    api = await web.post(
+        "/api/v1/ccas-castres/invoices",
+        json={"invoices": []},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert api.status_code == 401

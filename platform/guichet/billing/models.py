@@ -108,6 +108,10 @@ class Invoice(TimestampedBase, TenantOwned):
     )
     emailed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     reminded_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    # cancelled by the régisseur: the credit note ("avoir") that cancels it
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    cancel_reason: Mapped[str] = mapped_column(String(300), default="")
+    credit_note_number: Mapped[str] = mapped_column(String(40), default="")
 
     @property
     def amount_due_cents(self) -> int:

@@ -1,0 +1,520 @@
+"""Billing for régisseurs and administrators (``/{tenant}/admin/facturation``): billing runs
+(launch one, follow its progress), invoices (search, a payment received at the counter,
+cancellation by a credit note), payments exported for accounting (CSV), and the API tokens of
+the billing software. Every change is in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from litestar import Controller, Response, get, post
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from sqlalchemy import or_, select
+
+from guichet.accounts.forms import parse_date
+from guichet.accounts.web import AccountsContext, provide_ctx
+from guichet.admin.controllers import _text
+from guichet.billing.imports import create_token
+from guichet.billing.models import (
+    ApiToken,
+    BillingRun,
+    Invoice,
+    InvoiceStatus,
+    Ledger,
+    Payment,
+)
+from guichet.billing.runs import RUN_TASK, create_run, period_label
+from guichet.billing.services import refresh_status
+from guichet.i18n import gettext as _
+from guichet.staff.models import StaffUser
+from guichet.staff.web import require_staff, staff_audit, staff_page
+from guichet.web.pages import download_response
+
+__all__ = ["INVOICE_STATUS_LABELS", "OFFLINE_METHODS", "BillingAdminController"]
+
+
+def N_(message: str) -> str:
+    return message
+
+
+INVOICE_STATUS_LABELS = {
+    InvoiceStatus.UNPAID: N_("non réglée"),
+    InvoiceStatus.PARTIAL: N_("partiellement réglée"),
+    InvoiceStatus.PAID: N_("réglée"),
+    InvoiceStatus.CANCELLED: N_("annulée"),
+    InvoiceStatus.DIRECT_DEBIT: N_("prélevée"),
+}
+OFFLINE_METHODS = {
+    "especes": N_("espèces"),
+    "cheque": N_("chèque"),
+    "virement": N_("virement"),
+    "carte": N_("carte bancaire au guichet"),
+}
+METHOD_LABELS = {"online": N_("paiement en ligne"), **OFFLINE_METHODS}
+_PERIOD = re.compile(r"(19|20)\d\d-(0[1-9]|1[0-2])")
+_AMOUNT = re.compile(r"[0-9]{1,7}([.,][0-9]{1,2})?")
+PAGE = 50
+
+
+def _cents(text: str) -> int | None:
+    compact = text.replace(" ", "").replace("\u00a0", "").replace("€", "")
+    if not _AMOUNT.fullmatch(compact):
+        return None
+    try:
+        return int((Decimal(compact.replace(",", ".")) * 100).to_integral_value())
+    except InvalidOperation:  # pragma: no cover - the pattern already says so
+        return None
+
+
+class BillingAdminController(Controller):
+    path = "/admin/facturation"
+    dependencies = {"ctx": Provide(provide_ctx)}
+
+    async def _ledgers(self, ctx: AccountsContext) -> list[Ledger]:
+        return list(
+            (
+                await ctx.db.execute(
+                    select(Ledger).where(Ledger.tenant_id == ctx.tenant.id).order_by(Ledger.name)
+                )
+            ).scalars()
+        )
+
+    # -- billing runs --------------------------------------------------------------------------
+    async def _runs_page(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        values: dict[str, str],
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Response[Any]:
+        ledgers = await self._ledgers(ctx)
+        runs = list(
+            (
+                await ctx.db.execute(
+                    select(BillingRun, Ledger)
+                    .join(Ledger, Ledger.id == BillingRun.ledger_id)
+                    .where(BillingRun.tenant_id == ctx.tenant.id)
+                    .order_by(BillingRun.created_at.desc())
+                    .limit(30)
+                )
+            ).all()
+        )
+        return await staff_page(
+            ctx,
+            "admin/billing.html",
+            staff,
+            status_code=status_code,
+            ledgers=[(ledger.code, ledger.name) for ledger in ledgers],
+            runs=runs,
+            period_label=period_label,
+            values=values,
+            errors=errors,
+            page_title=_("Facturation"),
+        )
+
+    @get("/", name="admin:billing")
+    async def index(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        last_month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        return await self._runs_page(ctx, staff, {"period": last_month}, {})
+
+    @post("/", name="admin:billing_run")
+    async def launch(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        form = await ctx.request.form()
+        values = {"ledger": _text(form, "ledger", 50), "period": _text(form, "period", 7)}
+        errors: dict[str, str] = {}
+        if values["ledger"] not in {ledger.code for ledger in await self._ledgers(ctx)}:
+            errors["ledger"] = _("Choisissez la régie dans la liste.")
+        if not _PERIOD.fullmatch(values["period"]):
+            errors["period"] = _("Le mois sous la forme 2026-10.")
+        if errors:
+            return await self._runs_page(ctx, staff, values, errors, status_code=400)
+        run = await create_run(ctx.db, ctx.tenant.id, values["ledger"], values["period"])
+        staff_audit(ctx, staff, "billing.run_launched", f"{values['ledger']} {values['period']}")
+        await ctx.db.commit()
+        from guichet.notifications.services import _celery
+
+        try:
+            _celery(ctx.accounts.settings).send_task(
+                RUN_TASK, args=[str(ctx.tenant.id), str(run.id)], retry=False
+            )
+            ctx.flash(
+                _(
+                    "La facturation de %(period)s est lancée : suivez son avancement ci-dessous.",
+                    period=period_label(values["period"]),
+                ),
+                "success",
+            )
+        except Exception:
+            ctx.flash(
+                _(
+                    "La facturation est enregistrée mais les traitements en arrière-plan ne "
+                    "répondent pas : elle partira à leur retour. Prévenez l'exploitant si cela "
+                    "dure."
+                ),
+                "warning",
+            )
+        return await ctx.redirect("/admin/facturation/")
+
+    # -- invoices ------------------------------------------------------------------------------
+    @get("/factures", name="admin:invoices")
+    async def invoices(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        query = " ".join(str(ctx.request.query_params.get("q", "")).replace("\x00", "").split())[
+            :100
+        ]
+        wanted = str(ctx.request.query_params.get("etat", ""))
+        statement = (
+            select(Invoice, Ledger)
+            .join(Ledger, Ledger.id == Invoice.ledger_id)
+            .where(Invoice.tenant_id == ctx.tenant.id)
+            .order_by(Invoice.issue_date.desc(), Invoice.number.desc())
+            .limit(PAGE)
+        )
+        for word in query.split()[:4]:
+            pattern = f"%{word.replace('%', '').replace('_', '')}%"
+            statement = statement.where(
+                or_(Invoice.number.ilike(pattern), Invoice.recipient.ilike(pattern))
+            )
+        if wanted in {s.value for s in InvoiceStatus}:
+            statement = statement.where(Invoice.status == InvoiceStatus(wanted))
+        rows = list((await ctx.db.execute(statement)).all())
+        return await staff_page(
+            ctx,
+            "admin/invoices.html",
+            staff,
+            rows=rows,
+            query=query,
+            wanted=wanted,
+            statuses=[(s.value, _(label)) for s, label in INVOICE_STATUS_LABELS.items()],
+            status_labels=INVOICE_STATUS_LABELS,
+            limit=PAGE,
+            page_title=_("Factures"),
+        )
+
+    async def _invoice(self, ctx: AccountsContext, invoice_id: uuid.UUID) -> tuple[Invoice, Ledger]:
+        row = (
+            await ctx.db.execute(
+                select(Invoice, Ledger)
+                .join(Ledger, Ledger.id == Invoice.ledger_id)
+                .where(Invoice.tenant_id == ctx.tenant.id, Invoice.id == invoice_id)
+            )
+        ).first()
+        if row is None:
+            raise NotFoundException()
+        return row[0], row[1]
+
+    async def _invoice_page(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        invoice: Invoice,
+        ledger: Ledger,
+        values: dict[str, str],
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Response[Any]:
+        payments = list(
+            (
+                await ctx.db.execute(
+                    select(Payment)
+                    .where(Payment.tenant_id == ctx.tenant.id, Payment.invoice_id == invoice.id)
+                    .order_by(Payment.paid_at)
+                )
+            ).scalars()
+        )
+        return await staff_page(
+            ctx,
+            "admin/invoice.html",
+            staff,
+            status_code=status_code,
+            invoice=invoice,
+            ledger=ledger,
+            payments=payments,
+            methods=[(k, _(v)) for k, v in OFFLINE_METHODS.items()],
+            method_labels=METHOD_LABELS,
+            status_labels=INVOICE_STATUS_LABELS,
+            values=values,
+            errors=errors,
+            page_title=f"{ledger.name} — {invoice.number}",
+        )
+
+    @get("/factures/{invoice_id:uuid}", name="admin:invoice")
+    async def invoice(self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]) -> Response[Any]:
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        invoice, ledger = await self._invoice(ctx, invoice_id)
+        values = {
+            "amount": f"{invoice.amount_due_cents / 100:.2f}".replace(".", ","),
+            "paid_on": date.today().strftime("%d/%m/%Y"),
+            "method": "cheque",
+        }
+        return await self._invoice_page(ctx, staff, invoice, ledger, values, {})
+
+    @post("/factures/{invoice_id:uuid}/reglement", name="admin:invoice_payment")
+    async def record_payment(
+        self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        """A payment received at the counter (cash, cheque, transfer, card)."""
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        invoice, ledger = await self._invoice(ctx, invoice_id)
+        form = await ctx.request.form()
+        values = {
+            "amount": _text(form, "amount", 20),
+            "paid_on": _text(form, "paid_on", 20),
+            "method": _text(form, "method", 20),
+            "reference": _text(form, "reference", 100),
+        }
+        errors: dict[str, str] = {}
+        cents = _cents(values["amount"])
+        paid_on = parse_date(values["paid_on"])
+        if invoice.status in (InvoiceStatus.CANCELLED, InvoiceStatus.DIRECT_DEBIT):
+            errors["amount"] = _("Cette facture est annulée ou prélevée : rien à encaisser.")
+        elif cents is None or cents <= 0:
+            errors["amount"] = _("Un montant en euros, par exemple 8,53.")
+        elif cents > invoice.amount_due_cents:
+            errors["amount"] = _(
+                "Plus que le reste à payer (%(due)s) : un trop-perçu se règle à part.",
+                due=f"{invoice.amount_due_cents / 100:.2f} €".replace(".", ","),
+            )
+        if paid_on is None or paid_on > date.today() or paid_on.year < 2000:
+            errors["paid_on"] = _(
+                "Date invalide : écrivez-la comme 21/03/2026 (pas dans le futur)."
+            )
+        if values["method"] not in OFFLINE_METHODS:
+            errors["method"] = _("Choisissez le mode de paiement dans la liste.")
+        if errors or cents is None or paid_on is None:
+            return await self._invoice_page(
+                ctx, staff, invoice, ledger, values, errors, status_code=400
+            )
+        payment = Payment(
+            tenant_id=ctx.tenant.id,
+            invoice_id=invoice.id,
+            amount_cents=cents,
+            method=values["method"],
+            paid_at=datetime.combine(paid_on, time(12, 0), tzinfo=UTC),
+            reference=values["reference"] or f"guichet-{staff.email}"[:100],
+        )
+        ctx.db.add(payment)
+        invoice.paid_cents += cents
+        refresh_status(invoice)
+        staff_audit(
+            ctx,
+            staff,
+            "billing.payment_recorded",
+            invoice.number,
+            {"amount_cents": cents, "method": values["method"]},
+        )
+        await ctx.db.commit()
+        ctx.flash(_("Le règlement est enregistré."), "success")
+        return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
+
+    @post("/factures/{invoice_id:uuid}/annulation", name="admin:invoice_cancel")
+    async def cancel(self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]) -> Response[Any]:
+        """Cancel an invoice nobody has paid any of, by a credit note of its whole amount."""
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        invoice, ledger = await self._invoice(ctx, invoice_id)
+        form = await ctx.request.form()
+        values = {"reason": _text(form, "reason", 300)}
+        errors: dict[str, str] = {}
+        if invoice.status == InvoiceStatus.CANCELLED:
+            errors["reason"] = _("Cette facture est déjà annulée.")
+        elif invoice.paid_cents > 0:
+            errors["reason"] = _(
+                "Une partie est déjà réglée : remboursez-la d'abord, puis annulez le reste."
+            )
+        elif not values["reason"]:
+            errors["reason"] = _("Dites pourquoi, par exemple « erreur de tarif ».")
+        if errors:
+            return await self._invoice_page(
+                ctx, staff, invoice, ledger, values, errors, status_code=400
+            )
+        invoice.status = InvoiceStatus.CANCELLED
+        invoice.cancelled_at = datetime.now(UTC)
+        invoice.cancel_reason = values["reason"]
+        invoice.credit_note_number = f"AV-{invoice.number}"
+        staff_audit(
+            ctx, staff, "billing.invoice_cancelled", invoice.number, {"reason": values["reason"]}
+        )
+        await ctx.db.commit()
+        ctx.flash(
+            _("La facture est annulée par l'avoir %(number)s.", number=invoice.credit_note_number),
+            "success",
+        )
+        return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
+
+    @get("/factures/{invoice_id:uuid}/avoir", name="admin:credit_note")
+    async def credit_note(
+        self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        invoice, ledger = await self._invoice(ctx, invoice_id)
+        if not invoice.credit_note_number:
+            raise NotFoundException()
+        services = ctx.request.app.state.services
+        from guichet.billing.pdf import invoice_pdf, tenant_logo
+
+        html = services.renderer.render(
+            ctx.tenant.theme,
+            "pdf/credit_note.html",
+            {
+                "tenant": ctx.tenant,
+                "invoice": invoice,
+                "ledger": ledger,
+                "logo": tenant_logo(services.files, ctx.tenant),
+                "locale": "fr",
+            },
+        )
+        data = await asyncio.to_thread(invoice_pdf, html)
+        return await ctx.finish(
+            download_response(data, "application/pdf", f"avoir-{invoice.number}.pdf")
+        )
+
+    # -- accounting export ---------------------------------------------------------------------
+    @get("/paiements.csv", name="admin:payments_csv")
+    async def payments_csv(self, ctx: AccountsContext) -> Response[Any]:
+        """Payments between two dates (inclusive), for the accounting software: one line each,
+        ; separated, amounts in euros with a comma, UTF-8 with a BOM (opens in a spreadsheet)."""
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        today = date.today()
+        start = parse_date(str(ctx.request.query_params.get("du", ""))) or today.replace(day=1)
+        end = parse_date(str(ctx.request.query_params.get("au", ""))) or today
+        rows = (
+            await ctx.db.execute(
+                select(Payment, Invoice, Ledger)
+                .join(Invoice, Invoice.id == Payment.invoice_id)
+                .join(Ledger, Ledger.id == Invoice.ledger_id)
+                .where(
+                    Payment.tenant_id == ctx.tenant.id,
+                    Payment.paid_at >= datetime.combine(start, time.min, tzinfo=UTC),
+                    Payment.paid_at
+                    < datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC),
+                )
+                .order_by(Payment.paid_at)
+            )
+        ).all()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+        writer.writerow(
+            ["date", "regie", "facture", "destinataire", "montant", "mode", "reference"]
+        )
+        for payment, invoice, ledger in rows:
+            writer.writerow(
+                [
+                    payment.paid_at.date().isoformat(),
+                    ledger.code,
+                    invoice.number,
+                    invoice.recipient,
+                    f"{payment.amount_cents / 100:.2f}".replace(".", ","),
+                    payment.method,
+                    payment.reference,
+                ]
+            )
+        staff_audit(
+            ctx, staff, "billing.payments_exported", f"{start.isoformat()}..{end.isoformat()}"
+        )
+        await ctx.db.commit()
+        return await ctx.finish(
+            download_response(
+                ("\ufeff" + buffer.getvalue()).encode(),
+                "text/csv; charset=utf-8",
+                f"paiements-{start.isoformat()}-{end.isoformat()}.csv",
+            )
+        )
+
+    # -- API tokens ----------------------------------------------------------------------------
+    async def _tokens_page(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        fresh: str = "",
+        status_code: int = 200,
+        errors: dict[str, str] | None = None,
+    ) -> Response[Any]:
+        tokens = list(
+            (
+                await ctx.db.execute(
+                    select(ApiToken)
+                    .where(ApiToken.tenant_id == ctx.tenant.id)
+                    .order_by(ApiToken.created_at.desc())
+                )
+            ).scalars()
+        )
+        return await staff_page(
+            ctx,
+            "admin/tokens.html",
+            staff,
+            status_code=status_code,
+            tokens=tokens,
+            fresh=fresh,
+            errors=errors or {},
+            page_title=_("Jetons d'API"),
+        )
+
+    @get("/jetons", name="admin:tokens")
+    async def tokens(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        return await self._tokens_page(ctx, staff)
+
+    @post("/jetons", name="admin:tokens_post")
+    async def tokens_post(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        form = await ctx.request.form()
+        name = _text(form, "name", 100)
+        if not name:
+            return await self._tokens_page(
+                ctx, staff, status_code=400, errors={"name": _("Ce champ est obligatoire.")}
+            )
+        token = await create_token(ctx.db, ctx.tenant.id, name)
+        staff_audit(ctx, staff, "api_token.created", name)
+        await ctx.db.commit()
+        # shown on this answer only: never stored in clear, never in the session
+        return await self._tokens_page(ctx, staff, fresh=token)
+
+    @post("/jetons/{token_id:uuid}/revoquer", name="admin:token_revoke")
+    async def revoke(self, ctx: AccountsContext, token_id: FromPath[uuid.UUID]) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        token = await ctx.db.scalar(
+            select(ApiToken).where(ApiToken.tenant_id == ctx.tenant.id, ApiToken.id == token_id)
+        )
+        if token is None:
+            raise NotFoundException()
+        if token.revoked_at is None:
+            token.revoked_at = datetime.now(UTC)
+            staff_audit(ctx, staff, "api_token.revoked", token.name)
+            await ctx.db.commit()
+        ctx.flash(_("Le jeton « %(name)s » est révoqué.", name=token.name), "success")
+        return await ctx.redirect("/admin/facturation/jetons")
