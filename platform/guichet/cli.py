@@ -611,6 +611,131 @@ def tenants_status(slug: str, status: str, message: str | None) -> None:
     click.echo(asyncio.run(work()))
 
 
+@tenants.command("export")
+@click.argument("slug")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the archive here.",
+)
+def tenants_export(slug: str, output: Path | None) -> None:
+    """Write the tenant's data as one ZIP archive to the file store (exports/SLUG/)."""
+    settings = _settings()
+
+    async def work() -> str:
+        from sqlalchemy import select
+
+        from guichet.app import build_services
+        from guichet.audit.services import audit
+        from guichet.operators.archive import export_tenant
+        from guichet.tenancy.models import Tenant
+        from guichet.web.stores import close_store
+
+        services = build_services(settings)
+        try:
+            async with services.db.transaction(all_tenants=True) as session:
+                tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+                if tenant is None:
+                    raise click.ClickException(f"no tenant {slug!r}")
+                key, size, counts = await export_tenant(session, services.files, tenant)
+                audit(
+                    session,
+                    tenant_id=tenant.id,
+                    actor_kind="system",
+                    actor_id=None,
+                    actor_name="guichet CLI",
+                    action="tenant.exported",
+                    target=slug,
+                    detail={"key": key, "size": size, "rows": sum(counts.values())},
+                )
+            if output is not None:
+                await asyncio.to_thread(output.write_bytes, services.files.get(key))
+        finally:
+            await services.db.dispose()
+            await close_store(services.store)
+        return f"{key}: {size} bytes, {sum(counts.values())} rows"
+
+    click.echo(asyncio.run(work()))
+
+
+@tenants.command("delete")
+@click.argument("slug")
+@click.option("--confirm", "confirm", required=True, help="The slug again.")
+def tenants_delete(slug: str, confirm: str) -> None:
+    """Delete a tenant and all its data; needs an export of the last seven days."""
+    if confirm != slug:
+        raise click.ClickException("--confirm must repeat the slug")
+    settings = _settings()
+
+    async def work() -> str:
+        from sqlalchemy import select
+
+        from guichet.app import build_services
+        from guichet.audit.services import audit
+        from guichet.operators.archive import delete_tenant, recent_export
+        from guichet.tenancy.models import Tenant
+        from guichet.web.stores import close_store
+
+        services = build_services(settings)
+        try:
+            async with services.db.transaction(all_tenants=True) as session:
+                tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+                if tenant is None:
+                    raise click.ClickException(f"no tenant {slug!r}")
+                if await recent_export(session, tenant.id) is None:
+                    raise click.ClickException(
+                        f"no export of {slug} in the last 7 days: "
+                        f"run `guichet tenants export {slug}`"
+                    )
+                tenant_id = tenant.id
+                keys, rows = await delete_tenant(session, tenant)
+                audit(
+                    session,
+                    tenant_id=tenant_id,
+                    actor_kind="system",
+                    actor_id=None,
+                    actor_name="guichet CLI",
+                    action="tenant.deleted",
+                    target=slug,
+                    detail={"rows": rows},
+                )
+            for key in keys:
+                services.files.delete(key)
+            await services.resolver.invalidate()
+        finally:
+            await services.db.dispose()
+            await close_store(services.store)
+        return f"tenant {slug} deleted ({rows} rows, {len(keys)} files)"
+
+    click.echo(asyncio.run(work()))
+
+
+@main.command()
+def health() -> None:
+    """Each dependency and backlog, as on /operator/sante; exit 1 when one is failing."""
+    settings = _settings()
+
+    async def work() -> list[Any]:
+        from guichet.app import build_services
+        from guichet.operators.health import system_checks
+        from guichet.web.stores import close_store
+
+        services = build_services(settings)
+        try:
+            async with services.db.session(all_tenants=True) as session:
+                return await system_checks(session, services)
+        finally:
+            await services.db.dispose()
+            await close_store(services.store)
+
+    checks = asyncio.run(work())
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    if not all(check.ok for check in checks):
+        raise SystemExit(1)
+
+
 async def _tenant_id(settings: Settings, slug: str) -> Any:
     from sqlalchemy import select
 

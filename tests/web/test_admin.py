@@ -685,3 +685,65 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
         headers={"Authorization": f"Bearer {token}"},
     )
     assert api.status_code == 401
+
+
+async def test_operator_exports_then_deletes_a_tenant_in_two_steps(web, backend):
+    import io
+    import json
+    import zipfile
+
+    slug, admin = await onboarded(web, backend)
+    page = await web.get(f"/{slug}/admin/services", headers=FR)
+    await post_form(
+        web, f"/{slug}/admin/services", {"name": "Enfance", "code": "enfance"}, page=page.text
+    )
+    web.cookies.clear()
+    await operator_login(web, *await new_operator(backend.settings))
+    page = await web.get(f"/operator/collectivites/{slug}/suppression", headers=FR)
+    assert "Exportez d'abord les données" in text(page)
+    refused = await post_form(
+        web, f"/operator/collectivites/{slug}/suppression", {"confirm_slug": slug}, page=page.text
+    )
+    assert refused.status_code == 400
+    tenant_page = await web.get(f"/operator/collectivites/{slug}", headers=FR)
+    exported = await post_form(
+        web, f"/operator/collectivites/{slug}/export", {}, page=tenant_page.text
+    )
+    assert "est prête" in text(exported)
+    link = re.search(
+        rf'href="(/operator/collectivites/{slug}/exports/[\w.-]+\.zip)"', exported.text
+    ).group(1)
+    archive = zipfile.ZipFile(io.BytesIO((await web.get(link)).content))
+    assert json.loads(archive.read("tenant.json"))["slug"] == slug
+    services = [json.loads(line) for line in archive.read("tables/service.jsonl").splitlines()]
+    assert [s["code"] for s in services] == ["enfance"]
+    staff = archive.read("tables/staff_user.jsonl").decode()
+    assert admin in staff and "password_hash" not in staff and "totp_secret" not in staff
+    assert "tables/outbox_message.jsonl" not in archive.namelist()
+    assert (await web.get(f"/operator/collectivites/{slug}/exports/..%2Fx.zip")).status_code == 404
+    page = await web.get(f"/operator/collectivites/{slug}/suppression", headers=FR)
+    wrong = await post_form(
+        web,
+        f"/operator/collectivites/{slug}/suppression",
+        {"confirm_slug": "autre"},
+        page=page.text,
+    )
+    assert wrong.status_code == 400 and "Recopiez exactement" in text(wrong)
+    deleted = await post_form(
+        web, f"/operator/collectivites/{slug}/suppression", {"confirm_slug": slug}, page=page.text
+    )
+    assert "est supprimée" in text(deleted)
+    assert (await web.get(f"/{slug}/", headers=FR)).status_code == 404
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            lines = (
+                (await session.execute(select(AuditEvent.action).where(AuditEvent.target == slug)))
+                .scalars()
+                .all()
+            )
+            assert "tenant.deleted" in lines and "tenant.onboarded" in lines  # the log stays
+    finally:
+        await db.dispose()
+    health = text(await web.get("/operator/sante", headers=FR))
+    assert "database" in health and "répond" in health

@@ -30,9 +30,11 @@ from guichet.accounts.forms import valid_email
 from guichet.accounts.passwords import hash_password, needs_rehash, verify_password
 from guichet.accounts.web import LIMITS, client_ip
 from guichet.audit.services import audit, audit_lines
+from guichet.i18n import format_bytes, ngettext
 from guichet.i18n import gettext as _
-from guichet.i18n import ngettext
 from guichet.notifications.services import enqueue_delivery, queue_email
+from guichet.operators.archive import delete_tenant, export_tenant, recent_export
+from guichet.operators.health import system_checks
 from guichet.staff import twofactor
 from guichet.staff.models import Operator, StaffRole, StaffUser
 from guichet.staff.services import StaffService
@@ -40,7 +42,7 @@ from guichet.staff.web import CODE_LIMIT, PENDING_SECONDS
 from guichet.tenancy.models import Tenant, TenantKind, TenantStatus
 from guichet.tenancy.slugs import slug_problem
 from guichet.tenancy.snapshot import TenantSnapshot
-from guichet.web.pages import render_page, services_of
+from guichet.web.pages import download_response, render_page, services_of
 from guichet.web.ratelimit import RateLimiter
 from guichet.web.sessions import Session, SessionManager
 
@@ -573,14 +575,138 @@ class OperatorController(Controller):
         if not isinstance(operator, Operator):
             return operator
         tenant = await self._tenant(octx, slug)
+        exports = [
+            line
+            for line in await audit_lines(octx.db, tenant.id, action="tenant.exported", limit=10)
+            if line.detail.get("key")
+        ]
         return await octx.page(
             "operator/tenant.html",
             operator,
             row=tenant,
+            exports=exports,
             figures=(await self._figures(octx.db)).get(tenant.id, {}),
             status_labels=STATUS_LABELS,
             lines=await audit_lines(octx.db, tenant.id, limit=30),
             page_title=tenant.name,
+        )
+
+    @post("/collectivites/{slug:str}/export", name="operator:export")
+    async def export(self, octx: OperatorContext, slug: FromPath[str]) -> Response[Any]:
+        """The tenant's data as one archive in the file store (made here, in the request:
+        large tenants are exported with ``guichet tenants export``)."""
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        tenant = await self._tenant(octx, slug)
+        services = services_of(octx.request)
+        key, size, counts = await export_tenant(octx.db, services.files, tenant)
+        octx.audit(
+            operator,
+            "tenant.exported",
+            tenant.id,
+            target=tenant.slug,
+            key=key,
+            size=size,
+            rows=sum(counts.values()),
+        )
+        await octx.db.commit()
+        octx.flash(
+            _(
+                "L'archive de %(name)s est prête (%(size)s).",
+                name=tenant.name,
+                size=format_bytes(size),
+            ),
+            "success",
+        )
+        return await octx.redirect(f"/collectivites/{tenant.slug}")
+
+    @get("/collectivites/{slug:str}/exports/{name:str}", name="operator:export_file")
+    async def export_file(
+        self, octx: OperatorContext, slug: FromPath[str], name: FromPath[str]
+    ) -> Response[Any]:
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        if slug_problem(slug) is not None or not re.fullmatch(
+            rf"{re.escape(slug)}-\d{{8}}-\d{{6}}\.zip", name
+        ):
+            raise NotFoundException()
+        key = f"exports/{slug}/{name}"
+        files = services_of(octx.request).files
+        if not files.exists(key):
+            raise NotFoundException()
+        data = await asyncio.to_thread(files.get, key)
+        octx.audit(operator, "tenant.export_downloaded", None, target=key)
+        await octx.db.commit()
+        return await octx.finish(download_response(data, "application/zip", name))
+
+    @get("/collectivites/{slug:str}/suppression", name="operator:delete")
+    async def delete_page(self, octx: OperatorContext, slug: FromPath[str]) -> Response[Any]:
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        tenant = await self._tenant(octx, slug)
+        return await octx.page(
+            "operator/delete.html",
+            operator,
+            row=tenant,
+            export=await recent_export(octx.db, tenant.id),
+            error="",
+            page_title=_("Supprimer %(name)s", name=tenant.name),
+        )
+
+    @post("/collectivites/{slug:str}/suppression", name="operator:delete_post")
+    async def delete_post(self, octx: OperatorContext, slug: FromPath[str]) -> Response[Any]:
+        """The second step: the slug typed again, and an archive of the last seven days."""
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        tenant = await self._tenant(octx, slug)
+        form = await octx.request.form()
+        typed = form.get("confirm_slug", "")
+        export = await recent_export(octx.db, tenant.id)
+        error = ""
+        if export is None:
+            error = _(
+                "Exportez d'abord les données : la suppression demande une archive de moins "
+                "de 7 jours."
+            )
+        elif typed != tenant.slug:
+            error = _("Recopiez exactement l'adresse de la collectivité pour confirmer.")
+        if error:
+            return await octx.page(
+                "operator/delete.html",
+                operator,
+                status_code=400,
+                row=tenant,
+                export=export,
+                error=error,
+                page_title=_("Supprimer %(name)s", name=tenant.name),
+            )
+        name, tenant_id = tenant.name, tenant.id
+        keys, rows = await delete_tenant(octx.db, tenant)
+        octx.audit(operator, "tenant.deleted", tenant_id, target=slug, rows=rows, name=name)
+        await octx.db.commit()
+        services = services_of(octx.request)
+        for key in keys:
+            await asyncio.to_thread(services.files.delete, key)
+        await services.resolver.invalidate()
+        octx.flash(
+            _("%(name)s est supprimée ; son archive reste disponible.", name=name), "success"
+        )
+        return await octx.redirect("/")
+
+    @get("/sante", name="operator:health")
+    async def health(self, octx: OperatorContext) -> Response[Any]:
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        return await octx.page(
+            "operator/health.html",
+            operator,
+            checks=await system_checks(octx.db, services_of(octx.request)),
+            page_title=_("État du système"),
         )
 
     @post("/collectivites/{slug:str}/invitation", name="operator:reinvite")
