@@ -747,3 +747,130 @@ async def test_operator_exports_then_deletes_a_tenant_in_two_steps(web, backend)
         await db.dispose()
     health = text(await web.get("/operator/sante", headers=FR))
     assert "database" in health and "répond" in health
+
+
+async def test_ledger_options_are_kept_encrypted_never_shown_and_tested(web, backend):
+    from guichet.billing.crypto import decrypt_options
+    from guichet.billing.models import Ledger
+
+    slug, _admin = await onboarded(web, backend)
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            from guichet.tenancy.models import Service, Tenant
+
+            tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+            service = Service(tenant_id=tenant.id, code="seniors", name="Seniors")
+            session.add(service)
+            await session.flush()
+            session.add(
+                Ledger(tenant_id=tenant.id, code="regie", name="Régie", service_id=service.id)
+            )
+        url = f"/{slug}/admin/facturation/regies/regie"
+        page = await web.get(url, headers=FR)
+        form = {
+            "name": "FACTURATION SERVICE SÉNIORS",
+            "merchant_label": "CCAS TEST VADS",
+            "backend": "paybox",
+            "online_payment": "oui",
+            "min_amount": "1,00",
+            "max_amount": "500,00",
+            "option-paybox-site": "1999888",
+            "option-paybox-rang": "32",
+            "option-paybox-identifiant": "107904482",
+            "option-paybox-shared_secret": "0123456789ABCDEF0123456789ABCDEF",
+        }
+        bad = await post_form(web, url, {**form, "max_amount": "0,50"}, page=page.text)
+        assert bad.status_code == 400 and "au moins le minimum" in text(bad)
+        saved = await post_form(web, url, form, page=page.text)
+        assert "La régie est enregistrée." in text(saved)
+        assert "0123456789ABCDEF" not in saved.text and "enregistré" in text(saved)
+        # an empty field keeps what is stored
+        await post_form(web, url, {**form, "option-paybox-shared_secret": ""}, page=saved.text)
+        async with db.session(all_tenants=True) as session:
+            ledger = await session.scalar(
+                select(Ledger).where(Ledger.code == "regie", Ledger.tenant_id == tenant.id)
+            )
+            assert "0123456789ABCDEF" not in ledger.backend_options
+            options = decrypt_options(backend.settings.web.secret_key, ledger.backend_options)
+            assert options["shared_secret"] == "0123456789ABCDEF0123456789ABCDEF"
+            assert ledger.max_amount_cents == 50000 and ledger.backend == "paybox"
+        tested = await post_form(web, f"{url}/test", {}, page=saved.text)
+        assert tested.status_code == 200
+        assert "La banque accepte la configuration" in text(tested), text(tested)[:3000]
+        journal = text(await web.get(f"/{slug}/admin/journal", headers=FR))
+        assert "billing.ledger_changed" in journal and "0123456789ABCDEF" not in journal
+    finally:
+        await db.dispose()
+
+
+async def test_files_imported_from_csv_get_letters_and_emails(web, backend):
+    slug, _admin = await onboarded(web, backend)
+    page = await web.get(f"/{slug}/admin/services", headers=FR)
+    service = await post_form(
+        web, f"/{slug}/admin/services", {"name": "Action sociale", "code": "as"}, page=page.text
+    )
+    url = f"/{slug}/admin/services/as/import"
+
+    async def send(content: bytes):
+        return await web.post(
+            url,
+            data={"_csrf_token": csrf(service.text)},
+            files={"file": ("dossiers.csv", content, "text/csv")},
+            headers=FR,
+        )
+
+    bad = await send(
+        b"reference;holder_name;email\nAS-1;Madame UN;un@exemple.fr\n;Madame DEUX;\n"
+        b"AS-3;Madame TROIS;pas-un-courriel\nAS-1;Doublon;\n"
+    )
+    assert bad.status_code == 400
+    report = text(bad)
+    assert "Ligne 3" in report and "Ligne 4" in report and "Ligne 5" in report
+    assert "AS-1" not in report.split("Importer des dossiers")[0]  # nothing imported
+    good = await send(
+        "\ufeffreference;holder_name;email\r\nAS-1;Madame UN Odile;un@exemple.fr\r\n"
+        "AS-2;Monsieur DEUX Jean;\r\n".encode()
+    )
+    page = text(good)
+    assert "2 dossiers importés" in page and "2 clés à remettre" in page
+    letters = await web.get(f"/{slug}/admin/services/as/lettres")
+    assert letters.status_code == 200 and letters.content.startswith(b"%PDF")
+    import io
+
+    from pypdf import PdfReader
+
+    pdf = PdfReader(io.BytesIO(letters.content))
+    assert len(pdf.pages) == 2
+    assert "Madame UN Odile" in pdf.pages[0].extract_text()
+    sent = await post_form(web, f"/{slug}/admin/services/as/courriels", {}, page=good.text)
+    assert "1 courriel envoyé." in text(sent)
+    [mail] = await outbox(backend.settings, slug, "un@exemple.fr", "access_key")
+    key = re.search(r"\b([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})\b", mail.text_body).group(1)
+    web.cookies.clear()
+    username = unique()
+    response = await wizard(
+        web, slug, username=username, email=f"{username}@exemple.fr", keys={"as": key}
+    )
+    assert "Votre espace est créé" in text(response)
+
+
+async def test_help_and_legal_pages_can_be_rewritten_and_reset(web, backend):
+    slug, _admin = await onboarded(web, backend)
+    listing = text(await web.get(f"/{slug}/admin/pages", headers=FR))
+    assert "Mentions légales" in listing and "texte par défaut" in listing
+    url = f"/{slug}/admin/pages/page.mentions-legales/fr"
+    page = await web.get(url, headers=FR)
+    saved = await post_form(
+        web, url, {"body": "## Éditeur\n\nLe CCAS de Test, 1 place de la Mairie."}, page=page.text
+    )
+    assert "La page est enregistrée." in text(saved)
+    public = text(await web.get(f"/{slug}/mentions-legales", headers=FR))
+    assert "Le CCAS de Test, 1 place de la Mairie." in public
+    reset = await post_form(web, url, {"action": "defaut"}, page=saved.text)
+    assert "texte par défaut" in text(reset)
+    assert "1 place de la Mairie" not in text(
+        await web.get(f"/{slug}/mentions-legales", headers=FR)
+    )
+    assert (await web.get(f"/{slug}/admin/pages/page.inconnue/fr", headers=FR)).status_code == 404
+    assert (await web.get(f"/{slug}/admin/pages/page.contacts/de", headers=FR)).status_code == 404

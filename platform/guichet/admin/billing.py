@@ -24,6 +24,8 @@ from sqlalchemy import or_, select
 from guichet.accounts.forms import parse_date
 from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.admin.controllers import _text
+from guichet.billing.backends import REAL_BACKENDS, backend_for
+from guichet.billing.crypto import decrypt_options, encrypt_options
 from guichet.billing.imports import create_token
 from guichet.billing.models import (
     ApiToken,
@@ -74,6 +76,34 @@ def _cents(text: str) -> int | None:
         return int((Decimal(compact.replace(",", ".")) * 100).to_integral_value())
     except InvalidOperation:  # pragma: no cover - the pattern already says so
         return None
+
+
+def backend_parameters(kind: str) -> list[tuple[str, str, bool]]:
+    """(name, label, secret) of a bank's options that the ledger sets (the return addresses
+    are the platform's)."""
+    import eopayment
+
+    parameters = eopayment.get_backend(kind).description["parameters"]
+    result = []
+    for parameter in parameters:
+        name = parameter["name"]
+        if name in ("normal_return_url", "automatic_return_url"):
+            continue
+        label = str(parameter.get("caption") or name)
+        secret = any(word in name for word in ("secret", "cle", "key", "password"))
+        result.append((name, label, secret))
+    return result
+
+
+def ledger_values(ledger: Ledger) -> dict[str, Any]:
+    return {
+        "name": ledger.name,
+        "merchant_label": ledger.merchant_label,
+        "backend": ledger.backend,
+        "online_payment": ledger.online_payment,
+        "min_amount": f"{ledger.min_amount_cents / 100:.2f}".replace(".", ","),
+        "max_amount": f"{ledger.max_amount_cents / 100:.2f}".replace(".", ","),
+    }
 
 
 class BillingAdminController(Controller):
@@ -448,6 +478,152 @@ class BillingAdminController(Controller):
                 f"paiements-{start.isoformat()}-{end.isoformat()}.csv",
             )
         )
+
+    # -- ledgers and payment backends ----------------------------------------------------------
+    async def _ledger(self, ctx: AccountsContext, code: str) -> Ledger:
+        ledger = await ctx.db.scalar(
+            select(Ledger).where(Ledger.tenant_id == ctx.tenant.id, Ledger.code == code[:50])
+        )
+        if ledger is None:
+            raise NotFoundException()
+        return ledger
+
+    def _backends(self, ctx: AccountsContext) -> list[tuple[str, str]]:
+        choices = [(k, k) for k in sorted(REAL_BACKENDS)]
+        if not ctx.accounts.settings.is_production:
+            choices.insert(0, ("sandbox", _("sandbox (banque simulée, hors production)")))
+        return choices
+
+    async def _ledger_page(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        ledger: Ledger,
+        values: dict[str, Any],
+        errors: dict[str, str],
+        status_code: int = 200,
+        test: tuple[bool, str] | None = None,
+    ) -> Response[Any]:
+        stored = decrypt_options(ctx.accounts.settings.web.secret_key, ledger.backend_options)
+        return await staff_page(
+            ctx,
+            "admin/ledger.html",
+            staff,
+            status_code=status_code,
+            ledger=ledger,
+            values=values,
+            errors=errors,
+            backends=self._backends(ctx),
+            parameters={kind: backend_parameters(kind) for kind in REAL_BACKENDS},
+            stored=set(stored),
+            test=test,
+            page_title=ledger.name,
+        )
+
+    @get("/regies/{code:str}", name="admin:ledger")
+    async def ledger(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        ledger = await self._ledger(ctx, code)
+        return await self._ledger_page(ctx, staff, ledger, ledger_values(ledger), {})
+
+    @post("/regies/{code:str}", name="admin:ledger_post")
+    async def ledger_post(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
+        """The ledger's settings and its bank's options: a secret is never shown back; an empty
+        field keeps what is stored."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        ledger = await self._ledger(ctx, code)
+        form = await ctx.request.form()
+        values: dict[str, Any] = {
+            "name": _text(form, "name", 200),
+            "merchant_label": _text(form, "merchant_label", 100),
+            "backend": _text(form, "backend", 30),
+            "online_payment": form.get("online_payment") == "oui",
+            "min_amount": _text(form, "min_amount", 12),
+            "max_amount": _text(form, "max_amount", 12),
+        }
+        errors: dict[str, str] = {}
+        if not values["name"]:
+            errors["name"] = _("Ce champ est obligatoire.")
+        if values["backend"] not in dict(self._backends(ctx)):
+            errors["backend"] = _("Choisissez la banque dans la liste.")
+        low, high = _cents(values["min_amount"]), _cents(values["max_amount"])
+        if low is None:
+            errors["min_amount"] = _("Un montant en euros, par exemple 8,53.")
+        if high is None:
+            errors["max_amount"] = _("Un montant en euros, par exemple 8,53.")
+        elif low is not None and high < low:
+            errors["max_amount"] = _("Le maximum doit être au moins le minimum.")
+        given = {}
+        if values["backend"] in REAL_BACKENDS:
+            for name, _label, _secret in backend_parameters(values["backend"]):
+                value = _text(form, f"option-{values['backend']}-{name}", 500)
+                if value:
+                    given[name] = value
+        if errors:
+            return await self._ledger_page(ctx, staff, ledger, values, errors, status_code=400)
+        settings = ctx.accounts.settings
+        options = (
+            decrypt_options(settings.web.secret_key, ledger.backend_options)
+            if values["backend"] == ledger.backend
+            else {}
+        )
+        options.update(given)
+        ledger.name, ledger.merchant_label = values["name"], values["merchant_label"]
+        ledger.backend, ledger.online_payment = values["backend"], values["online_payment"]
+        ledger.min_amount_cents, ledger.max_amount_cents = int(low or 0), int(high or 0)
+        ledger.backend_options = encrypt_options(settings.web.secret_key, options)
+        staff_audit(
+            ctx,
+            staff,
+            "billing.ledger_changed",
+            ledger.code,
+            {"backend": ledger.backend, "options_changed": sorted(given)},  # names, never values
+        )
+        await ctx.db.commit()
+        ctx.flash(_("La régie est enregistrée."), "success")
+        return await ctx.redirect(f"/admin/facturation/regies/{ledger.code}")
+
+    @post("/regies/{code:str}/test", name="admin:ledger_test")
+    async def ledger_test(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
+        """Build a real 1 € payment request with the stored options (signing, and for PayFiP
+        the bank's web service): what the bank would refuse shows here, not to a citizen."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        ledger = await self._ledger(ctx, code)
+        base = f"{ctx.accounts.settings.web.public_url}/{ctx.tenant.slug}"
+        try:
+            backend = backend_for(
+                ledger,
+                ctx.accounts.settings,
+                f"{base}/mon-espace/factures/retour",
+                f"{base}/paiement/notification/{ledger.code}",
+            )
+            await asyncio.wait_for(
+                asyncio.to_thread(
+                    backend.request, Decimal("1.00"), email="test@exemple.fr", orderid="TEST"
+                ),
+                timeout=15,
+            )
+            result = (
+                True,
+                _("La banque accepte la configuration (demande de paiement de test construite)."),
+            )
+        except Exception as exc:  # the bank's library raises many kinds
+            result = (
+                False,
+                _(
+                    "La configuration ne fonctionne pas : %(error)s",
+                    error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                ),
+            )
+        staff_audit(ctx, staff, "billing.ledger_tested", ledger.code, {"ok": result[0]})
+        await ctx.db.commit()
+        return await self._ledger_page(ctx, staff, ledger, ledger_values(ledger), {}, test=result)
 
     # -- API tokens ----------------------------------------------------------------------------
     async def _tokens_page(

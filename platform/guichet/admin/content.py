@@ -23,10 +23,11 @@ from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.admin.controllers import _text, tenant_row
 from guichet.i18n import KNOWN_LOCALES, locale_name
 from guichet.i18n import gettext as _
+from guichet.portal.services import default_content
 from guichet.procedures.controllers import _text as _long_text
 from guichet.staff.models import StaffUser
 from guichet.staff.web import require_staff, staff_audit, staff_page
-from guichet.tenancy.models import NewsItem, TenantStatus, TermsVersion
+from guichet.tenancy.models import ContentPage, NewsItem, TenantStatus, TermsVersion
 
 __all__ = ["ContentController"]
 
@@ -43,6 +44,23 @@ CONTACT_FIELDS = {
     "contact_hours": 200,
     "main_site_url": 300,
 }
+
+
+def editable_pages() -> list[tuple[str, str]]:
+    """(key, title) of the pages a tenant may rewrite: the AIDE sections and the legal pages."""
+    from guichet.portal.services import HELP_SECTIONS
+
+    legal = [
+        ("page.mentions-legales", N_("Mentions légales")),
+        ("page.donnees-personnelles", N_("Données personnelles")),
+        ("page.accessibilite", N_("Déclaration d'accessibilité")),
+        ("page.contacts", N_("Contacts")),
+    ]
+    return [(key, title) for key, _anchor, title in HELP_SECTIONS] + legal
+
+
+def N_(message: str) -> str:
+    return message
 
 
 class ContentController(Controller):
@@ -295,6 +313,103 @@ class ContentController(Controller):
         await ctx.request.app.state.services.resolver.invalidate()
         ctx.flash(message, "success")
         return await ctx.redirect("/admin/contenus")
+
+    # -- help and legal pages ------------------------------------------------------------------
+    @get("/pages", name="admin:pages")
+    async def pages(self, ctx: AccountsContext) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        overridden = {
+            (p.key, p.locale)
+            for p in (
+                await ctx.db.execute(
+                    select(ContentPage).where(ContentPage.tenant_id == ctx.tenant.id)
+                )
+            ).scalars()
+        }
+        return await staff_page(
+            ctx,
+            "admin/pages.html",
+            staff,
+            pages=editable_pages(),
+            locales=list(ctx.tenant.locales),
+            overridden=overridden,
+            page_title=_("Pages d'aide et pages légales"),
+        )
+
+    async def _page_row(self, ctx: AccountsContext, key: str, locale: str) -> ContentPage | None:
+        if key not in dict(editable_pages()) or locale not in ctx.tenant.locales:
+            raise NotFoundException()
+        return await ctx.db.scalar(
+            select(ContentPage).where(
+                ContentPage.tenant_id == ctx.tenant.id,
+                ContentPage.key == key,
+                ContentPage.locale == locale,
+            )
+        )
+
+    @get("/pages/{key:str}/{locale:str}", name="admin:page")
+    async def page(
+        self, ctx: AccountsContext, key: FromPath[str], locale: FromPath[str]
+    ) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        row = await self._page_row(ctx, key, locale)
+        body = row.body if row else default_content(key, locale)
+        return await staff_page(
+            ctx,
+            "admin/page.html",
+            staff,
+            key=key,
+            title=dict(editable_pages())[key],
+            page_locale=locale,
+            body=body,
+            custom=row is not None,
+            errors={},
+            page_title=_(dict(editable_pages())[key]),
+        )
+
+    @post("/pages/{key:str}/{locale:str}", name="admin:page_post")
+    async def page_post(
+        self, ctx: AccountsContext, key: FromPath[str], locale: FromPath[str]
+    ) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        row = await self._page_row(ctx, key, locale)
+        form = await ctx.request.form()
+        if form.get("action") == "defaut":
+            if row is not None:
+                await ctx.db.delete(row)
+            staff_audit(ctx, staff, "content.page_reset", f"{key}/{locale}")
+            message = _("La page reprend le texte par défaut de la plateforme.")
+        else:
+            body = _long_text(form, "body", 50_000)
+            if not body:
+                return await staff_page(
+                    ctx,
+                    "admin/page.html",
+                    staff,
+                    status_code=400,
+                    key=key,
+                    title=dict(editable_pages())[key],
+                    page_locale=locale,
+                    body=body,
+                    custom=row is not None,
+                    errors={"body": _("Ce champ est obligatoire.")},
+                    page_title=_(dict(editable_pages())[key]),
+                )
+            if row is None:
+                ctx.db.add(ContentPage(tenant_id=ctx.tenant.id, key=key, locale=locale, body=body))
+            else:
+                row.body = body
+            staff_audit(ctx, staff, "content.page_changed", f"{key}/{locale}")
+            message = _("La page est enregistrée.")
+        await ctx.db.commit()
+        ctx.flash(message, "success")
+        return await ctx.redirect(f"/admin/pages/{key}/{locale}")
 
     @post("/contenus/actualites/{news_id:uuid}/supprimer", name="admin:news_delete")
     async def news_delete(

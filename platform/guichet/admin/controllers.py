@@ -31,6 +31,7 @@ from guichet.audit.services import audit_lines
 from guichet.billing.models import Invoice, InvoiceStatus
 from guichet.db.repository import TenantRepository
 from guichet.i18n import gettext as _
+from guichet.i18n import ngettext
 from guichet.notifications.services import enqueue_delivery, queue_email
 from guichet.procedures.models import OPEN_STATUSES, ProcedureRequest
 from guichet.staff.models import StaffRole, StaffUser
@@ -57,6 +58,50 @@ COLOUR_FIELDS = ("primary_color", "on_primary_color", "accent_color", "on_accent
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 _SERVICE_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,49}")
+MAX_FRESH_KEYS = 1000
+MAX_IMPORT_LINES = 1000
+
+
+def parse_files_csv(
+    data: bytes,
+) -> tuple[list[tuple[int, dict[str, str]]], list[tuple[int, str]]]:
+    """(line, values) of each file of a CSV ``reference;holder_name;email`` (a header line
+    first; ``,`` also accepted), and (line, problem) for each wrong line."""
+    import csv
+    import io
+
+    problems: list[tuple[int, str]] = []
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # a spreadsheet's "CSV (Windows)"
+    sample = text[:2000]
+    delimiter = ";" if sample.count(";") >= sample.count(",") else ","
+    lines = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    if not lines:
+        return [], []
+    header = [h.strip().lower() for h in lines[0]]
+    if header[:2] != ["reference", "holder_name"]:
+        return [], [(1, _("La première ligne doit être : reference;holder_name;email"))]
+    if len(lines) - 1 > MAX_IMPORT_LINES:
+        return [], [(0, _("%(count)s lignes au plus par fichier.", count=MAX_IMPORT_LINES))]
+    rows: list[tuple[int, dict[str, str]]] = []
+    for number, raw in enumerate(lines[1:], start=2):
+        if not any(c.strip() for c in raw):
+            continue
+        cells = [" ".join(c.replace("\x00", "").split()) for c in raw] + ["", "", ""]
+        reference, holder, email = cells[0][:50], cells[1][:200], cells[2][:254]
+        if not _REFERENCE.fullmatch(reference):
+            problems.append(
+                (number, _("numéro de dossier invalide : %(value)s", value=reference[:50]))
+            )
+        elif not holder:
+            problems.append((number, _("le titulaire manque")))
+        elif email and not valid_email(email):
+            problems.append((number, _("adresse de courriel invalide : %(value)s", value=email)))
+        else:
+            rows.append((number, {"reference": reference, "holder_name": holder, "email": email}))
+    return rows, problems
 
 
 def branding_problems(values: dict[str, str]) -> dict[str, str]:
@@ -425,6 +470,7 @@ class AdminController(Controller):
         values: dict[str, str],
         errors: dict[str, str],
         status_code: int = 200,
+        report: list[tuple[int, str]] | None = None,
     ) -> Response[Any]:
         accounts = await _Accounts(session=ctx.db, tenant_id=ctx.tenant.id).get_many(
             ServiceAccount.service_id == service.id, order_by=[(ServiceAccount.reference, False)]
@@ -439,6 +485,7 @@ class AdminController(Controller):
             fresh_keys=ctx.session.get("fresh_keys") or {},
             values=values,
             errors=errors,
+            report=report or [],
             page_title=service.name,
         )
 
@@ -450,10 +497,151 @@ class AdminController(Controller):
         return await self._service_page(ctx, staff, await self._service(ctx, code), {}, {})
 
     def _remember_key(self, ctx: AccountsContext, account: ServiceAccount, key: str) -> None:
-        """The key in clear, for this staff session only (letter, email), until sign-out."""
+        """The key in clear, for this staff session only (letters, emails), until sign-out;
+        the newest 1,000 (an import)."""
         keys = dict(ctx.session.get("fresh_keys") or {})
         keys[str(account.id)] = key
-        ctx.session.set("fresh_keys", dict(list(keys.items())[-50:]))
+        ctx.session.set("fresh_keys", dict(list(keys.items())[-MAX_FRESH_KEYS:]))
+
+    @post("/services/{code:str}/import", name="admin:service_import")
+    async def service_import(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
+        """Citizens' files from a CSV (reference;holder_name;email, a header line first), each
+        with a new key: checked line by line, all or nothing, with a report."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        form = await ctx.request.form()
+        upload = form.get("file")
+        data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else b""
+        rows, problems = parse_files_csv(data)
+        repository = _Accounts(session=ctx.db, tenant_id=ctx.tenant.id)
+        taken = {
+            a.reference for a in await repository.get_many(ServiceAccount.service_id == service.id)
+        }
+        for line, row in rows:
+            if row["reference"] in taken:
+                problems.append(
+                    (line, _("le dossier %(reference)s existe déjà", reference=row["reference"]))
+                )
+            taken.add(row["reference"])
+        if problems or not rows:
+            if not rows and not problems:
+                problems.append((0, _("Le fichier ne contient aucune ligne de dossier.")))
+            return await self._service_page(
+                ctx, staff, service, {}, {}, status_code=400, report=problems
+            )
+        secret = ctx.accounts.settings.web.secret_key
+        created = []
+        for _line, row in rows:
+            key = generate_access_key()
+            account = await repository.add(
+                ServiceAccount(
+                    service_id=service.id,
+                    key_digest=key_digest(secret, str(ctx.tenant.id), key),
+                    **row,
+                )
+            )
+            created.append((account, key))
+        staff_audit(ctx, staff, "service_account.imported", service.code, {"count": len(created)})
+        await self._commit(ctx)
+        for account, key in created:
+            self._remember_key(ctx, account, key)
+        ctx.flash(
+            ngettext(
+                "%(num)s dossier importé avec sa clé : imprimez les lettres ou envoyez les "
+                "courriels ci-dessous.",
+                "%(num)s dossiers importés avec leur clé : imprimez les lettres ou envoyez les "
+                "courriels ci-dessous.",
+                len(created),
+            ),
+            "success",
+        )
+        return await ctx.redirect(f"/admin/services/{service.code}")
+
+    def _fresh(
+        self, ctx: AccountsContext, accounts: list[ServiceAccount]
+    ) -> list[tuple[ServiceAccount, str]]:
+        keys = ctx.session.get("fresh_keys") or {}
+        return [(a, str(keys[str(a.id)])) for a in accounts if str(a.id) in keys]
+
+    @get("/services/{code:str}/lettres", name="admin:key_letters")
+    async def key_letters(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
+        """One PDF with a letter per file whose key is known in this session (to post)."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        accounts = await _Accounts(session=ctx.db, tenant_id=ctx.tenant.id).get_many(
+            ServiceAccount.service_id == service.id, order_by=[(ServiceAccount.reference, False)]
+        )
+        letters = self._fresh(ctx, list(accounts))
+        if not letters:
+            raise NotFoundException()
+        data = await self._letters_pdf(ctx, service, letters)
+        staff_audit(
+            ctx, staff, "service_account.letters_printed", service.code, {"count": len(letters)}
+        )
+        await self._commit(ctx)
+        return await ctx.finish(
+            download_response(data, "application/pdf", f"cles-acces-{service.code}.pdf")
+        )
+
+    @post("/services/{code:str}/courriels", name="admin:key_emails")
+    async def key_emails(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
+        """The key by email to each file with an address whose key is known in this session."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        accounts = await _Accounts(session=ctx.db, tenant_id=ctx.tenant.id).get_many(
+            ServiceAccount.service_id == service.id
+        )
+        services = ctx.request.app.state.services
+        queued = [
+            queue_email(
+                ctx.db,
+                services.renderer,
+                ctx.accounts.settings,
+                ctx.tenant,
+                kind="access_key",
+                recipient=account.email,
+                locale=ctx.tenant.default_locale,
+                context={"service": service, "account": account, "key": key},
+            ).id
+            for account, key in self._fresh(ctx, list(accounts))
+            if account.email
+        ]
+        staff_audit(
+            ctx, staff, "service_account.keys_emailed", service.code, {"count": len(queued)}
+        )
+        await self._commit(ctx, queued)
+        ctx.flash(
+            ngettext("%(num)s courriel envoyé.", "%(num)s courriels envoyés.", len(queued)),
+            "success",
+        )
+        return await ctx.redirect(f"/admin/services/{service.code}")
+
+    async def _letters_pdf(
+        self, ctx: AccountsContext, service: Service, letters: list[tuple[ServiceAccount, str]]
+    ) -> bytes:
+        services = ctx.request.app.state.services
+        from guichet.billing.pdf import invoice_pdf, tenant_logo
+
+        html = services.renderer.render(
+            ctx.tenant.theme,
+            "pdf/key_letter.html",
+            {
+                "tenant": ctx.tenant,
+                "service": service,
+                "letters": letters,
+                "logo": tenant_logo(services.files, ctx.tenant),
+                "portal_url": f"{ctx.accounts.settings.web.public_url}/{ctx.tenant.slug}/",
+                "locale": "fr",
+                "today": datetime.now(UTC).date(),
+            },
+        )
+        return bytes(await asyncio.to_thread(invoice_pdf, html))
 
     @post("/services/{code:str}", name="admin:service_post")
     async def service_post(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
@@ -568,25 +756,7 @@ class AdminController(Controller):
         service = await self._service(ctx, code)
         account = await self._account(ctx, service, account_id)
         key = self._fresh_key(ctx, account)
-        services = ctx.request.app.state.services
-        from guichet.billing.pdf import invoice_pdf, tenant_logo
-
-        logo = tenant_logo(services.files, ctx.tenant)
-        html = services.renderer.render(
-            ctx.tenant.theme,
-            "pdf/key_letter.html",
-            {
-                "tenant": ctx.tenant,
-                "service": service,
-                "account": account,
-                "key": key,
-                "logo": logo,
-                "portal_url": f"{ctx.accounts.settings.web.public_url}/{ctx.tenant.slug}/",
-                "locale": "fr",
-                "today": datetime.now(UTC).date(),
-            },
-        )
-        data = await asyncio.to_thread(invoice_pdf, html)
+        data = await self._letters_pdf(ctx, service, [(account, key)])
         staff_audit(
             ctx, staff, "service_account.letter_printed", f"{service.code}/{account.reference}"
         )
