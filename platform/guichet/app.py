@@ -16,6 +16,7 @@ from guichet.admin.billing import BillingAdminController
 from guichet.admin.citizens import CitizensController
 from guichet.admin.content import ContentController
 from guichet.admin.controllers import AdminController
+from guichet.admin.procedures import ProcedureEditorController
 from guichet.background import ensure_broker_folders
 from guichet.billing.api import import_invoices_api
 from guichet.billing.controllers import BillingController, PaymentNotificationController
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             CitizensController,
             BillingAdminController,
             ContentController,
+            ProcedureEditorController,
         ],
         middleware=[TenantMiddleware],
         dependencies={

@@ -144,6 +144,7 @@ def test_operator_onboards_a_ccas_whose_citizen_signs_up_with_a_key(
             ("Paramètres", "Paramètres"),
             ("Habitants", "Habitants"),
             ("Facturation", "Facturation"),
+            ("Démarches", "Démarches"),
             ("Agents", "Agents et administrateurs"),
             ("Tableau de bord", "Administration — CCAS de Lavaur"),
         ):

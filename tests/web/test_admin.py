@@ -134,6 +134,8 @@ ROUTES = [
     "/admin/facturation/",
     "/admin/facturation/factures",
     "/admin/facturation/jetons",
+    "/admin/demarches/",
+    "/admin/pages",
     "/agents/demandes/",
 ]
 ALLOWED = {
@@ -874,3 +876,89 @@ async def test_help_and_legal_pages_can_be_rewritten_and_reset(web, backend):
     )
     assert (await web.get(f"/{slug}/admin/pages/page.inconnue/fr", headers=FR)).status_code == 404
     assert (await web.get(f"/{slug}/admin/pages/page.contacts/de", headers=FR)).status_code == 404
+
+
+async def test_a_procedure_made_on_screen_is_offered_to_citizens(web, backend):
+    slug, _admin = await onboarded(web, backend)
+    page = await web.get(f"/{slug}/admin/demarches/", headers=FR)
+    created = await post_form(
+        web,
+        f"/{slug}/admin/demarches/",
+        {"title": "Inscription au colis de Noël", "code": "colis-noel"},
+        page=page.text,
+    )
+    assert "La démarche est créée, hors ligne" in text(created)
+    url = f"/{slug}/admin/demarches/colis-noel"
+    general = {
+        "title": "Inscription au colis de Noël",
+        "description": "Un colis pour les **aînés**.",
+        "processing_days": "5",
+        "statuses": ["transmise", "acceptee", "refusee"],
+        "active": "oui",
+    }
+    empty = await post_form(web, f"{url}/general", general, page=created.text)
+    assert empty.status_code == 400 and "Ajoutez au moins un champ" in text(empty)
+    bad = await post_form(
+        web,
+        f"{url}/champs",
+        {"label": "Régime", "key": "Régime", "kind": "choice", "choices": "Normal"},
+        page=created.text,
+    )
+    assert bad.status_code == 400
+    assert "Lettres minuscules" in text(bad) and "Au moins deux choix différents" in text(bad)
+    for field in (
+        {
+            "label": "Nom et prénom",
+            "key": "nom",
+            "kind": "text",
+            "required": "oui",
+            "prefill": "full_name",
+        },
+        {
+            "label": "Colis",
+            "key": "colis",
+            "kind": "choice",
+            "choices": "Sucré\nSalé",
+            "required": "oui",
+        },
+        {
+            "label": "Personnes",
+            "key": "personnes",
+            "kind": "number",
+            "min": "1",
+            "max": "4",
+            "integer": "oui",
+        },
+    ):
+        saved = await post_form(web, f"{url}/champs", field, page=created.text)
+        assert "La démarche est enregistrée." in text(saved), text(saved)[:2000]
+    wrong_prefill = await post_form(
+        web,
+        f"{url}/champs",
+        {"label": "X", "key": "x", "kind": "date", "prefill": "email"},
+        page=created.text,
+    )
+    assert wrong_prefill.status_code == 400 and "prérempli" in text(wrong_prefill)
+    moved = await post_form(web, f"{url}/champs/colis", {"action": "monter"}, page=created.text)
+    assert text(moved).index("Colis") < text(moved).index("Nom et prénom")
+    online = await post_form(web, f"{url}/general", general, page=created.text)
+    assert "En ligne :" in text(online)
+    # a citizen of that tenant sees and fills it
+    web.cookies.clear()
+    listing = text(await web.get(f"/{slug}/demarches/", headers=FR))
+    assert "Inscription au colis de Noël" in listing
+    form = text(await web.get(f"/{slug}/demarches/colis-noel", headers=FR))
+    assert "Sucré" in form and "Personnes" in form
+    refused = await post_form(
+        web,
+        f"/{slug}/demarches/colis-noel",
+        {
+            "_name": "A",
+            "_email": "a@exemple.fr",
+            "nom": "A",
+            "colis": "Salé",
+            "personnes": "9",
+            "action": "continuer",
+        },
+    )
+    assert refused.status_code == 400 and "au plus 4" in text(refused)
