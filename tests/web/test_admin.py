@@ -962,3 +962,54 @@ async def test_a_procedure_made_on_screen_is_offered_to_citizens(web, backend):
         },
     )
     assert refused.status_code == 400 and "au plus 4" in text(refused)
+
+
+async def test_citizens_sensitive_actions_in_the_journal_and_captcha_setting(web, backend):
+    from tests.support.accounts import new_citizen
+
+    slug, _admin = await onboarded(web, backend)
+    admin_cookies = dict(web.cookies)
+    page = await web.get(f"/{slug}/admin/parametres", headers=FR)
+    form = {
+        "contact_phone": "",
+        "contact_email": "",
+        "contact_hours": "",
+        "contact_address": "",
+        "main_site_url": "",
+        "locales": ["fr"],
+        "default_locale": "fr",
+        "password_min_length": "8",
+        "password_min_lowercase": "1",
+        "password_min_uppercase": "0",
+        "password_min_digits": "1",
+        "password_min_special": "0",
+        "maintenance_message": "",
+    }
+    await post_form(web, f"/{slug}/admin/parametres", form, page=page.text)  # captcha unticked
+
+    async def authentication_page(tenant: str) -> str:
+        """The wizard walked up to its last step, as the wizard helper does."""
+        web.cookies.clear()
+        base = f"/{tenant}/creer-mon-espace"
+        await post_form(web, base, {})
+        await post_form(web, f"{base}/cgu", {"action": "next", "accept_terms": "yes"})
+        await post_form(
+            web,
+            f"{base}/identite",
+            {"action": "next", "civility": "Madame", "last_name": "Test", "first_names": "Anne"},
+        )
+        await post_form(web, f"{base}/adresse", {"action": "next"})
+        await post_form(web, f"{base}/contact", {"action": "next", "email": "anne.test@exemple.fr"})
+        page = await web.get(f"{base}/authentification", headers=FR)
+        assert str(page.url).endswith("/authentification"), page.url
+        return page.text
+
+    assert 'name="captcha_id"' not in await authentication_page(slug)
+    assert 'name="captcha_id"' in await authentication_page("ccas-castres")
+    web.cookies.clear()
+    username, _mail = await new_citizen(web, backend.settings, slug=slug)
+    web.cookies.clear()
+    web.cookies.update(admin_cookies)
+    journal = text(await web.get(f"/{slug}/admin/journal?source=habitants", headers=FR))
+    assert "citizen.login" in journal and username in journal
+    assert "citizen.activated" in journal

@@ -105,6 +105,7 @@ class ContentController(Controller):
         values.update({name: str(getattr(tenant, name)) for name in POLICY_FIELDS})
         values["locales"] = list(tenant.locales or [])
         values["maintenance"] = tenant.status == TenantStatus.MAINTENANCE
+        values["captcha"] = bool((tenant.features or {}).get("captcha", True))
         return await self._settings_page(ctx, staff, values, {})
 
     @post("/parametres", name="admin:settings_post")
@@ -121,6 +122,7 @@ class ContentController(Controller):
         values["default_locale"] = _text(form, "default_locale", 10)
         values["maintenance_message"] = _long_text(form, "maintenance_message", 2000)
         values["maintenance"] = form.get("maintenance") == "oui"
+        values["captcha"] = form.get("captcha") == "oui"
         chosen = form.getall("locales", []) if hasattr(form, "getall") else []
         values["locales"] = [c for c in KNOWN_LOCALES if c in chosen]
         errors: dict[str, str] = {}
@@ -163,6 +165,9 @@ class ContentController(Controller):
             if getattr(tenant, name) != int(values[name]):
                 setattr(tenant, name, int(values[name]))
                 changed.append(name)
+        if bool((tenant.features or {}).get("captcha", True)) != values["captcha"]:
+            tenant.features = {**(tenant.features or {}), "captcha": values["captcha"]}
+            changed.append("captcha")
         if list(tenant.locales or []) != values["locales"]:
             tenant.locales = values["locales"]
             changed.append("locales")

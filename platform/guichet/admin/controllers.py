@@ -909,15 +909,95 @@ class AdminController(Controller):
         days = _param(ctx, "jours", 3)
         days = days if days in ("1", "7", "30", "365") else "30"
         since = datetime.now(UTC) - timedelta(days=int(days))
-        lines = await audit_lines(ctx.db, ctx.tenant.id, action=action, actor=actor, since=since)
+        source = "habitants" if ctx.request.query_params.get("source") == "habitants" else "agents"
+        if source == "habitants":
+            lines = await citizen_lines(ctx, since, actor)
+        else:
+            lines = await audit_lines(
+                ctx.db, ctx.tenant.id, action=action, actor=actor, since=since
+            )
         return await staff_page(
             ctx,
             "admin/audit.html",
             staff,
+            source=source,
             lines=lines,
             filters={"action": action, "qui": actor, "jours": days},
             page_title=_("Journal des actions"),
         )
+
+
+SENSITIVE_CITIZEN_EVENTS = (
+    "created",
+    "activated",
+    "login",
+    "logout",
+    "password_changed",
+    "password_reset",
+    "username_changed",
+    "email_changed",
+    "data_exported",
+    "deleted",
+    "terms_accepted",
+)
+
+
+async def citizen_lines(ctx: AccountsContext, since: datetime, actor: str) -> list[Any]:
+    """Citizens' sensitive actions (sign-ins, identifiers, exports, deletions) and online
+    payments, newest first, in the shape of audit lines."""
+    from types import SimpleNamespace
+
+    from guichet.accounts.models import CitizenEvent
+    from guichet.billing.models import Payment
+
+    statement = (
+        select(CitizenEvent, Citizen.username)
+        .outerjoin(Citizen, Citizen.id == CitizenEvent.citizen_id)
+        .where(
+            CitizenEvent.tenant_id == ctx.tenant.id,
+            CitizenEvent.kind.in_(SENSITIVE_CITIZEN_EVENTS),
+            CitizenEvent.created_at >= since,
+        )
+        .order_by(CitizenEvent.created_at.desc())
+        .limit(200)
+    )
+    if actor:
+        statement = statement.where(Citizen.username.icontains(actor))
+    lines = [
+        SimpleNamespace(
+            created_at=event.created_at,
+            actor_name=username or "—",
+            action=f"citizen.{event.kind}",
+            target="",
+            detail={},
+            ip=event.ip,
+        )
+        for event, username in (await ctx.db.execute(statement)).all()
+    ]
+    payments = await ctx.db.execute(
+        select(Payment, Invoice.number, Invoice.recipient)
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(
+            Payment.tenant_id == ctx.tenant.id,
+            Payment.method == "online",
+            Payment.created_at >= since,
+        )
+        .order_by(Payment.created_at.desc())
+        .limit(200)
+    )
+    lines += [
+        SimpleNamespace(
+            created_at=payment.created_at,
+            actor_name=recipient,
+            action="citizen.payment",
+            target=number,
+            detail={"amount_cents": payment.amount_cents},
+            ip="",
+        )
+        for payment, number, recipient in payments.all()
+        if not actor or actor.casefold() in recipient.casefold()
+    ]
+    return sorted(lines, key=lambda line: line.created_at, reverse=True)[:200]
 
 
 def invite_staff(ctx: AccountsContext, invited: tuple[StaffUser, str]) -> list[uuid.UUID]:
