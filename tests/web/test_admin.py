@@ -1013,3 +1013,44 @@ async def test_citizens_sensitive_actions_in_the_journal_and_captcha_setting(web
     journal = text(await web.get(f"/{slug}/admin/journal?source=habitants", headers=FR))
     assert "citizen.login" in journal and username in journal
     assert "citizen.activated" in journal
+
+
+async def test_operator_onboards_from_a_tenant_toml(web, backend):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "tenants" / "mairie-valdoree" / "tenant.toml").read_text()
+    slug = unique("mairie-")
+    toml = source.replace('slug = "mairie-valdoree"', f'slug = "{slug}"')
+    logo = (root / "tenants" / "mairie-valdoree" / "logo.svg").read_bytes()
+    web.cookies.clear()
+    await operator_login(web, *await new_operator(backend.settings))
+    page = await web.get("/operator/collectivites/nouvelle", headers=FR)
+
+    async def upload(content: str, with_logo: bool = True):
+        files = {"tenant_toml": ("tenant.toml", content.encode(), "text/plain")}
+        if with_logo:
+            files["logo"] = ("logo.svg", logo, "image/svg+xml")
+        return await web.post(
+            "/operator/collectivites/fichier",
+            data={
+                "_csrf_token": csrf(page.text),
+                "admin_name": "Léa ADMIN",
+                "admin_email": "lea@exemple.fr",
+            },
+            files=files,
+            headers=FR,
+        )
+
+    broken = await upload(toml.replace('on_accent = "#ffffff"', 'on_accent = "#ff9966"'))
+    assert broken.status_code == 400 and "branding.on_accent" in text(broken)
+    no_logo = await upload(toml, with_logo=False)
+    assert no_logo.status_code == 400 and "branding.logo" in text(no_logo)
+    created = await upload(toml)
+    assert "est créée" in text(created), text(created)[:3000]
+    home = text(await web.get(f"/{slug}/", headers=FR))
+    assert "Val-Dorée" in home
+    [invitation] = await outbox(backend.settings, slug, "lea@exemple.fr", "staff_invitation")
+    assert "comme administrateur" in invitation.text_body
+    again = await upload(toml)
+    assert again.status_code == 400 and "déjà prise" in text(again)

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tempfile
 import time
+import tomllib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
@@ -39,6 +43,7 @@ from guichet.staff import twofactor
 from guichet.staff.models import Operator, StaffRole, StaffUser
 from guichet.staff.services import StaffService
 from guichet.staff.web import CODE_LIMIT, PENDING_SECONDS
+from guichet.tenancy.catalog import CatalogError, apply_catalog, load_catalog
 from guichet.tenancy.models import Tenant, TenantKind, TenantStatus
 from guichet.tenancy.slugs import slug_problem
 from guichet.tenancy.snapshot import TenantSnapshot
@@ -482,6 +487,7 @@ class OperatorController(Controller):
         values: dict[str, str],
         errors: dict[str, str],
         status_code: int = 200,
+        problems: list[str] | None = None,
     ) -> Response[Any]:
         return await octx.page(
             "operator/onboard.html",
@@ -489,6 +495,7 @@ class OperatorController(Controller):
             status_code=status_code,
             values=values,
             errors=errors,
+            problems=problems or [],
             kinds=[("ccas", _("CCAS")), ("commune", _("Commune"))],
             page_title=_("Nouvelle collectivité"),
         )
@@ -548,6 +555,101 @@ class OperatorController(Controller):
             await octx.db.rollback()
             errors["slug"] = _("Cette adresse est déjà prise par une autre collectivité.")
             return await self._onboard_page(octx, operator, values, errors, status_code=400)
+        enqueue_delivery(services.settings, [message_id])
+        await services.resolver.invalidate()
+        octx.flash(
+            _(
+                "La collectivité « %(name)s » est créée à l'adresse /%(slug)s/ ; son "
+                "administrateur a reçu une invitation par courriel.",
+                name=tenant.name,
+                slug=tenant.slug,
+            ),
+            "success",
+        )
+        return await octx.redirect(f"/collectivites/{tenant.slug}")
+
+    @post("/collectivites/fichier", name="operator:onboard_file")
+    async def onboard_file(self, octx: OperatorContext) -> Response[Any]:
+        """Onboard from an uploaded ``tenant.toml`` (and its logo): checked like ``guichet
+        tenants apply`` does, problems listed by field; the first administrator invited."""
+        operator = await self._require(octx)
+        if not isinstance(operator, Operator):
+            return operator
+        form = await octx.request.form()
+        values = self._onboard_values(form)
+        errors: dict[str, str] = {}
+        toml_upload, logo_upload = form.get("tenant_toml"), form.get("logo")
+        raw = (
+            await toml_upload.read()
+            if isinstance(toml_upload, UploadFile) and toml_upload.filename
+            else b""
+        )
+        logo = (
+            await logo_upload.read()
+            if isinstance(logo_upload, UploadFile) and logo_upload.filename
+            else None
+        )
+        if not valid_email(values["admin_email"]):
+            errors["admin_email"] = _(
+                "Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr"
+            )
+        if not values["admin_name"]:
+            errors["admin_name"] = _("Ce champ est obligatoire.")
+        problems: list[str] = []
+        try:
+            data = tomllib.loads(raw.decode("utf-8")) if raw else {}
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            data, problems = {}, [f"(syntax): {exc}"]
+        slug: str = data["slug"] if isinstance(data.get("slug"), str) else ""
+        if not raw:
+            errors["tenant_toml"] = _("Choisissez le fichier tenant.toml.")
+        elif not problems and (not slug or slug_problem(slug) is not None):
+            problems.append("slug: " + (slug_problem(slug or "") or "required"))
+        elif not problems and await octx.db.scalar(select(Tenant.id).where(Tenant.slug == slug)):
+            errors["tenant_toml"] = _("Cette adresse est déjà prise par une autre collectivité.")
+        if errors or problems:
+            return await self._onboard_page(
+                octx, operator, values, errors, status_code=400, problems=problems
+            )
+        services = services_of(octx.request)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / slug
+            folder.mkdir()
+            (folder / "tenant.toml").write_bytes(raw)
+            logo_name = (data.get("branding") or {}).get("logo")
+            if logo is not None and isinstance(logo_name, str) and "/" not in logo_name:
+                (folder / logo_name).write_bytes(logo)
+            problems = []
+            try:
+                catalog = load_catalog(folder, services.settings.themes_dir)
+                await apply_catalog(
+                    octx.db, catalog, services.files, services.settings.web.secret_key
+                )
+            except CatalogError as exc:
+                problems = [f"{field}: {reason}" for field, reason in exc.problems]
+        if problems:
+            await octx.db.rollback()
+            again = await self._require(octx)  # the rollback expired the loaded rows
+            if not isinstance(again, Operator):
+                return again
+            return await self._onboard_page(
+                octx, again, values, {}, status_code=400, problems=problems
+            )
+        tenant = await octx.db.scalar(select(Tenant).where(Tenant.slug == slug))
+        assert tenant is not None  # applied just above
+        user, token = await StaffService(octx.db, tenant.id).invite(
+            values["admin_email"], values["admin_name"], StaffRole.ADMIN
+        )
+        message_id = invitation_email(octx.db, services, tenant, user, token)
+        octx.audit(
+            operator,
+            "tenant.onboarded",
+            tenant.id,
+            target=slug,
+            administrator=values["admin_email"],
+            source="tenant.toml",
+        )
+        await octx.db.commit()
         enqueue_delivery(services.settings, [message_id])
         await services.resolver.invalidate()
         octx.flash(
