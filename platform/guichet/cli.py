@@ -611,6 +611,86 @@ def tenants_status(slug: str, status: str, message: str | None) -> None:
     click.echo(asyncio.run(work()))
 
 
+@tenants.command("list")
+def tenants_list() -> None:
+    """Every tenant with its state and figures, as on /operator/."""
+    settings = _settings()
+
+    async def work() -> list[str]:
+        from sqlalchemy import select
+
+        from guichet.db.session import Database
+        from guichet.operators.web import OperatorController
+        from guichet.tenancy.models import Tenant
+
+        db = Database(settings)
+        try:
+            async with db.session(all_tenants=True) as session:
+                tenants = list(
+                    (await session.execute(select(Tenant).order_by(Tenant.slug))).scalars()
+                )
+                figures = await OperatorController._figures(session)
+        finally:
+            await db.dispose()
+        lines = []
+        for tenant in tenants:
+            numbers = figures.get(tenant.id, {})
+            lines.append(
+                f"{tenant.slug:30} {tenant.status.value:12} "
+                f"spaces={numbers.get('citizens', 0)} "
+                f"open_requests={numbers.get('open_requests', 0)} "
+                f"unpaid={numbers.get('unpaid_cents', 0) / 100:.2f}  {tenant.name}"
+            )
+        return lines
+
+    for line in asyncio.run(work()):
+        click.echo(line)
+
+
+@tenants.command("reinvite")
+@click.argument("slug")
+def tenants_reinvite(slug: str) -> None:
+    """A new invitation to each administrator of SLUG who has not accepted theirs."""
+    settings = _settings()
+
+    async def work() -> int:
+        from sqlalchemy import select
+
+        from guichet.app import build_services
+        from guichet.notifications.services import enqueue_delivery
+        from guichet.operators.web import invitation_email
+        from guichet.staff.models import StaffRole, StaffUser
+        from guichet.staff.services import StaffService
+        from guichet.tenancy.models import Tenant
+        from guichet.web.stores import close_store
+
+        services = build_services(settings)
+        try:
+            async with services.db.transaction(all_tenants=True) as session:
+                tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+                if tenant is None:
+                    raise click.ClickException(f"no tenant {slug!r}")
+                staff = StaffService(session, tenant.id)
+                waiting = [
+                    u
+                    for u in await staff.repository.get_many(StaffUser.role == StaffRole.ADMIN)
+                    if not u.password_hash and u.active
+                ]
+                queued = [
+                    invitation_email(
+                        session, services, tenant, *await staff.invite(u.email, u.name, u.role)
+                    )
+                    for u in waiting
+                ]
+            enqueue_delivery(settings, queued)
+        finally:
+            await services.db.dispose()
+            await close_store(services.store)
+        return len(queued)
+
+    click.echo(f"{asyncio.run(work())} invitation(s) sent again")
+
+
 @tenants.command("export")
 @click.argument("slug")
 @click.option(

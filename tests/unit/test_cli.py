@@ -110,3 +110,40 @@ def test_cli_creates_staff_with_a_strong_password_once(tmp_path):
     assert again.returncode == 1 and "already a staff member" in again.stderr
     unknown = guichet("staff", "create", "nulle-part", "a@b.fr", "X", "--password", "x")
     assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+
+
+def test_cli_onboards_lists_exports_and_deletes_a_tenant(tmp_path):
+    env = {"GUICHET_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def guichet(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "guichet.cli", *args], capture_output=True, text=True, env=env
+        )
+
+    assert guichet("migrate").returncode == 0
+    created = guichet(
+        "tenants",
+        "create",
+        "ccas-albi",
+        "CCAS d'Albi",
+        "--admin-email",
+        "dgs@ccas-albi.fr",
+        "--admin-name",
+        "Anne ADMIN",
+    )
+    assert created.returncode == 0, created.stderr
+    assert "invitation sent to dgs@ccas-albi.fr" in created.stdout
+    assert "ccas-albi" in guichet("tenants", "list").stdout
+    assert "1 invitation(s) sent again" in guichet("tenants", "reinvite", "ccas-albi").stdout
+    status = guichet("tenants", "status", "ccas-albi", "maintenance", "--message", "Retour à 14 h")
+    assert status.returncode == 0 and "maintenance" in guichet("tenants", "list").stdout
+    refused = guichet("tenants", "delete", "ccas-albi", "--confirm", "ccas-albi")
+    assert refused.returncode == 1 and "no export" in refused.stderr
+    archive = tmp_path / "albi.zip"
+    exported = guichet("tenants", "export", "ccas-albi", "--output", str(archive))
+    assert exported.returncode == 0 and archive.stat().st_size > 0
+    deleted = guichet("tenants", "delete", "ccas-albi", "--confirm", "ccas-albi")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "ccas-albi" not in guichet("tenants", "list").stdout
+    health = guichet("health")
+    assert "database" in health.stdout

@@ -416,7 +416,8 @@ class OperatorController(Controller):
         return await octx.redirect("/connexion")
 
     # -- tenants -------------------------------------------------------------------------------
-    async def _figures(self, db: AsyncSession) -> dict[uuid.UUID, dict[str, int]]:
+    @staticmethod
+    async def _figures(db: AsyncSession) -> dict[uuid.UUID, dict[str, int]]:
         from guichet.accounts.models import Citizen, CitizenStatus
         from guichet.billing.models import Invoice, InvoiceStatus
         from guichet.procedures.models import OPEN_STATUSES, ProcedureRequest

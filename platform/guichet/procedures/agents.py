@@ -33,7 +33,7 @@ from guichet.procedures.services import (
 )
 from guichet.staff.models import StaffUser
 from guichet.staff.services import StaffService
-from guichet.staff.web import require_staff, staff_page
+from guichet.staff.web import require_staff, staff_audit, staff_page
 
 __all__ = ["AgentRequestsController"]
 
@@ -130,6 +130,7 @@ class AgentRequestsController(Controller):
             return opened
         staff, service, view = opened
         service.mark_read(view, by_agent=True)
+        staff_audit(ctx, staff, "request.viewed", view.request.reference or "")
         await commit(ctx, service)
         return await self._detail_page(ctx, staff, view)
 
@@ -164,6 +165,9 @@ class AgentRequestsController(Controller):
                 values={"status": chosen, "comment": comment},
             )
         await service.set_status(view, RequestStatus(chosen), comment, staff.name, base_url(ctx))
+        staff_audit(
+            ctx, staff, "request.status_changed", view.request.reference or "", {"status": chosen}
+        )
         await commit(ctx, service)
         ctx.flash(
             _(
@@ -196,6 +200,13 @@ class AgentRequestsController(Controller):
                 ctx, staff, view, status_code=400, errors={"body": error}, values={"body": body}
             )
         await service.post_message(view, body, True, staff.name, checked, base_url(ctx))
+        staff_audit(
+            ctx,
+            staff,
+            "request.message_sent",
+            view.request.reference or "",
+            {"files": len(checked)},
+        )
         await commit(ctx, service)
         ctx.flash(_("Le message est envoyé au demandeur."), "success")
         return await ctx.redirect(f"/agents/demandes/{view.request.id}")
@@ -218,6 +229,13 @@ class AgentRequestsController(Controller):
                 errors={"assignee": _("Choisissez un agent dans la liste.")},
             )
         view.request.assigned_to = colleagues[chosen].id if chosen else None
+        staff_audit(
+            ctx,
+            staff,
+            "request.assigned",
+            view.request.reference or "",
+            {"to": colleagues[chosen].email if chosen else ""},
+        )
         await commit(ctx, service)
         ctx.flash(
             _("Demande attribuée à %(name)s.", name=colleagues[chosen].name)
