@@ -103,7 +103,10 @@ def test_operator_onboards_a_ccas_whose_citizen_signs_up_with_a_key(
         )
         adm.get_by_label("Texte de remplacement du logo").fill("CCAS de Lavaur")
         adm.get_by_role("textbox", name="Couleur principale", exact=True).fill("#5b2a86")
+        # the preview follows what is typed (progressive enhancement), and says the contrast
+        expect(adm.locator(".preview-header")).to_have_css("background-color", "rgb(91, 42, 134)")
         adm.get_by_label("Texte sur la couleur principale").fill("#9a9a9a")
+        expect(adm.locator(".preview")).to_contain_text("refusé à l’enregistrement")
         click(adm, "Enregistrer")
         expect(adm.locator("#e-on_primary_color")).to_contain_text("Contraste de")
         assert_no_axe_violation(adm)

@@ -286,7 +286,8 @@ class AdminController(Controller):
             if _HEX.fullmatch(str(params.get(name, "")))
         }
         rules = [f".swatch-{name} {{ background: {value}; }}" for name, value in colours.items()]
-        if len(colours) == len(COLOUR_FIELDS):
+        # a combination under 4.5:1 is never shown (the page says why beside the field)
+        if len(colours) == len(COLOUR_FIELDS) and not branding_problems(colours):
             rules += [
                 f".preview-primary {{ background: {colours['primary_color']}; "
                 f"color: {colours['on_primary_color']}; }}",
