@@ -31,6 +31,23 @@ PNG = (
 )
 
 
+SETTINGS_FORM = {
+    "contact_phone": "",
+    "contact_email": "",
+    "contact_hours": "",
+    "contact_address": "",
+    "main_site_url": "",
+    "locales": ["fr"],
+    "default_locale": "fr",
+    "password_min_length": "8",
+    "password_min_lowercase": "1",
+    "password_min_uppercase": "0",
+    "password_min_digits": "1",
+    "password_min_special": "0",
+    "maintenance_message": "",
+}
+
+
 def text(response):
     return unescape(response.text)
 
@@ -970,21 +987,7 @@ async def test_citizens_sensitive_actions_in_the_journal_and_captcha_setting(web
     slug, _admin = await onboarded(web, backend)
     admin_cookies = dict(web.cookies)
     page = await web.get(f"/{slug}/admin/parametres", headers=FR)
-    form = {
-        "contact_phone": "",
-        "contact_email": "",
-        "contact_hours": "",
-        "contact_address": "",
-        "main_site_url": "",
-        "locales": ["fr"],
-        "default_locale": "fr",
-        "password_min_length": "8",
-        "password_min_lowercase": "1",
-        "password_min_uppercase": "0",
-        "password_min_digits": "1",
-        "password_min_special": "0",
-        "maintenance_message": "",
-    }
+    form = dict(SETTINGS_FORM)
     await post_form(web, f"/{slug}/admin/parametres", form, page=page.text)  # captcha unticked
 
     async def authentication_page(tenant: str) -> str:
@@ -1054,3 +1057,71 @@ async def test_operator_onboards_from_a_tenant_toml(web, backend):
     assert "comme administrateur" in invitation.text_body
     again = await upload(toml)
     assert again.status_code == 400 and "déjà prise" in text(again)
+
+
+async def test_second_review_fixes(web, backend):
+    from tests.support.accounts import new_citizen
+    from tests.support.billing import invoice_for
+
+    # maintenance set by an administrator does not lock the staff out
+    slug, _admin = await onboarded(web, backend)
+    page = await web.get(f"/{slug}/admin/parametres", headers=FR)
+    form = {**SETTINGS_FORM, "captcha": "oui", "maintenance_message": "Retour à 14 h."}
+    await post_form(
+        web, f"/{slug}/admin/parametres", {**form, "maintenance": "oui"}, page=page.text
+    )
+    admin_cookies = dict(web.cookies)
+    web.cookies.clear()
+    assert (await web.get(f"/{slug}/", headers=FR)).status_code == 503
+    web.cookies.update(admin_cookies)
+    page = await web.get(f"/{slug}/admin/parametres", headers=FR)
+    assert page.status_code == 200
+    await post_form(web, f"/{slug}/admin/parametres", form, page=page.text)
+    assert (await web.get(f"/{slug}/", headers=FR)).status_code == 200
+    # NaN limits and a broken CSV are refused, not a 500
+    page = await web.get(f"/{slug}/admin/demarches/", headers=FR)
+    await post_form(web, f"/{slug}/admin/demarches/", {"title": "T", "code": "t"}, page=page.text)
+    nan = await post_form(
+        web,
+        f"/{slug}/admin/demarches/t/champs",
+        {"label": "N", "key": "n", "kind": "number", "min": "nan"},
+        page=page.text,
+    )
+    assert nan.status_code == 400
+    page = await web.get(f"/{slug}/admin/services", headers=FR)
+    await post_form(web, f"/{slug}/admin/services", {"name": "S", "code": "s"}, page=page.text)
+    broken = await web.post(
+        f"/{slug}/admin/services/s/import",
+        data={"_csrf_token": csrf(page.text)},
+        files={"file": ("x.csv", b'reference;holder_name\nA;"' + b"x" * 20000, "text/csv")},
+        headers=FR,
+    )
+    assert broken.status_code == 400 and "mal formé" in text(broken)
+    # a counter payment sent twice is recorded once; formulas stay text in the CSV
+    web.cookies.clear()
+    username, _mail = await new_citizen(web, backend.settings)
+    invoice = await invoice_for(backend.settings, "ccas-castres", username, cents=2000)
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="regisseur")
+    page = await web.get(f"/ccas-castres/admin/facturation/factures/{invoice}", headers=FR)
+    once = re.search(r'name="once" value="([0-9a-f]{32})"', page.text).group(1)
+    data = {
+        "amount": "5,00",
+        "paid_on": "03/11/2026",
+        "method": "cheque",
+        "reference": "=1+1",
+        "once": once,
+    }
+    url = f"/ccas-castres/admin/facturation/factures/{invoice}/reglement"
+    first = await post_form(web, url, data, page=page.text)
+    second = await post_form(web, url, data, page=page.text)
+    assert "Le règlement est enregistré." in text(first)
+    assert "Ce règlement est déjà enregistré." in text(second)
+    assert "15,00" in text(second)  # 20,00 less one payment of 5,00
+    export = await web.get(
+        "/ccas-castres/admin/facturation/paiements.csv?du=03/11/2026&au=03/11/2026"
+    )
+    assert ";'=1+1" in export.content.decode("utf-8-sig")
+    assert (
+        await web.get("/ccas-castres/admin/facturation/paiements.csv?au=31/12/9999")
+    ).status_code == 200

@@ -19,7 +19,7 @@ from litestar import Controller, Response, get, post
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from guichet.accounts.forms import parse_date
 from guichet.accounts.web import AccountsContext, provide_ctx
@@ -34,6 +34,8 @@ from guichet.billing.models import (
     InvoiceStatus,
     Ledger,
     Payment,
+    PaymentTransaction,
+    TransactionStatus,
 )
 from guichet.billing.runs import RUN_TASK, create_run, period_label
 from guichet.billing.services import refresh_status
@@ -104,6 +106,11 @@ def ledger_values(ledger: Ledger) -> dict[str, Any]:
         "min_amount": f"{ledger.min_amount_cents / 100:.2f}".replace(".", ","),
         "max_amount": f"{ledger.max_amount_cents / 100:.2f}".replace(".", ","),
     }
+
+
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not read as a formula (=, +, -, @, tab, return first)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 class BillingAdminController(Controller):
@@ -240,17 +247,34 @@ class BillingAdminController(Controller):
             page_title=_("Factures"),
         )
 
-    async def _invoice(self, ctx: AccountsContext, invoice_id: uuid.UUID) -> tuple[Invoice, Ledger]:
-        row = (
-            await ctx.db.execute(
-                select(Invoice, Ledger)
-                .join(Ledger, Ledger.id == Invoice.ledger_id)
-                .where(Invoice.tenant_id == ctx.tenant.id, Invoice.id == invoice_id)
-            )
-        ).first()
+    async def _invoice(
+        self, ctx: AccountsContext, invoice_id: uuid.UUID, lock: bool = False
+    ) -> tuple[Invoice, Ledger]:
+        """The invoice (locked for the transaction when it is about to change: a bank
+        notification or another agent waits, and sees the change)."""
+        statement = (
+            select(Invoice, Ledger)
+            .join(Ledger, Ledger.id == Invoice.ledger_id)
+            .where(Invoice.tenant_id == ctx.tenant.id, Invoice.id == invoice_id)
+        )
+        if lock:
+            statement = statement.with_for_update(of=Invoice)
+        row = (await ctx.db.execute(statement)).first()
         if row is None:
             raise NotFoundException()
         return row[0], row[1]
+
+    def _first_use(self, ctx: AccountsContext, form: Any) -> bool:
+        """A form carries a one-time value: sent again (a double click, a reload), it is not
+        acted on twice. The last 50 are remembered in the staff session."""
+        once = form.get("once")
+        if not isinstance(once, str) or not re.fullmatch(r"[0-9a-f]{32}", once):
+            return True  # an old page without it: the amount checks still hold
+        used = list(ctx.session.get("forms_used") or [])
+        if once in used:
+            return False
+        ctx.session.set("forms_used", [*used, once][-50:])
+        return True
 
     async def _invoice_page(
         self,
@@ -280,6 +304,7 @@ class BillingAdminController(Controller):
             ledger=ledger,
             payments=payments,
             methods=[(k, _(v)) for k, v in OFFLINE_METHODS.items()],
+            once=uuid.uuid4().hex,
             method_labels=METHOD_LABELS,
             status_labels=INVOICE_STATUS_LABELS,
             values=values,
@@ -308,8 +333,11 @@ class BillingAdminController(Controller):
         staff = await require_staff(ctx, "billing")
         if not isinstance(staff, StaffUser):
             return staff
-        invoice, ledger = await self._invoice(ctx, invoice_id)
+        invoice, ledger = await self._invoice(ctx, invoice_id, lock=True)
         form = await ctx.request.form()
+        if not self._first_use(ctx, form):  # the same form sent twice (a double click)
+            ctx.flash(_("Ce règlement est déjà enregistré."), "info")
+            return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
         values = {
             "amount": _text(form, "amount", 20),
             "paid_on": _text(form, "paid_on", 20),
@@ -347,7 +375,7 @@ class BillingAdminController(Controller):
             reference=values["reference"] or f"guichet-{staff.email}"[:100],
         )
         ctx.db.add(payment)
-        invoice.paid_cents += cents
+        invoice.paid_cents += cents  # the row is locked: no other change in between
         refresh_status(invoice)
         staff_audit(
             ctx,
@@ -366,12 +394,26 @@ class BillingAdminController(Controller):
         staff = await require_staff(ctx, "billing")
         if not isinstance(staff, StaffUser):
             return staff
-        invoice, ledger = await self._invoice(ctx, invoice_id)
+        invoice, ledger = await self._invoice(ctx, invoice_id, lock=True)
         form = await ctx.request.form()
         values = {"reason": _text(form, "reason", 300)}
         errors: dict[str, str] = {}
+        pending = await ctx.db.scalar(
+            select(func.count(PaymentTransaction.id)).where(
+                PaymentTransaction.tenant_id == ctx.tenant.id,
+                PaymentTransaction.invoice_id == invoice.id,
+                PaymentTransaction.status == TransactionStatus.PENDING,
+            )
+        )
         if invoice.status == InvoiceStatus.CANCELLED:
             errors["reason"] = _("Cette facture est déjà annulée.")
+        elif invoice.status == InvoiceStatus.DIRECT_DEBIT:
+            errors["reason"] = _("Cette facture est réglée par prélèvement : rien à annuler ici.")
+        elif pending:
+            errors["reason"] = _(
+                "Un paiement en ligne est en cours sur cette facture : attendez sa fin (une "
+                "heure au plus), puis annulez."
+            )
         elif invoice.paid_cents > 0:
             errors["reason"] = _(
                 "Une partie est déjà réglée : remboursez-la d'abord, puis annulez le reste."
@@ -436,6 +478,7 @@ class BillingAdminController(Controller):
         today = date.today()
         start = parse_date(str(ctx.request.query_params.get("du", ""))) or today.replace(day=1)
         end = parse_date(str(ctx.request.query_params.get("au", ""))) or today
+        start, end = max(start, date(2000, 1, 1)), min(end, date(2100, 12, 31))
         rows = (
             await ctx.db.execute(
                 select(Payment, Invoice, Ledger)
@@ -459,12 +502,12 @@ class BillingAdminController(Controller):
             writer.writerow(
                 [
                     payment.paid_at.date().isoformat(),
-                    ledger.code,
-                    invoice.number,
-                    invoice.recipient,
+                    _cell(ledger.code),
+                    _cell(invoice.number),
+                    _cell(invoice.recipient),
                     f"{payment.amount_cents / 100:.2f}".replace(".", ","),
                     payment.method,
-                    payment.reference,
+                    _cell(payment.reference),
                 ]
             )
         staff_audit(
@@ -618,7 +661,7 @@ class BillingAdminController(Controller):
                 False,
                 _(
                     "La configuration ne fonctionne pas : %(error)s",
-                    error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                    error=type(exc).__name__,  # its text may quote an option
                 ),
             )
         staff_audit(ctx, staff, "billing.ledger_tested", ledger.code, {"ok": result[0]})

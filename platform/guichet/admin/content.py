@@ -17,6 +17,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.forms import parse_date, valid_email
 from guichet.accounts.web import AccountsContext, provide_ctx
@@ -314,7 +315,15 @@ class ContentController(Controller):
             )
         else:
             raise NotFoundException()
-        await ctx.db.commit()
+        try:
+            await ctx.db.commit()
+        except IntegrityError:  # another version published at the same moment
+            await ctx.db.rollback()
+            ctx.flash(
+                _("Une autre publication a eu lieu au même moment : vérifiez et recommencez."),
+                "warning",
+            )
+            return await ctx.redirect("/admin/contenus")
         await ctx.request.app.state.services.resolver.invalidate()
         ctx.flash(message, "success")
         return await ctx.redirect("/admin/contenus")

@@ -59,6 +59,7 @@ _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 _SERVICE_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,49}")
 MAX_FRESH_KEYS = 1000
+LETTERS_PER_PDF = 200  # one PDF of letters is rendered in the request: about 10 s at most
 MAX_IMPORT_LINES = 1000
 
 
@@ -77,7 +78,11 @@ def parse_files_csv(
         text = data.decode("cp1252", errors="replace")  # a spreadsheet's "CSV (Windows)"
     sample = text[:2000]
     delimiter = ";" if sample.count(";") >= sample.count(",") else ","
-    lines = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    csv.field_size_limit(10_000)
+    try:
+        lines = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as exc:  # an unclosed quote, a line too long
+        return [], [(0, _("Le fichier CSV est mal formé : %(error)s", error=str(exc)[:100]))]
     if not lines:
         return [], []
     header = [h.strip().lower() for h in lines[0]]
@@ -484,6 +489,7 @@ class AdminController(Controller):
             service=service,
             accounts=accounts,
             fresh_keys=ctx.session.get("fresh_keys") or {},
+            letters_per_pdf=LETTERS_PER_PDF,
             values=values,
             errors=errors,
             report=report or [],
@@ -576,7 +582,11 @@ class AdminController(Controller):
         accounts = await _Accounts(session=ctx.db, tenant_id=ctx.tenant.id).get_many(
             ServiceAccount.service_id == service.id, order_by=[(ServiceAccount.reference, False)]
         )
-        letters = self._fresh(ctx, list(accounts))
+        page = str(ctx.request.query_params.get("lot", "1"))
+        number = int(page) if page.isascii() and page.isdigit() and 0 < int(page) < 100 else 1
+        letters = self._fresh(ctx, list(accounts))[
+            (number - 1) * LETTERS_PER_PDF : number * LETTERS_PER_PDF
+        ]
         if not letters:
             raise NotFoundException()
         data = await self._letters_pdf(ctx, service, letters)

@@ -9,6 +9,7 @@ answer is ignored, a field whose kind changed shows empty.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -17,6 +18,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.admin.controllers import _text
@@ -134,6 +136,8 @@ def field_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str
             if values[bound]:
                 try:
                     number = float(values[bound].replace(",", "."))
+                    if not math.isfinite(number) or abs(number) > 1e12:
+                        raise ValueError(values[bound])
                     field[bound] = int(number) if number.is_integer() else number
                 except ValueError:
                     errors[bound] = _("Écrivez un nombre, par exemple 120 ou 85,50.")
@@ -232,7 +236,11 @@ class ProcedureEditorController(Controller):
             )
         )
         staff_audit(ctx, staff, "procedure.created", values["code"])
-        await ctx.db.commit()
+        try:
+            await ctx.db.commit()
+        except IntegrityError:  # the same code created meanwhile (a double click)
+            await ctx.db.rollback()
+            return await ctx.redirect(f"/admin/demarches/{values['code']}")
         ctx.flash(
             _("La démarche est créée, hors ligne : ajoutez ses champs puis mettez-la en ligne."),
             "success",
@@ -361,7 +369,10 @@ class ProcedureEditorController(Controller):
         field, values, errors = field_from_form(form)
         replacing = form.get("replace") == "oui"
         keys = [f["key"] for f in procedure.fields] + [d["key"] for d in procedure.documents]
-        if not errors and field["key"] in keys and not replacing:
+        document_keys = [d["key"] for d in procedure.documents]
+        if not errors and (
+            (field["key"] in keys and not replacing) or field["key"] in document_keys
+        ):
             errors["key"] = _("Ce nom technique est déjà celui d'un champ de la démarche.")
         if errors:
             return await self._editor(

@@ -15,6 +15,7 @@ refused unless an archive was made in the last seven days.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 import uuid
@@ -126,7 +127,7 @@ async def export_tenant(
             missing = []
             for key in await _file_keys(session, tenant):
                 try:
-                    archive.writestr(f"files/{key}", files.get(key))
+                    archive.writestr(f"files/{key}", await asyncio.to_thread(files.get, key))
                 except FileNotFoundError:
                     missing.append(key)
             archive.writestr(
@@ -144,7 +145,7 @@ async def export_tenant(
             while block := spool.read(1024 * 1024):
                 yield block
 
-        files.put_stream(key, chunks())
+        await asyncio.to_thread(files.put_stream, key, chunks())
     return key, size, counts
 
 

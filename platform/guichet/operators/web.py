@@ -617,8 +617,15 @@ class OperatorController(Controller):
             folder = Path(tmp) / slug
             folder.mkdir()
             (folder / "tenant.toml").write_bytes(raw)
-            logo_name = (data.get("branding") or {}).get("logo")
-            if logo is not None and isinstance(logo_name, str) and "/" not in logo_name:
+            branding = data.get("branding")
+            logo_name = branding.get("logo") if isinstance(branding, dict) else None
+            if (
+                logo is not None
+                and isinstance(logo_name, str)
+                and re.fullmatch(r"[\w-][\w.-]{0,60}", logo_name)
+                and logo_name not in ("tenant.toml",)
+                and ".." not in logo_name
+            ):
                 (folder / logo_name).write_bytes(logo)
             problems = []
             try:

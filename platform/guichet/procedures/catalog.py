@@ -4,6 +4,7 @@ services (the back-office will edit the same records); ``active = false`` withdr
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from typing import Any
@@ -140,7 +141,11 @@ def _fields(label: str, raw: Any, problems: list[tuple[str, str]]) -> list[dict[
             for bound in ("min", "max"):
                 if bound in entry:
                     value = entry[bound]
-                    if not isinstance(value, int | float) or isinstance(value, bool):
+                    if (
+                        not isinstance(value, int | float)
+                        or isinstance(value, bool)
+                        or not math.isfinite(value)
+                    ):
                         problems.append((f"{where}.{bound}", "a number"))
                     else:
                         limits[bound] = value
@@ -242,6 +247,9 @@ def parse_procedures(entries: list[Any], problems: list[tuple[str, str]]) -> lis
             continue
         fields = _fields(label, entry.get("fields", []), problems)
         documents = _documents(label, entry.get("documents", []), problems)
+        shared = {f["key"] for f in fields} & {d["key"] for d in documents}
+        if shared:
+            problems.append((f"{label}.documents", f"key {sorted(shared)[0]} is also a field's"))
         if len(problems) > before:
             continue
         procedures.append(

@@ -22,6 +22,7 @@ __all__ = ["LOCALE_COOKIE", "TenantMiddleware", "TenantUnavailable", "UnknownTen
 LOCALE_COOKIE = "guichet_locale"
 # Pages that stay reachable during maintenance so that the maintenance page is branded.
 _ALWAYS_SERVED = ("branding.css", "logo")
+_OPEN_IN_MAINTENANCE = ("/agents/", "/admin/", "/paiement/notification")
 
 
 class UnknownTenant(NotFoundException):
@@ -78,4 +79,8 @@ class TenantMiddleware:
         if tenant.status == TenantStatus.SUSPENDED and not served_anyway:
             raise TenantUnavailable(tenant, "suspended")
         if tenant.status == TenantStatus.MAINTENANCE and not served_anyway:
-            raise TenantUnavailable(tenant, "maintenance")
+            # staff keep working (and can end the maintenance they started); the bank's
+            # notifications still land, so that no payment is lost
+            inside = scope["path"][len(slug) + 1 :]
+            if not inside.startswith(_OPEN_IN_MAINTENANCE):
+                raise TenantUnavailable(tenant, "maintenance")
