@@ -1125,3 +1125,31 @@ async def test_second_review_fixes(web, backend):
     assert (
         await web.get("/ccas-castres/admin/facturation/paiements.csv?au=31/12/9999")
     ).status_code == 200
+
+
+async def test_new_pages_in_english(web, backend):
+    EN = {"Accept-Language": "en-GB,en;q=0.9"}
+    await web.get("/ccas-castres/langue/en", headers=EN)
+    listing = await web.get("/ccas-castres/demarches/", headers=EN)
+    assert listing.status_code == 200 and "Online procedures" in listing.text
+    form = await web.get("/ccas-castres/demarches/registre-canicule", headers=EN)
+    assert form.status_code == 200 and "Check before sending" in form.text
+    track = await web.get("/ccas-castres/demarches/suivi", headers=EN)
+    assert "Follow a request" in track.text
+    await signed_in_staff(web, backend.settings, role="administrateur")
+    await web.get("/ccas-castres/langue/en", headers=EN)
+    for path, expected in (
+        ("/admin/", "Administration"),
+        ("/admin/apparence", "Appearance"),
+        ("/admin/contenus", "Content"),
+        ("/admin/parametres", "Settings"),
+        ("/admin/services", "Services and access keys"),
+        ("/admin/habitants/", "Residents"),
+        ("/admin/facturation/", "Billing"),
+        ("/admin/demarches/portage-repas", "Form fields"),
+        ("/admin/pages", "Help and legal pages"),
+        ("/admin/journal", "Audit log"),
+        ("/agents/demandes/", "Requests to handle"),
+    ):
+        response = await web.get(f"/ccas-castres{path}", headers=EN)
+        assert response.status_code == 200 and expected in unescape(response.text), path
