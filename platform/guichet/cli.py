@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,20 @@ import click
 from guichet.settings import ConfigurationError, Settings, settings_documentation
 
 __all__ = ["main"]
+
+
+@contextlib.asynccontextmanager
+async def _platform(settings: Settings) -> AsyncIterator[Any]:
+    """The services a command needs (database, store, files, resolver), closed after."""
+    from guichet.app import build_services
+    from guichet.web.stores import close_store
+
+    services = build_services(settings)
+    try:
+        yield services
+    finally:
+        await services.db.dispose()
+        await close_store(services.store)
 
 
 def _settings() -> Settings:
@@ -525,14 +541,12 @@ def tenants_create(slug: str, name: str, kind: str, admin_email: str, admin_name
     async def work() -> str:
         from sqlalchemy import select
 
-        from guichet.app import build_services
         from guichet.audit.services import audit
         from guichet.notifications.services import enqueue_delivery
         from guichet.operators.web import onboard_tenant
         from guichet.tenancy.models import Tenant, TenantKind
 
-        services = build_services(settings)
-        try:
+        async with _platform(settings) as services:
             async with services.db.transaction(all_tenants=True) as session:
                 if await session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
                     raise click.ClickException(f"tenant {slug!r} exists")
@@ -557,11 +571,6 @@ def tenants_create(slug: str, name: str, kind: str, admin_email: str, admin_name
                 )
             enqueue_delivery(settings, [message_id])
             await services.resolver.invalidate()
-        finally:
-            from guichet.web.stores import close_store
-
-            await services.db.dispose()
-            await close_store(services.store)
         return f"tenant {slug} created; invitation sent to {admin_email}"
 
     click.echo(asyncio.run(work()))
@@ -578,12 +587,10 @@ def tenants_status(slug: str, status: str, message: str | None) -> None:
     async def work() -> str:
         from sqlalchemy import select
 
-        from guichet.app import build_services
         from guichet.audit.services import audit
         from guichet.tenancy.models import Tenant, TenantStatus
 
-        services = build_services(settings)
-        try:
+        async with _platform(settings) as services:
             async with services.db.transaction(all_tenants=True) as session:
                 tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
                 if tenant is None:
@@ -601,11 +608,6 @@ def tenants_status(slug: str, status: str, message: str | None) -> None:
                     target=slug,
                 )
             await services.resolver.invalidate()
-        finally:
-            from guichet.web.stores import close_store
-
-            await services.db.dispose()
-            await close_store(services.store)
         return f"tenant {slug}: {status}"
 
     click.echo(asyncio.run(work()))
@@ -656,36 +658,20 @@ def tenants_reinvite(slug: str) -> None:
     async def work() -> int:
         from sqlalchemy import select
 
-        from guichet.app import build_services
         from guichet.notifications.services import enqueue_delivery
-        from guichet.operators.web import invitation_email
-        from guichet.staff.models import StaffRole, StaffUser
-        from guichet.staff.services import StaffService
+        from guichet.operators.web import reinvite_admins
         from guichet.tenancy.models import Tenant
-        from guichet.web.stores import close_store
 
-        services = build_services(settings)
-        try:
+        async with _platform(settings) as services:
             async with services.db.transaction(all_tenants=True) as session:
                 tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
                 if tenant is None:
                     raise click.ClickException(f"no tenant {slug!r}")
-                staff = StaffService(session, tenant.id)
-                waiting = [
-                    u
-                    for u in await staff.repository.get_many(StaffUser.role == StaffRole.ADMIN)
-                    if not u.password_hash and u.active
-                ]
                 queued = [
-                    invitation_email(
-                        session, services, tenant, *await staff.invite(u.email, u.name, u.role)
-                    )
-                    for u in waiting
+                    message_id
+                    for _user, message_id in await reinvite_admins(session, services, tenant)
                 ]
             enqueue_delivery(settings, queued)
-        finally:
-            await services.db.dispose()
-            await close_store(services.store)
         return len(queued)
 
     click.echo(f"{asyncio.run(work())} invitation(s) sent again")
@@ -706,14 +692,11 @@ def tenants_export(slug: str, output: Path | None) -> None:
     async def work() -> str:
         from sqlalchemy import select
 
-        from guichet.app import build_services
         from guichet.audit.services import audit
         from guichet.operators.archive import export_tenant
         from guichet.tenancy.models import Tenant
-        from guichet.web.stores import close_store
 
-        services = build_services(settings)
-        try:
+        async with _platform(settings) as services:
             async with services.db.transaction(all_tenants=True) as session:
                 tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
                 if tenant is None:
@@ -731,9 +714,6 @@ def tenants_export(slug: str, output: Path | None) -> None:
                 )
             if output is not None:
                 await asyncio.to_thread(output.write_bytes, services.files.get(key))
-        finally:
-            await services.db.dispose()
-            await close_store(services.store)
         return f"{key}: {size} bytes, {sum(counts.values())} rows"
 
     click.echo(asyncio.run(work()))
@@ -751,14 +731,11 @@ def tenants_delete(slug: str, confirm: str) -> None:
     async def work() -> str:
         from sqlalchemy import select
 
-        from guichet.app import build_services
         from guichet.audit.services import audit
         from guichet.operators.archive import delete_tenant, recent_export
         from guichet.tenancy.models import Tenant
-        from guichet.web.stores import close_store
 
-        services = build_services(settings)
-        try:
+        async with _platform(settings) as services:
             async with services.db.transaction(all_tenants=True) as session:
                 tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
                 if tenant is None:
@@ -783,9 +760,6 @@ def tenants_delete(slug: str, confirm: str) -> None:
             for key in keys:
                 services.files.delete(key)
             await services.resolver.invalidate()
-        finally:
-            await services.db.dispose()
-            await close_store(services.store)
         return f"tenant {slug} deleted ({rows} rows, {len(keys)} files)"
 
     click.echo(asyncio.run(work()))
@@ -797,17 +771,11 @@ def health() -> None:
     settings = _settings()
 
     async def work() -> list[Any]:
-        from guichet.app import build_services
         from guichet.operators.health import system_checks
-        from guichet.web.stores import close_store
 
-        services = build_services(settings)
-        try:
+        async with _platform(settings) as services:
             async with services.db.session(all_tenants=True) as session:
                 return await system_checks(session, services)
-        finally:
-            await services.db.dispose()
-            await close_store(services.store)
 
     checks = asyncio.run(work())
     for check in checks:

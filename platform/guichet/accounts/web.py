@@ -149,6 +149,11 @@ async def require_citizen(ctx: AccountsContext) -> Citizen | Response[Any]:
             "warning",
         )
         return await ctx.redirect("/")
+    return await terms_gate(ctx, citizen)
+
+
+async def terms_gate(ctx: AccountsContext, citizen: Citizen) -> Citizen | Response[Any]:
+    """The citizen, or the page of the CGU version they have not accepted yet."""
     terms = await ctx.accounts.current_terms()
     if terms is not None and citizen.terms_version < terms.version:
         return await ctx.redirect("/cgu-a-accepter")

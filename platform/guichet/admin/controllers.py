@@ -33,6 +33,7 @@ from guichet.db.repository import TenantRepository
 from guichet.i18n import gettext as _
 from guichet.i18n import ngettext
 from guichet.notifications.services import enqueue_delivery, queue_email
+from guichet.procedures.controllers import _text as form_text
 from guichet.procedures.models import OPEN_STATUSES, ProcedureRequest
 from guichet.staff.models import StaffRole, StaffUser
 from guichet.staff.services import StaffService
@@ -160,9 +161,7 @@ def _logo_type(data: bytes) -> str | None:
 def _text(form: Any, name: str, limit: int) -> str:
     """A one-line field: control characters and line breaks left out (a name with a line
     break would break every email header it goes into)."""
-    from guichet.procedures.controllers import _text as clean
-
-    return " ".join(clean(form, name, limit).split())[:limit]
+    return " ".join(form_text(form, name, limit).split())[:limit]
 
 
 def _param(ctx: AccountsContext, name: str, limit: int) -> str:

@@ -42,7 +42,7 @@ from guichet.operators.health import system_checks
 from guichet.staff import twofactor
 from guichet.staff.models import Operator, StaffRole, StaffUser
 from guichet.staff.services import StaffService
-from guichet.staff.web import CODE_LIMIT, PENDING_SECONDS
+from guichet.staff.web import CODE_LIMIT, PENDING_SECONDS, check_sign_in_code, code_error
 from guichet.tenancy.catalog import CatalogError, apply_catalog, load_catalog
 from guichet.tenancy.models import Tenant, TenantKind, TenantStatus
 from guichet.tenancy.slugs import slug_problem
@@ -186,6 +186,23 @@ async def onboard_tenant(
     return tenant, invitation_email(db, services, tenant, user, token)
 
 
+async def reinvite_admins(
+    db: AsyncSession, services: Any, tenant: Tenant
+) -> list[tuple[StaffUser, uuid.UUID]]:
+    """A new invitation to each active administrator who has not accepted theirs (the former
+    link stops working); (member, outbox id) of each."""
+    staff = StaffService(db, tenant.id)
+    waiting = [
+        u
+        for u in await staff.repository.get_many(StaffUser.role == StaffRole.ADMIN)
+        if not u.password_hash and u.active
+    ]
+    return [
+        (u, invitation_email(db, services, tenant, *await staff.invite(u.email, u.name, u.role)))
+        for u in waiting
+    ]
+
+
 def invitation_email(
     db: AsyncSession, services: Any, tenant: Tenant, user: StaffUser, token: str
 ) -> uuid.UUID:
@@ -323,38 +340,24 @@ class OperatorController(Controller):
             octx.flash(_("Le délai est passé : identifiez-vous de nouveau."), "warning")
             return await octx.redirect("/connexion")
         form = await octx.request.form()
-        code = form.get("code", "")
-        wait = await octx.limiter.attempt(CODE_LIMIT, "platform", str(operator.id))
-        step = None
-        if not wait:
-            secret = twofactor.decrypt_secret(octx.settings.web.secret_key, operator.totp_secret)
-            step = twofactor.check_code(
-                secret, code if isinstance(code, str) else "", operator.totp_step
-            )
-        if step is None:
+        accepted, wait = await check_sign_in_code(
+            octx.db,
+            octx.limiter,
+            "platform",
+            Operator,
+            operator,
+            form.get("code"),
+            octx.settings.web.secret_key,
+        )
+        if not accepted:
             return await octx.page(
                 "agents/code.html",
                 None,
                 action=f"{BASE}/connexion/code",
                 status_code=429 if wait else 400,
-                error=(
-                    _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
-                    if wait
-                    else _("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant.")
-                ),
+                error=code_error(wait),
                 page_title=_("Code de vérification"),
             )
-        if not await twofactor.claim_step(octx.db, Operator, operator.id, step):
-            return await octx.page(
-                "agents/code.html",
-                None,
-                action=f"{BASE}/connexion/code",
-                status_code=400,
-                error=_("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant."),
-                page_title=_("Code de vérification"),
-            )
-        await octx.limiter.reset(CODE_LIMIT, "platform", str(operator.id))
-        operator.totp_step = step
         return await self._sign_in(octx, operator)
 
     async def _enrol_page(
@@ -556,6 +559,13 @@ class OperatorController(Controller):
             await octx.db.rollback()
             errors["slug"] = _("Cette adresse est déjà prise par une autre collectivité.")
             return await self._onboard_page(octx, operator, values, errors, status_code=400)
+        return await self._onboarded(octx, tenant, message_id)
+
+    async def _onboarded(
+        self, octx: OperatorContext, tenant: Tenant, message_id: uuid.UUID
+    ) -> Response[Any]:
+        """After the commit: the invitation to a worker, the tenant known to every process."""
+        services = services_of(octx.request)
         enqueue_delivery(services.settings, [message_id])
         await services.resolver.invalidate()
         octx.flash(
@@ -645,10 +655,10 @@ class OperatorController(Controller):
             )
         tenant = await octx.db.scalar(select(Tenant).where(Tenant.slug == slug))
         assert tenant is not None  # applied just above
-        user, token = await StaffService(octx.db, tenant.id).invite(
+        invited = await StaffService(octx.db, tenant.id).invite(
             values["admin_email"], values["admin_name"], StaffRole.ADMIN
         )
-        message_id = invitation_email(octx.db, services, tenant, user, token)
+        message_id = invitation_email(octx.db, services, tenant, *invited)
         octx.audit(
             operator,
             "tenant.onboarded",
@@ -658,18 +668,7 @@ class OperatorController(Controller):
             source="tenant.toml",
         )
         await octx.db.commit()
-        enqueue_delivery(services.settings, [message_id])
-        await services.resolver.invalidate()
-        octx.flash(
-            _(
-                "La collectivité « %(name)s » est créée à l'adresse /%(slug)s/ ; son "
-                "administrateur a reçu une invitation par courriel.",
-                name=tenant.name,
-                slug=tenant.slug,
-            ),
-            "success",
-        )
-        return await octx.redirect(f"/collectivites/{tenant.slug}")
+        return await self._onboarded(octx, tenant, message_id)
 
     async def _tenant(self, octx: OperatorContext, slug: str) -> Tenant:
         if slug_problem(slug) is not None:
@@ -828,19 +827,9 @@ class OperatorController(Controller):
             return operator
         tenant = await self._tenant(octx, slug)
         services = services_of(octx.request)
-        staff = StaffService(octx.db, tenant.id)
-        waiting = [
-            u
-            for u in await staff.repository.get_many(StaffUser.role == StaffRole.ADMIN)
-            if not u.password_hash and u.active
-        ]
-        queued = [
-            invitation_email(
-                octx.db, services, tenant, *await staff.invite(u.email, u.name, u.role)
-            )
-            for u in waiting
-        ]
-        for user in waiting:
+        invited = await reinvite_admins(octx.db, services, tenant)
+        queued = [message_id for _user, message_id in invited]
+        for user, _message_id in invited:
             octx.audit(operator, "staff.invited", tenant.id, target=user.email, again=True)
         await octx.db.commit()
         enqueue_delivery(services.settings, queued)

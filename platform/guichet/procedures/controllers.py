@@ -9,7 +9,6 @@ reached with the citizen's id as well, so another citizen's request is a 404.
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from typing import Any
 
@@ -25,12 +24,18 @@ from guichet.accounts import geo
 from guichet.accounts.forms import valid_email
 from guichet.accounts.models import Citizen
 from guichet.accounts.space import ADDRESS_FIELDS
-from guichet.accounts.web import AccountsContext, private_page, provide_ctx, require_citizen
+from guichet.accounts.web import (
+    AccountsContext,
+    private_page,
+    provide_ctx,
+    require_citizen,
+    terms_gate,
+)
 from guichet.documents.models import DocumentKind
 from guichet.documents.services import DocumentError, DocumentService
 from guichet.i18n import gettext as _
 from guichet.notifications.services import enqueue_delivery
-from guichet.procedures.forms import clean_answers
+from guichet.procedures.forms import _CONTROL, clean_answers
 from guichet.procedures.models import Procedure, ProcedureRequest, RequestStatus
 from guichet.procedures.services import (
     MAX_MESSAGE,
@@ -94,9 +99,6 @@ def answers_as_form(procedure: Procedure, answers: dict[str, Any]) -> dict[str, 
         elif value is not None:
             raw[spec["key"]] = str(value)
     return raw
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # \t and \n stay
 
 
 def _text(form: Any, name: str, limit: int) -> str:
@@ -318,9 +320,10 @@ class ProceduresController(Controller):
 
     async def _who(self, ctx: AccountsContext) -> Citizen | Response[Any] | None:
         """The signed-in citizen (sent to accept new terms first), or None."""
-        if ctx.session.citizen_id is None or await ctx.citizen() is None:
+        citizen = await ctx.citizen() if ctx.session.citizen_id is not None else None
+        if citizen is None:
             return None  # no account, or the session had ended: carry on without one
-        return await require_citizen(ctx)
+        return await terms_gate(ctx, citizen)
 
     async def _open(
         self, ctx: AccountsContext, code: str

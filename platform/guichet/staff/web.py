@@ -127,6 +127,30 @@ async def staff_page(
     return await ctx.finish(response)
 
 
+async def check_sign_in_code(
+    db: Any, limiter: Any, scope: str, model: Any, user: Any, code: Any, secret_key: str
+) -> tuple[bool, int]:
+    """(accepted, wait in seconds) for the code typed at sign-in by a staff member or an
+    operator: every try is counted (5, then growing waits); a right code's step is claimed
+    atomically, so that it serves once."""
+    wait = await limiter.attempt(CODE_LIMIT, scope, str(user.id))
+    if wait:
+        return False, wait
+    secret = twofactor.decrypt_secret(secret_key, user.totp_secret)
+    step = twofactor.check_code(secret, code if isinstance(code, str) else "", user.totp_step)
+    if step is None or not await twofactor.claim_step(db, model, user.id, step):
+        return False, 0
+    await limiter.reset(CODE_LIMIT, scope, str(user.id))
+    user.totp_step = step
+    return True, 0
+
+
+def code_error(wait: int) -> str:
+    if wait:
+        return _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
+    return _("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant.")
+
+
 def _home(user: StaffUser) -> str:
     return "/agents/demandes/" if user.role == StaffRole.AGENT else "/admin/"
 
@@ -245,42 +269,25 @@ class StaffAuthController(Controller):
             ctx.flash(_("Le délai est passé : identifiez-vous de nouveau."), "warning")
             return await ctx.redirect("/agents/connexion")
         form = await ctx.request.form()
-        code = form.get("code", "")
-        tid = str(ctx.tenant.id)
-        wait = await ctx.limiter.attempt(CODE_LIMIT, tid, str(user.id))
-        step = None
-        if not wait:
-            secret = twofactor.decrypt_secret(self._secret_key(ctx), user.totp_secret)
-            step = twofactor.check_code(
-                secret, code if isinstance(code, str) else "", user.totp_step
-            )
-        if step is None:
-            error = (
-                _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
-                if wait
-                else _("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant.")
-            )
+        accepted, wait = await check_sign_in_code(
+            ctx.db,
+            ctx.limiter,
+            str(ctx.tenant.id),
+            StaffUser,
+            user,
+            form.get("code"),
+            self._secret_key(ctx),
+        )
+        if not accepted:
             return await staff_page(
                 ctx,
                 "agents/code.html",
                 None,
                 status_code=429 if wait else 400,
-                error=error,
+                error=code_error(wait),
                 action=f"{ctx.base}/agents/connexion/code",
                 page_title=_("Code de vérification"),
             )
-        if not await twofactor.claim_step(ctx.db, StaffUser, user.id, step):
-            return await staff_page(
-                ctx,
-                "agents/code.html",
-                None,
-                status_code=400,
-                error=_("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant."),
-                action=f"{ctx.base}/agents/connexion/code",
-                page_title=_("Code de vérification"),
-            )
-        await ctx.limiter.reset(CODE_LIMIT, tid, str(user.id))
-        user.totp_step = step
         return await self._sign_in(ctx, user)
 
     async def _enrol_page(
