@@ -40,4 +40,5 @@ async def test_single_use_links_are_not_written_to_the_logs():
     assert redact_path("/ccas-castres/reinitialiser/abcDEF123") == "/ccas-castres/reinitialiser/…"
     assert redact_path("/t/activer/tok") == "/t/activer/…"
     assert redact_path("/t/confirmer-courriel/tok") == "/t/confirmer-courriel/…"
+    assert redact_path("/t/agents/invitation/tok") == "/t/agents/invitation/…"
     assert redact_path("/t/mon-espace") == "/t/mon-espace"

@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,8 +52,10 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(
+    level: str = "INFO", json_lines: bool = True, stream: TextIO | None = None
+) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
@@ -68,13 +70,16 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     root.setLevel(level.upper())
     # eopayment's sign() logs HMAC keys at DEBUG: never below INFO.
     logging.getLogger("eopayment").setLevel(max(logging.INFO, root.level))
-    for noisy in ("uvicorn.access",):
+    # httpx writes every URL it calls at INFO (the sandbox bank's notifications): not needed.
+    for noisy in ("uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 _access = logging.getLogger("guichet.access")
 # Single-use links carry a secret in their path: never write it to the logs.
-_SECRET_PATHS = re.compile(r"/(activer|reinitialiser|confirmer-courriel|captcha)/[^/?#]+")
+_SECRET_PATHS = re.compile(
+    r"/(activer|reinitialiser|confirmer-courriel|captcha|invitation)/[^/?#]+"
+)
 
 
 def redact_path(path: str) -> str:

@@ -6,6 +6,8 @@ import uuid
 
 from litestar.types import Message, Scope
 
+from guichet.web.sessions import SESSION_COOKIE
+
 __all__ = ["CONTENT_SECURITY_POLICY", "security_headers_hook"]
 
 CONTENT_SECURITY_POLICY = (
@@ -22,7 +24,24 @@ _BASE_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+_CACHE_HEADERS = {b"cache-control", b"pragma", b"expires"}
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+_SESSION_COOKIE = SESSION_COOKIE.encode() + b"="
+
+
+def _has_session(scope: Scope) -> bool:
+    return any(
+        name == b"cookie" and _SESSION_COOKIE in value for name, value in scope.get("headers", [])
+    )
+
+
+def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(
+        name.lower() == b"content-type" and value.startswith(b"text/html")
+        for name, value in headers
+    )
 
 
 def security_headers_hook(*, behind_tls: bool = False):
@@ -43,6 +62,12 @@ def security_headers_hook(*, behind_tls: bool = False):
                 headers.append((name, value))
         if (behind_tls or scope.get("scheme") == "https") and _HSTS[0] not in present:
             headers.append(_HSTS)
+        if _has_session(scope) and _is_html(headers):
+            # A signed-in person's pages, or a visitor's half-filled wizard: never stored by
+            # the browser or a proxy (on a shared computer, the back button or the disk cache
+            # must not show them to the next person). Style sheets and logos stay cacheable.
+            headers = [(n, v) for n, v in headers if n.lower() not in _CACHE_HEADERS]
+            headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
         if b"x-request-id" not in present:
             request_id = scope.get("state", {}).get("request_id") or uuid.uuid4().hex
             headers.append((b"x-request-id", request_id.encode()))
