@@ -19,6 +19,7 @@ from guichet.admin.controllers import AdminController
 from guichet.admin.procedures import ProcedureEditorController
 from guichet.background import ensure_broker_folders
 from guichet.billing.api import import_invoices_api
+from guichet.billing.api_schema import API_COMPONENTS
 from guichet.billing.controllers import BillingController, PaymentNotificationController
 from guichet.billing.sandbox import SandboxBankController
 from guichet.contacts.controllers import ContactsController
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     tenant_router = Router(
         path="/{tenant_slug:str}",
+        include_in_schema=False,  # pages; the OpenAPI document describes the JSON API only
         route_handlers=[
             PortalController,
             AccountsController,
@@ -135,7 +137,13 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         ),
         exception_handlers=exception_handlers,
         on_shutdown=[on_shutdown],
-        openapi_config=OpenAPIConfig(title="Guichet", version="0.1.0", path="/api/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Guichet — API de facturation",
+            version="1.0.0",
+            path="/api/schema",
+            description="The API of the tenants' billing software (invoices in, report out).",
+            components=API_COMPONENTS,
+        ),
         debug=False,
         # Tenants allow documents of up to 100 MB; each tenant's own limit is checked by the
         # documents domain, which answers beside the field and keeps what was typed.

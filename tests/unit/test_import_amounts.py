@@ -40,6 +40,9 @@ def test_unit_price_is_in_euros(value, cents):
         ("853", 853),
         ("8,53", None),
         (8.53, None),
+        (853.0, 853),  # JSON Schema's integers include 853.0
+        (float("nan"), None),
+        (float("inf"), None),
         (True, None),
         ("²", None),  # str.isdigit() says yes, int() says no
         ("9" * 5000, None),

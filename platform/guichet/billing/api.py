@@ -13,6 +13,7 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.params import FromPath
 
+from guichet.billing.api_schema import InvoicesOperation
 from guichet.billing.imports import import_invoices, verify_token
 from guichet.tenancy.models import TenantStatus
 from guichet.web.pages import services_of
@@ -31,6 +32,7 @@ def _error(status: int, message: str) -> Response[dict[str, Any]]:
     name="api:invoices",
     tags=["billing"],
     summary="Push invoices (idempotent on ledger and number)",
+    operation_class=InvoicesOperation,
 )
 async def import_invoices_api(
     request: Request[Any, Any, Any], tenant_slug: FromPath[str]

@@ -98,6 +98,15 @@ def _datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _whole(value: Any) -> int | None:
+    """A JSON whole number: 3, or 3.0 (JSON Schema's integers include it); never a boolean."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value if isinstance(value, int) else None
+
+
 def _cents(value: Any, *, in_cents: bool = False) -> int | None:
     """A price in euros written 8,53 / 8.53 / 8 (``unit_price``), or a whole number of cents
     (``unit_cents``: 853); None when it is not one."""
@@ -106,7 +115,7 @@ def _cents(value: Any, *, in_cents: bool = False) -> int | None:
     if in_cents:
         if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
             return int(value.strip())
-        return value if isinstance(value, int) else None
+        return _whole(value)
     text = (
         ("" if value is None else str(value))
         .strip()
@@ -164,11 +173,8 @@ def _validate(index: int, raw: Any, report: ImportReport) -> dict[str, Any] | No
             quantity = line.get("quantity", 1)
             if isinstance(quantity, str) and _DIGITS.fullmatch(quantity.strip()):
                 quantity = int(quantity)
-            if (
-                not isinstance(quantity, int)
-                or isinstance(quantity, bool)
-                or not 0 < quantity <= 10_000
-            ):
+            quantity = _whole(quantity)
+            if quantity is None or not 0 < quantity <= 10_000:
                 fail(f"lines[{position}].quantity", "a whole number from 1 to 10000")
                 continue
             unit = (

@@ -53,6 +53,7 @@ def _vads(form: Any) -> dict[str, str]:
 
 
 class SandboxBankController(Controller):
+    include_in_schema = False  # pages, not the JSON API
     path = "/sandbox/banque"
 
     def _secret(self, request: Request[Any, Any, Any]) -> str:

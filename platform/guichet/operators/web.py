@@ -228,6 +228,7 @@ def invitation_email(
 
 
 class OperatorController(Controller):
+    include_in_schema = False  # pages, not the JSON API
     path = BASE
     dependencies = {"octx": Provide(provide_operator_ctx)}
 

@@ -163,6 +163,7 @@ def _safe_next(next_url: str | None, tenant: TenantSnapshot) -> str:
 
 
 class PlatformController(Controller):
+    include_in_schema = False  # pages, not the JSON API
     path = "/"
 
     @get("/", name="platform:landing")

@@ -27,6 +27,7 @@ def check_broker(url: str, transport_options: dict[str, Any] | None = None) -> N
 
 
 class HealthController(Controller):
+    include_in_schema = False  # pages, not the JSON API
     path = "/"
 
     @get("/healthz", name="health:live", media_type="application/json", cache=False)
