@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from celery import Celery
+import time
+from typing import Any
 
+from celery import Celery, signals
+
+from guichet import metrics
 from guichet.accounts.maintenance import PURGE_TASK
 from guichet.background import celery_config, ensure_broker_folders
 from guichet.billing.services import EXPIRE_TASK, REMIND_TASK
@@ -38,6 +42,34 @@ def create_celery(settings: Settings | None = None) -> Celery:
         force=True,
     )
     return celery
+
+
+_started: dict[str, float] = {}
+
+
+@signals.task_prerun.connect
+def _task_started(task_id: str | None = None, **_: Any) -> None:
+    if task_id:
+        _started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def _task_finished(
+    task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any
+) -> None:
+    began = _started.pop(task_id or "", None)
+    outcome = {"SUCCESS": "success", "RETRY": "retry"}.get(state or "", "failure")
+    metrics.observe_task(
+        getattr(task, "name", "?"), outcome, None if began is None else time.perf_counter() - began
+    )
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    settings = Settings.from_env()
+    if settings.worker.metrics_port:
+        metrics.prepare_multiprocess_dir()
+        metrics.serve(settings.worker.metrics_port, settings.web.metrics_token)
 
 
 app = create_celery()

@@ -95,6 +95,12 @@ class WorkerSettings:
     eager: bool = env_field(
         "GUICHET_WORKER_EAGER", False, "Run tasks in the calling process (tests only)."
     )
+    metrics_port: int = env_field(
+        "GUICHET_WORKER_METRICS_PORT",
+        0,
+        "Port of the worker's Prometheus endpoint (0: none). It asks for GUICHET_METRICS_TOKEN "
+        "like the web's /metrics; set PROMETHEUS_MULTIPROC_DIR so that every pool process counts.",
+    )
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,11 @@ class WebSettings:
         "GUICHET_TRUSTED_PROXIES",
         "",
         "Comma-separated proxy addresses whose X-Forwarded-For/Proto headers are trusted.",
+    )
+    metrics_token: str = env_field(
+        "GUICHET_METRICS_TOKEN",
+        "",
+        "Bearer token that Prometheus sends to GET /metrics (empty: no metrics endpoint).",
     )
     log_level: str = env_field("GUICHET_LOG_LEVEL", "INFO", "Log level of the JSON logs.")
     log_json: bool = env_field("GUICHET_LOG_JSON", True, "Write logs as JSON lines.")

@@ -651,3 +651,36 @@ def test_dockerignore() -> None:
         "pyproject.toml",
     ):
         assert needed not in entries, needed
+
+
+def test_real_render_metrics(helm) -> None:
+    import base64
+
+    docs = render(
+        helm,
+        {
+            "metrics": {"enabled": True, "workerPort": 9100, "scrapeFrom": [{"podSelector": {}}]},
+            "secrets": {"existingSecret": "", "metricsToken": "tok-123"},
+            "networkPolicy": {"enabled": True},
+            "extraEnv": [{"name": "TZ", "value": "Europe/Paris"}],
+        },
+    )
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    worker = pod_spec(by_name[("Deployment", "rel-guichet-worker")])["containers"][0]
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    assert env["GUICHET_WORKER_METRICS_PORT"] == "9100" and env["TZ"] == "Europe/Paris"
+    assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")  # the writable emptyDir
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+    secret = by_name[("Secret", "rel-guichet")]["data"]
+    assert base64.b64decode(secret["GUICHET_METRICS_TOKEN"]) == b"tok-123"
+    policy = by_name[("NetworkPolicy", "rel-guichet-worker-metrics")]["spec"]
+    assert policy["ingress"] == [
+        {"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [{"podSelector": {}}]}
+    ]
+    # Metrics off (the default): no port, no policy, no variable.
+    plain = render(helm)
+    worker = pod_spec(next(d for d in plain if d["metadata"]["name"] == "rel-guichet-worker"))[
+        "containers"
+    ][0]
+    assert "ports" not in worker and "env" not in worker
+    assert not any(d["metadata"]["name"].endswith("worker-metrics") for d in plain)

@@ -71,7 +71,12 @@ def start_redis(port: int) -> subprocess.Popen:
     raise RuntimeError("redis-server did not start")
 
 
-def start_worker(settings, tmp: Path) -> subprocess.Popen:
+def start_worker(
+    settings,
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+    pool: tuple[str, ...] = ("--pool=solo", "--concurrency=1"),
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "GUICHET_ROOT": str(ROOT),
@@ -83,6 +88,7 @@ def start_worker(settings, tmp: Path) -> subprocess.Popen:
         "GUICHET_SMTP_PORT": str(settings.email.smtp_port),
         "GUICHET_SMTP_STARTTLS": "false",
         "GUICHET_MODE": "test",
+        **(extra_env or {}),
     }
     log = open(tmp / "worker.log", "wb")
     process = subprocess.Popen(
@@ -93,8 +99,7 @@ def start_worker(settings, tmp: Path) -> subprocess.Popen:
             "-A",
             "workers.celery_app",
             "worker",
-            "--pool=solo",
-            "--concurrency=1",
+            *pool,
             "--loglevel=WARNING",
             "--without-heartbeat",
             "--without-gossip",
@@ -107,6 +112,14 @@ def start_worker(settings, tmp: Path) -> subprocess.Popen:
     )
     process.log = log  # type: ignore[attr-defined]
     return process
+
+
+def stop(worker: subprocess.Popen, redis: subprocess.Popen) -> None:
+    worker.terminate()
+    worker.wait(timeout=20)
+    worker.log.close()  # type: ignore[attr-defined]
+    redis.terminate()
+    redis.wait(timeout=10)
 
 
 async def queue_activation(settings, username: str) -> list:
@@ -213,8 +226,4 @@ async def test_email_written_while_the_broker_is_down_is_delivered_once_it_is_ba
         assert len([m for m in inbox.messages if m["To"] == f"{other}@exemple.fr"]) == 1
         assert len([m for m in inbox.messages if m["To"] == f"{username}@exemple.fr"]) == 1
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
-        worker.log.close()
-        redis.terminate()
-        redis.wait(timeout=10)
+        stop(worker, redis)

@@ -145,6 +145,7 @@ release Secret and the migrations hook Secret get the same key.
   "GUICHET_SMTP_PASSWORD" $s.smtpPassword
   "GUICHET_S3_ACCESS_KEY" $s.s3AccessKey
   "GUICHET_S3_SECRET_KEY" $s.s3SecretKey
+  "GUICHET_METRICS_TOKEN" $s.metricsToken
 }}
 {{- $vars = mergeOverwrite $vars $s.extra }}
 {{- range $k, $v := $vars }}

@@ -17,6 +17,7 @@ from litestar.params import FromPath
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guichet import metrics
 from guichet.accounts.forms import valid_email
 from guichet.accounts.models import Citizen, ServiceAccount
 from guichet.accounts.web import AccountsContext, private_page, provide_ctx, require_citizen
@@ -369,6 +370,15 @@ class BillingController(Controller):
         )
 
 
+def _outcome(transaction: Any, changed: bool) -> str:
+    """What a notification did, for the metrics."""
+    if not changed:
+        return "duplicate"
+    if transaction.status == TransactionStatus.PAID:
+        return "late" if transaction.late else "paid"
+    return str(transaction.status)  # refused, cancelled, error
+
+
 class PaymentNotificationController(Controller):
     """What the bank calls: the browser's return (shown, never trusted) and the signed
     server-to-server notification."""
@@ -419,6 +429,7 @@ class PaymentNotificationController(Controller):
         except NotificationError as exc:
             log.warning("payment notification refused: %s", exc.reason)
             await db_session.rollback()
+            metrics.payment(tenant.slug, "rejected")
             return Response(
                 f"refused: {exc.reason}", status_code=exc.status_code, media_type="text/plain"
             )
@@ -426,6 +437,7 @@ class PaymentNotificationController(Controller):
         if changed and transaction.status == TransactionStatus.PAID:
             queued = await self._confirm(request, tenant, db_session, transaction)
         await db_session.commit()
+        metrics.payment(tenant.slug, _outcome(transaction, changed))
         enqueue_delivery(settings, queued)
         return Response("OK", status_code=200, media_type="text/plain")
 

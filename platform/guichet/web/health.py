@@ -8,9 +8,11 @@ import time
 from typing import Any
 
 from litestar import Controller, Request, Response, get
+from litestar.exceptions import NotFoundException
 from sqlalchemy import text
 
 from guichet.background import broker_transport_options
+from guichet.metrics import authorized, exposition
 from guichet.web.pages import services_of
 
 __all__ = ["HealthController", "check_broker"]
@@ -76,3 +78,19 @@ class HealthController(Controller):
             status_code=200 if ok else 503,
             headers={"Cache-Control": "no-store"},
         )
+
+    @get("/metrics", name="health:metrics")
+    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """Prometheus' scrape, behind ``GUICHET_METRICS_TOKEN``; no token set, no endpoint."""
+        settings = services_of(request).settings
+        if not settings.web.metrics_token:
+            raise NotFoundException()
+        if not authorized(settings.web.metrics_token, request.headers.get("authorization", "")):
+            return Response(
+                b"missing or invalid token",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"', "Cache-Control": "no-store"},
+            )
+        body, content_type = exposition()
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})

@@ -14,6 +14,8 @@ from typing import Any, TextIO
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from guichet.metrics import observe_request
+
 __all__ = [
     "ContextFilter",
     "JsonFormatter",
@@ -113,13 +115,21 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - started
+            observe_request(
+                tenant_var.get(),
+                str(scope.get("method", "")),
+                str(scope.get("path_template", "")),
+                status,
+                elapsed,
+            )
             _access.info(
                 "request",
                 extra={
                     "method": scope.get("method"),
                     "path": redact_path(scope.get("path", "")),
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
             tenant_var.reset(tenant_token)
