@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +99,9 @@ def sqlite_backend() -> Iterator[Backend]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_backend(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Iterator[Backend]:
+@contextmanager
+def postgres_backend_on(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Iterator[Backend]:
+    """A database of its own on ``pg_server``, migrated as the owner, used by a plain role."""
     tmp = Path(tempfile.mkdtemp(prefix="guichet-test-pg-"))
     dbname = svc.create_database(pg_server)
     role = svc.create_role(pg_server, f"guichet_app_{uuid.uuid4().hex[:10]}")
@@ -135,6 +137,12 @@ def postgres_backend(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Ite
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def postgres_backend(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Iterator[Backend]:
+    with postgres_backend_on(pg_server, redis_srv) as backend:
+        yield backend
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     return request.getfixturevalue(f"{request.param}_backend")
@@ -161,3 +169,17 @@ async def web(client: AsyncTestClient) -> AsyncIterator[AsyncTestClient]:
     client.cookies.clear()
     yield client
     client.cookies.clear()
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on a free port; (controller, inbox)."""
+    from aiosmtpd.controller import Controller
+
+    from tests.support.processes import Inbox, free_port
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()

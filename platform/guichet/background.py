@@ -33,7 +33,15 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
         }
     # Keys under the deployment's namespace, so that several deployments (or test runs) can share
     # one Redis without seeing each other's queues.
-    return {"visibility_timeout": 3600, "global_keyprefix": f"{settings.store.namespace}:"}
+    timeout = settings.worker.visibility_timeout
+    return {
+        "visibility_timeout": timeout,
+        # How soon a dead worker's task is looked for once its timeout is over: kombu scans
+        # every interval × throttle seconds (10 × 10 by default, too late for a short timeout).
+        "unacked_restore_interval": min(10, max(1, timeout // 3)),
+        "unacked_restore_throttle": 1 if timeout < 600 else 10,
+        "global_keyprefix": f"{settings.store.namespace}:",
+    }
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

@@ -95,6 +95,13 @@ class WorkerSettings:
     eager: bool = env_field(
         "GUICHET_WORKER_EAGER", False, "Run tasks in the calling process (tests only)."
     )
+    visibility_timeout: int = env_field(
+        "GUICHET_BROKER_VISIBILITY_TIMEOUT",
+        3600,
+        "Seconds after which a task taken by a worker that died (killed, node lost) without "
+        "acknowledging it is given to another worker (Redis broker). Longer than the longest "
+        "task: a billing run's batch is acknowledged when done.",
+    )
     metrics_port: int = env_field(
         "GUICHET_WORKER_METRICS_PORT",
         0,

@@ -5,17 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-from email import message_from_bytes, policy
-from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from guichet.accounts.services import AccountService
@@ -26,100 +18,9 @@ from guichet.settings import EmailSettings, WorkerSettings
 from guichet.tenancy.models import Tenant
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
-from tests.conftest import ROOT
+from tests.support.processes import free_port, start_redis, start_worker, stop
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
-
-
-def start_redis(port: int) -> subprocess.Popen:
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return process
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("redis-server did not start")
-
-
-def start_worker(
-    settings,
-    tmp: Path,
-    extra_env: dict[str, str] | None = None,
-    pool: tuple[str, ...] = ("--pool=solo", "--concurrency=1"),
-) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "GUICHET_ROOT": str(ROOT),
-        "GUICHET_VAR_DIR": str(settings.var_dir),
-        "GUICHET_DATABASE_URL": settings.database_url,
-        "GUICHET_BROKER_URL": settings.worker.broker_url,
-        "GUICHET_STORE_NAMESPACE": settings.store.namespace,
-        "GUICHET_SMTP_HOST": settings.email.smtp_host,
-        "GUICHET_SMTP_PORT": str(settings.email.smtp_port),
-        "GUICHET_SMTP_STARTTLS": "false",
-        "GUICHET_MODE": "test",
-        **(extra_env or {}),
-    }
-    log = open(tmp / "worker.log", "wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.celery_app",
-            "worker",
-            *pool,
-            "--loglevel=WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    process.log = log  # type: ignore[attr-defined]
-    return process
-
-
-def stop(worker: subprocess.Popen, redis: subprocess.Popen) -> None:
-    worker.terminate()
-    worker.wait(timeout=20)
-    worker.log.close()  # type: ignore[attr-defined]
-    redis.terminate()
-    redis.wait(timeout=10)
 
 
 async def queue_activation(settings, username: str) -> list:

@@ -12,7 +12,7 @@ import pytest
 
 from guichet.notifications.services import SWEEP_TASK, _celery
 from guichet.settings import WorkerSettings
-from tests.integration.test_outbox import free_port, start_redis, start_worker, stop
+from tests.support.processes import free_port, start_redis, start_worker, stop
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -128,7 +128,7 @@ async def test_no_secret_reaches_the_logs(web, backend, captured_logs):
     _cookies(web, secrets)
     invited = f"invite-{username}@exemple.fr"
     await post_form(
-        web, f"/{SLUG}/admin/agents", {"name": "Nouvel AGENT", "email": invited, "role": "agent"}
+        web, f"/{SLUG}/admin/agents", {"name": "Invité JOURNAUX", "email": invited, "role": "agent"}
     )
     [invitation] = await outbox(settings, SLUG, invited)
     invitation_path = link_path(invitation, settings.web.public_url)

@@ -45,8 +45,10 @@ async def wizard(
     password: str = STRONG,
     keys: dict[str, str] | None = None,
     identity: dict[str, str] | None = None,
+    submit: bool = True,
 ) -> Any:
-    """Walk the five steps; returns the last response (the "termine" page when all went well)."""
+    """Walk the five steps; returns the last response (the "termine" page when all went well),
+    or with ``submit=False`` the last step's (page, form) left to post."""
     base = f"/{slug}/creer-mon-espace"
     await post_form(client, base, {})
     await post_form(client, f"{base}/cgu", {"action": "next", "accept_terms": "yes"})
@@ -85,6 +87,8 @@ async def wizard(
     }
     for code, key in (keys or {}).items():
         data[f"key:{code}"] = key
+    if not submit:
+        return page, data
     return await post_form(client, f"{base}/authentification", data, page=page)
 
 

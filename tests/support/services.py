@@ -53,6 +53,7 @@ class PgServer:
     host: str
     port: int
     admin_dsn: str
+    data_dir: Path | None = None  # a throwaway cluster's, which the tests may stop and start
 
     def dsn(self, dbname: str | None = None, user: str | None = None) -> str:
         """DSN for ``dbname`` (default: the admin database) as ``user`` (default: admin)."""
@@ -230,10 +231,31 @@ def _throwaway_postgres() -> Iterator[PgServer]:
         else:
             raise RuntimeError(f"could not start a throwaway PostgreSQL:\n{last_error}")
 
-        yield PgServer(LOCALHOST, port, f"postgresql://postgres@{LOCALHOST}:{port}/postgres")
+        yield PgServer(
+            LOCALHOST, port, f"postgresql://postgres@{LOCALHOST}:{port}/postgres", data_dir=data
+        )
     finally:
         _stop_pg(bindir, base, data)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def stop_postgres(server: PgServer) -> None:
+    """Stop a throwaway cluster (``-m fast``: sessions are cut, as in a failover)."""
+    assert server.data_dir is not None, "only a throwaway cluster can be stopped"
+    _stop_pg(_pg_bindir(), server.data_dir.parent, server.data_dir)
+
+
+def start_postgres(server: PgServer) -> None:
+    """Start a stopped throwaway cluster again on the same port."""
+    assert server.data_dir is not None, "only a throwaway cluster can be started"
+    base = server.data_dir.parent
+    options = f"-p {server.port} -k {base} -c listen_addresses={LOCALHOST} -c fsync=off"
+    command = [str(_pg_bindir() / "pg_ctl"), "-D", str(server.data_dir), "-l", str(base / "log")]
+    result = _run_pg([*command, "-w", "-o", options, "start"], base, 120)
+    if result.returncode != 0 or not _pg_answers(LOCALHOST, server.port):
+        raise RuntimeError(
+            f"PostgreSQL did not start again:\n{result.stderr}\n{_tail(base / 'log')}"
+        )
 
 
 def _server_from_dsn(dsn: str) -> PgServer:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asyncpg import exceptions as asyncpg_errors
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from guichet.tenancy.middleware import TenantUnavailable, UnknownTenant
 from guichet.web.pages import render_page, services_of, tenant_of
@@ -75,10 +77,38 @@ def handle_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> R
     return _render_error(request, 503, tenant=_tenant_for_error(request), reason="dependency")
 
 
+def _dependency_failure(exc: BaseException) -> bool:
+    """A database, store or broker that went away, however deep in the chain it shows (the
+    driver's own error may reach us raw, or as the cause of another)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _DEPENDENCY_ERRORS):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    if _dependency_failure(exc):
+        return handle_dependency_down(request, exc)
     log.error("unhandled error", exc_info=exc)
     return _render_error(request, HTTP_500_INTERNAL_SERVER_ERROR, tenant=_tenant_for_error(request))
 
+
+_DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    asyncpg_errors.PostgresConnectionError,  # the connection was lost
+    asyncpg_errors.OperatorInterventionError,  # shutting down, starting up, admin shutdown
+)
 
 exception_handlers: dict[Any, Any] = {
     HTTPException: handle_http_exception,
