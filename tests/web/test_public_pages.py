@@ -179,3 +179,19 @@ async def test_platform_pages_follow_the_browser_language(client):
     assert '<html lang="en">' in english.text
     missing = await client.get("/inconnu/", headers={"Accept-Language": "en"})
     assert missing.status_code == 404 and "Page not found" in missing.text
+
+
+async def test_a_logo_missing_from_the_store_is_a_404_not_an_error(web, backend):
+    page = (await web.get("/ccas-castres/")).text
+    logo = re.search(r'src="/ccas-castres/logo\?v=[^"]*"', page)
+    assert logo, "the demo tenant shows its logo"
+    stored = [p for p in backend.settings.files_dir.glob("tenants/ccas-castres/logo-*")]
+    assert stored
+    moved = [p.rename(p.with_name(p.name + ".away")) for p in stored]
+    try:
+        response = await web.get("/ccas-castres/logo")
+        assert response.status_code == 404
+    finally:
+        for path in moved:
+            path.rename(path.with_name(path.name.removesuffix(".away")))
+    assert (await web.get("/ccas-castres/logo")).status_code == 200

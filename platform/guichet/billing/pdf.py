@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -18,6 +19,8 @@ from guichet.billing.models import Invoice, InvoiceLine, Ledger, Payment
 from guichet.files import FileStore
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "InvoiceDoc",
@@ -52,7 +55,12 @@ def tenant_logo(files: FileStore, tenant: TenantSnapshot) -> str:
     """The tenant's logo as a data URI for a PDF (nothing is fetched while rendering), or ''."""
     if not tenant.logo_file:
         return ""
-    return _logo_data_uri(tenant.logo_media_type, files.get(tenant.logo_file))
+    try:
+        data = files.get(tenant.logo_file)
+    except FileNotFoundError:  # the invoice matters more than the logo: made without it
+        log.warning("logo of %s missing from the file store: %s", tenant.slug, tenant.logo_file)
+        return ""
+    return _logo_data_uri(tenant.logo_media_type, data)
 
 
 @dataclass

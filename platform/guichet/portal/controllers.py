@@ -129,7 +129,10 @@ class PortalController(Controller):
     ) -> Response[bytes]:
         if not tenant.logo_file:
             raise NotFoundException()
-        data = services_of(request).files.get(tenant.logo_file)
+        try:
+            data = services_of(request).files.get(tenant.logo_file)
+        except FileNotFoundError:
+            raise NotFoundException() from None
         return Response(
             data,
             media_type=tenant.logo_media_type,
