@@ -93,6 +93,14 @@ async def fill(settings: Settings, invoices: int) -> tuple[uuid.UUID, str]:
     return tenant.id, "seniors"
 
 
+def _rss_mb() -> float:
+    """The process's resident memory now (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--invoices", type=int, default=1000)
@@ -125,6 +133,9 @@ async def main() -> None:
 
         def progress(run: BillingRun) -> None:
             marks.append((time.perf_counter() - started, run.pdfs_rendered))
+            memory.append((run.pdfs_rendered, _rss_mb()))
+
+        memory: list[tuple[int, float]] = []
 
         await execute_run(
             db,
@@ -153,6 +164,13 @@ async def main() -> None:
             f"the print file made in the rest"
         )
         print(f"peak memory (max RSS) {peak_mb:.0f} MB")
+        rendered = [(n, mb) for n, mb in memory if n]
+        if rendered:
+            points = [rendered[int(len(rendered) * q) - 1] for q in (0.1, 0.25, 0.5, 0.75, 1.0)]
+            print(
+                "memory as the run goes (PDFs done: RSS MB): "
+                + ", ".join(f"{n}: {mb:.0f}" for n, mb in points)
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
