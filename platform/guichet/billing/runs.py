@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -371,10 +372,14 @@ async def _print_file(session: AsyncSession, run: BillingRun, files: FileStore) 
         key = _print_part_key(run, number)
         if files.exists(key):  # a batch's part is named after its first invoice
             writer.append(io.BytesIO(files.get(key)))
-    buffer = io.BytesIO()
-    writer.write(buffer)
     key = f"tenants/{run.tenant_id}/billing-runs/{run.id}-courrier.pdf"
-    files.put(key, buffer.getvalue())
+    # Written to a temporary file and streamed to the store: the joined file is never held
+    # twice in memory (it reaches hundreds of MB for 10,000 invoices).
+    with tempfile.TemporaryFile() as joined:
+        writer.write(joined)
+        writer.close()
+        joined.seek(0)
+        files.put_stream(key, iter(lambda: joined.read(1024 * 1024), b""))
     run.print_pdf_key = key
     await session.commit()
 
