@@ -32,8 +32,13 @@ from pathlib import Path
 import psycopg2
 from psycopg2.extensions import parse_dsn
 
+from guichet.billing.crypto import encrypt_options
+
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Bench-2026-motdepasse"
+# The bench's GUICHET_SECRET_KEY (bench/load.py uses it too): the ledgers' bank options are
+# encrypted with it. A throwaway database's key, not a secret.
+BENCH_SECRET_KEY = "guichet-bench-secret-key-not-for-production-0123456789"
 NS = uuid.UUID("6f1c1d2e-0000-4000-8000-000000000000")
 PEOPLE = {
     "citizen",
@@ -507,6 +512,18 @@ def main() -> None:
         step = time.perf_counter()
         counts = people(cur, args.tenants, args.citizens, args.invoices, castres)
         print(f"rows: {counts} ({time.perf_counter() - step:.1f} s)", flush=True)
+        # Production refuses the sandbox bank: every ledger gets eopayment's systempayv2 in
+        # TEST mode (the payment start builds and signs its form; no bank is called).
+        options = encrypt_options(
+            BENCH_SECRET_KEY,
+            {
+                "vads_site_id": "12345678",
+                "secret_test": "bench-secret-test",
+                "signature_algo": "hmac_sha256",
+                "vads_ctx_mode": "TEST",
+            },
+        )
+        cur.execute("UPDATE ledger SET backend = 'systempayv2', backend_options = %s", (options,))
         broken = orphans(cur)
         if broken:
             raise SystemExit(f"foreign keys broken: {broken}")

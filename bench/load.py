@@ -27,6 +27,9 @@ from pathlib import Path
 import httpx
 import psycopg2
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import BENCH_SECRET_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Bench-2026-motdepasse"
 APP_ROLE = "guichet_bench_app"
@@ -95,7 +98,7 @@ def production_env(database_url: str, redis: str, var: Path) -> dict[str, str]:
         "GUICHET_MODE": "production",
         "GUICHET_ROOT": str(ROOT),
         "GUICHET_VAR_DIR": str(var),
-        "GUICHET_SECRET_KEY": secrets.token_urlsafe(48),
+        "GUICHET_SECRET_KEY": BENCH_SECRET_KEY,
         "GUICHET_DATABASE_URL": database_url,
         "GUICHET_REDIS_URL": f"{redis}/7",
         "GUICHET_STORE_NAMESPACE": f"bench{secrets.token_hex(4)}",

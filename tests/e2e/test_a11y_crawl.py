@@ -124,7 +124,7 @@ def test_every_page_in_both_themes_and_languages_passes_axe(
         results += checked
 
     failing = [f"{r.path} ({r.role}, {r.locale}): {r.violations}" for r in results if r.violations]
-    assert failing == []
+    assert not failing, "\n".join(failing)
     assert all(r.status < 500 for r in results), [(r.path, r.status) for r in results]
     for slug in TENANTS:
         for locale in ("fr", "en"):

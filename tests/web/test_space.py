@@ -297,3 +297,26 @@ async def test_another_citizens_contact_and_document_are_404(web, backend):
     await new_citizen(web, backend.settings, slug="mairie-valdoree")
     for path in (f"/mon-espace/contacts/{contact_id}", f"/mon-espace/pieces/{doc_id}/telecharger"):
         assert (await web.get(f"/mairie-valdoree{path}", headers=FR)).status_code == 404
+
+
+async def test_a_document_whose_file_is_lost_is_a_404_page(web, backend):
+    """A restore without the files: the page says « not found », never a trace."""
+    from sqlalchemy import select
+
+    from guichet.db.session import Database
+    from guichet.documents.models import Document
+    from guichet.files import create_file_store
+
+    await new_citizen(web, backend.settings)
+    await _upload(web, PDF, title="Quittance perdue")
+    listing = text(await web.get("/ccas-castres/mon-espace/pieces/", headers=FR))
+    doc_id = re.search(r"/mon-espace/pieces/([0-9a-f-]{36})/telecharger", listing).group(1)
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            key = await session.scalar(select(Document.storage_key).where(Document.id == doc_id))
+    finally:
+        await db.dispose()
+    create_file_store(backend.settings).delete(key)
+    lost = await web.get(f"/ccas-castres/mon-espace/pieces/{doc_id}/telecharger", headers=FR)
+    assert lost.status_code == 404 and "Page introuvable" in text(lost)

@@ -77,6 +77,13 @@ def handle_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> R
     return _render_error(request, 503, tenant=_tenant_for_error(request), reason="dependency")
 
 
+def handle_missing_file(request: Request[Any, Any, Any], exc: FileNotFoundError) -> Response[str]:
+    """A row whose file is not in the store (a restore without its files): that file is not
+    found — a 404 page, never a trace — and the operators are told."""
+    log.warning("a stored file is missing: %s", exc)
+    return _render_error(request, 404, tenant=_tenant_for_error(request))
+
+
 def _dependency_failure(exc: BaseException) -> bool:
     """A database, store or broker that went away, however deep in the chain it shows (the
     driver's own error may reach us raw, or as the cause of another)."""
@@ -117,5 +124,6 @@ exception_handlers: dict[Any, Any] = {
     InterfaceError: handle_dependency_down,
     RedisConnectionError: handle_dependency_down,
     ConnectionError: handle_dependency_down,
+    FileNotFoundError: handle_missing_file,
     Exception: handle_internal_error,
 }
