@@ -8,9 +8,11 @@
 Crawls the tenant's pages in headless Chromium — as a visitor, as a signed-in citizen, as a
 member of its staff — following the links of each page (one page per kind of address: the
 first invoice stands for all invoices), in each of the tenant's languages, and runs axe-core
-(WCAG 2.1 A and AA rules, those RGAA 4 relies on) on every page. The report lists the pages,
-the rules that failed and where. Automated rules cover part of RGAA only: the declaration also
-needs a manual audit; this report is its starting point and its regression check.
+(WCAG 2.1 A and AA rules, those RGAA 4 relies on) on every page; then goes through each page
+with the Tab key alone: every link and form control must be reached, with a visible focus
+mark. The report lists the pages, the rules that failed and where. Automated rules cover part
+of RGAA only: the declaration also needs a manual audit; this report is its starting point and
+its regression check.
 """
 
 from __future__ import annotations
@@ -91,21 +93,92 @@ def crawl(
     return results
 
 
-def axe_checker() -> Callable[[object], list[dict]]:
+KEYBOARD_JS = """() => {
+  const all = [...document.querySelectorAll(
+    'a[href], button:not([disabled]), select:not([disabled]), textarea:not([disabled]),' +
+    'input:not([type=hidden]):not([disabled])')];
+  // Shown now: not hidden, not inside a closed disclosure (reached once it is opened).
+  const shown = all.filter(e => e.offsetParent !== null && e.getAttribute('tabindex') !== '-1'
+    && (!e.checkVisibility || e.checkVisibility({visibilityProperty: true}))
+    && !(e.closest('details') && !e.closest('details').open && !e.closest('summary')));
+  shown.forEach((e, i) => e.setAttribute('data-kbd', String(i)));
+  return shown.length;
+}"""
+
+
+def keyboard_check(page) -> list[dict]:
+    """Every visible link and form control is reached with Tab alone, with a visible focus
+    mark; the ones that are not, as axe-like findings."""
+    count = page.evaluate(KEYBOARD_JS)
+    reached: set[str] = set()
+    marked: set[str] = set()
+    seen_html: dict[str, str] = {}
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    for _ in range(count + 5):
+        page.keyboard.press("Tab")
+        state = page.evaluate(
+            """() => { const e = document.activeElement; if (!e) return null;
+                 const s = getComputedStyle(e);
+                 return [e.getAttribute('data-kbd'), e.outerHTML.slice(0, 80),
+                         (s.outlineStyle !== 'none' && s.outlineWidth !== '0px')
+                           || s.boxShadow !== 'none'];
+               }"""
+        )
+        if state and state[0] is not None:
+            reached.add(state[0])
+            seen_html[state[0]] = state[1]
+            if state[2]:  # a date field's inner parts are visited too: one mark is enough
+                marked.add(state[0])
+    unmarked = [seen_html[i] for i in sorted(reached - marked, key=int)]
+    findings = []
+    missing = [str(i) for i in range(count) if str(i) not in reached]
+    if missing:
+        targets = page.evaluate(
+            "ids => ids.map(i => document.querySelector(`[data-kbd='${i}']`)"
+            ".outerHTML.slice(0, 80))",
+            missing[:5],
+        )
+        findings.append(
+            {
+                "id": "keyboard-unreachable",
+                "impact": "serious",
+                "help": "Not reached with the Tab key",
+                "targets": targets,
+            }
+        )
+    if unmarked:
+        findings.append(
+            {
+                "id": "focus-not-visible",
+                "impact": "serious",
+                "help": "No visible focus mark",
+                "targets": unmarked[:5],
+            }
+        )
+    return findings
+
+
+def axe_checker(keyboard: bool = True) -> Callable[[object], list[dict]]:
     from axe_playwright_python.sync_playwright import Axe
 
     axe = Axe()
+    versions: dict[str, str] = {}
 
     def check(page) -> list[dict]:
-        return [
+        response = axe.run(page).response
+        versions["axe"] = response.get("testEngine", {}).get("version", "?")
+        found = [
             {
                 "id": v["id"],
                 "impact": v["impact"],
                 "help": v["help"],
                 "targets": [n["target"][0] for n in v["nodes"][:5]],
             }
-            for v in axe.run(page).response["violations"]
+            for v in response["violations"]
         ]
+        return found + (keyboard_check(page) if keyboard else [])
+
+    check.versions = versions  # type: ignore[attr-defined]
 
     return check
 
@@ -241,16 +314,9 @@ def main() -> int:
     staff = tuple(args.staff.split(":", 2)) if args.staff else None
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        results = audit(
-            browser,
-            args.url,
-            args.tenant,
-            args.locales,
-            citizen,
-            staff,  # type: ignore[arg-type]
-            axe_checker(),
-        )
-        versions = {"chromium": browser.version}
+        check = axe_checker()
+        results = audit(browser, args.url, args.tenant, args.locales, citizen, staff, check)
+        versions = {"chromium": browser.version, **check.versions}
         browser.close()
     report = markdown(args.tenant, results, versions)
     if args.output:
