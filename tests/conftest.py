@@ -41,7 +41,9 @@ TENANTS = [ROOT / "tenants" / "ccas-castres", ROOT / "tenants" / "mairie-valdore
 
 # The documented deterministic captcha (first image, audio code 1234); refused in production.
 # The suite creates many accounts from one address: the signup limit is tested on its own.
-TEST_WEB = WebSettings(captcha_test_mode=True, signups_per_ip_per_hour=10_000)
+TEST_WEB = WebSettings(
+    captcha_test_mode=True, signups_per_ip_per_hour=10_000, logins_per_ip_per_hour=10_000
+)
 
 
 @dataclass

@@ -194,6 +194,12 @@ class WebSettings:
                     raise ValueError(f"{entry.strip()!r} is not an address or network") from None
         return networks
 
+    logins_per_ip_per_hour: int = env_field(
+        "GUICHET_LOGINS_PER_IP_PER_HOUR",
+        100,
+        "Sign-in attempts from one address to one tenant per hour before waiting (every attempt "
+        "counts, right or wrong: room for a CCAS office's shared computer).",
+    )
     signups_per_ip_per_hour: int = env_field(
         "GUICHET_SIGNUPS_PER_IP_PER_HOUR",
         50,

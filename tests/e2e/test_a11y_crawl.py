@@ -125,7 +125,7 @@ def test_every_page_in_both_themes_and_languages_passes_axe(
 
     failing = [f"{r.path} ({r.role}, {r.locale}): {r.violations}" for r in results if r.violations]
     assert not failing, "\n".join(failing)
-    assert all(r.status < 500 for r in results), [(r.path, r.status) for r in results]
+    assert not [(r.path, r.status) for r in results if r.status >= 500]
     for slug in TENANTS:
         for locale in ("fr", "en"):
             roles = {r.role for r in results if r.locale == locale and f"/{slug}/" in r.path + "/"}

@@ -770,3 +770,32 @@ async def test_expired_links_are_refused(web, backend):
     refused = await post_form(web, path, {}, page=(await web.get("/ccas-castres/")).text)
     assert refused.status_code == 400
     assert "pas encore activé" in text(await login(web, "ccas-castres", username))
+
+
+async def test_sign_ins_from_one_address_wait_after_the_configured_number(backend, tmp_path):
+    """``GUICHET_LOGINS_PER_IP_PER_HOUR`` attempts, right or wrong, then a wait (the suite
+    itself runs with a high limit)."""
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from guichet.app import create_app
+
+    # A store of its own (a folder for SQLite, a namespace in Redis): the suite's own sign-ins
+    # from this address are not counted here.
+    settings = dataclasses.replace(
+        backend.settings,
+        var_dir=tmp_path,
+        web=dataclasses.replace(backend.settings.web, logins_per_ip_per_hour=3),
+        store=dataclasses.replace(backend.settings.store, namespace=unique("limits")),
+    )
+    async with AsyncTestClient(app=create_app(settings, configure_logs=False)) as client:
+        username, _ = await new_citizen(client, settings)  # one sign-in
+        for n in range(2):
+            client.cookies.clear()
+            other = await login(client, "ccas-castres", f"{unique('x')}", "Mauvais2motdepasse")
+            assert other.status_code == 400 and "incorrect" in text(other), n
+        client.cookies.clear()
+        refused = await login(client, "ccas-castres", username)
+        assert refused.status_code == 429
+        assert "Trop de tentatives de connexion" in text(refused)

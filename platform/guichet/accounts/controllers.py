@@ -25,6 +25,7 @@ from guichet.accounts.services import dumps
 from guichet.accounts.web import (
     LIMITS,
     AccountsContext,
+    login_ip_limit,
     private_page,
     provide_ctx,
     require_citizen,
@@ -603,7 +604,7 @@ class AccountsController(Controller):
         for limit, who in (
             (LIMITS["login_pair"], f"{subject}|{ctx.ip}"),
             (LIMITS["login_account"], subject),
-            (LIMITS["login_ip"], ctx.ip),
+            (login_ip_limit(ctx.accounts.settings.web.logins_per_ip_per_hour), ctx.ip),
         ):
             wait = await ctx.limiter.attempt(limit, tid, who)
             if wait:

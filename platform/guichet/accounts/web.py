@@ -18,7 +18,14 @@ from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.ratelimit import Limit, RateLimiter
 from guichet.web.sessions import Session, SessionManager
 
-__all__ = ["LIMITS", "AccountsContext", "NotSignedIn", "client_ip", "signup_limit"]
+__all__ = [
+    "LIMITS",
+    "AccountsContext",
+    "NotSignedIn",
+    "client_ip",
+    "login_ip_limit",
+    "signup_limit",
+]
 
 LIMITS = {
     # a username from one address: 5 free attempts, then 2 s, 4 s, … capped at 15 minutes
@@ -26,12 +33,16 @@ LIMITS = {
     # a username from anywhere: more room and a short cap, so that someone trying from many
     # addresses slows down without keeping the citizen out for long
     "login_account": Limit("login-account", free=20, window=3600, base=2, cap=300),
-    # an address: room for a CCAS office's shared computer
-    "login_ip": Limit("login-ip", free=100, window=3600, base=2, cap=900),
     "captcha": Limit("captcha", free=20, window=3600, base=30, cap=3600),
     "access_key": Limit("access-key", free=5, window=3600, base=30, cap=3600),
     "reset": Limit("reset", free=5, window=3600, base=60, cap=3600),
 }
+
+
+def login_ip_limit(per_hour: int) -> Limit:
+    """An address (``GUICHET_LOGINS_PER_IP_PER_HOUR``, room for a CCAS office's shared
+    computer), then 2 s, 4 s, … capped at 15 minutes."""
+    return Limit("login-ip", free=per_hour, window=3600, base=2, cap=900)
 
 
 def signup_limit(per_hour: int) -> Limit:

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.forms import valid_email
 from guichet.accounts.passwords import hash_password, needs_rehash, verify_password
-from guichet.accounts.web import LIMITS, client_ip
+from guichet.accounts.web import LIMITS, client_ip, login_ip_limit
 from guichet.audit.services import audit, audit_lines
 from guichet.i18n import format_bytes, ngettext
 from guichet.i18n import gettext as _
@@ -289,7 +289,9 @@ class OperatorController(Controller):
         password = password[:200] if isinstance(password, str) else ""
         wait = max(
             await octx.limiter.attempt(LIMITS["login_pair"], "platform", f"{email}:{octx.ip}"),
-            await octx.limiter.attempt(LIMITS["login_ip"], "platform", octx.ip),
+            await octx.limiter.attempt(
+                login_ip_limit(octx.settings.web.logins_per_ip_per_hour), "platform", octx.ip
+            ),
         )
         error = ""
         if wait:

@@ -21,7 +21,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath
 
 from guichet.accounts.passwords import check_password, hash_password
-from guichet.accounts.web import LIMITS, AccountsContext, provide_ctx
+from guichet.accounts.web import LIMITS, AccountsContext, login_ip_limit, provide_ctx
 from guichet.audit.services import audit
 from guichet.i18n import gettext as _
 from guichet.staff import twofactor
@@ -219,7 +219,11 @@ class StaffAuthController(Controller):
         pair = f"staff:{email.lower()}:{ctx.ip}"
         wait = max(
             await ctx.limiter.attempt(LIMITS["login_pair"], tid, pair),
-            await ctx.limiter.attempt(LIMITS["login_ip"], tid, f"staff:{ctx.ip}"),
+            await ctx.limiter.attempt(
+                login_ip_limit(ctx.accounts.settings.web.logins_per_ip_per_hour),
+                tid,
+                f"staff:{ctx.ip}",
+            ),
         )
         error = ""
         if wait:
