@@ -823,6 +823,58 @@ async def test_ledger_options_are_kept_encrypted_never_shown_and_tested(web, bac
         await db.dispose()
 
 
+async def test_ledger_options_under_an_older_secret_key_are_asked_again(web, backend):
+    """GUICHET_SECRET_KEY changed: the ledger's page says its bank options must be entered
+    again (it answered 500), and entering them makes them readable."""
+    from guichet.billing.crypto import decrypt_options, encrypt_options
+    from guichet.billing.models import Ledger
+
+    slug, _admin = await onboarded(web, backend)
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            from guichet.tenancy.models import Service, Tenant
+
+            tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+            service = Service(tenant_id=tenant.id, code="seniors", name="Seniors")
+            session.add(service)
+            await session.flush()
+            old = encrypt_options("an-older-secret-key-0123456789-0123456789", {"site": "1"})
+            session.add(
+                Ledger(
+                    tenant_id=tenant.id,
+                    code="ancienne",
+                    name="Régie",
+                    service_id=service.id,
+                    backend="paybox",
+                    backend_options=old,
+                )
+            )
+        url = f"/{slug}/admin/facturation/regies/ancienne"
+        page = await web.get(url, headers=FR)
+        assert page.status_code == 200
+        assert "ne peuvent pas être lus avec la clé secrète actuelle" in text(page)
+        form = {
+            "name": "Régie",
+            "merchant_label": "CCAS TEST VADS",
+            "backend": "paybox",
+            "min_amount": "1,00",
+            "max_amount": "500,00",
+            "option-paybox-site": "1999888",
+        }
+        saved = await post_form(web, url, form, page=page.text)
+        assert "La régie est enregistrée." in text(saved)
+        assert "ne peuvent pas être lus" not in text(saved)
+        async with db.session(all_tenants=True) as session:
+            ledger = await session.scalar(
+                select(Ledger).where(Ledger.code == "ancienne", Ledger.tenant_id == tenant.id)
+            )
+            stored = decrypt_options(backend.settings.web.secret_key, ledger.backend_options)
+            assert stored == {"site": "1999888"}
+    finally:
+        await db.dispose()
+
+
 async def test_files_imported_from_csv_get_letters_and_emails(web, backend):
     slug, _admin = await onboarded(web, backend)
     page = await web.get(f"/{slug}/admin/services", headers=FR)

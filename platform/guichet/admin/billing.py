@@ -113,6 +113,16 @@ def _cell(text: str) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _stored_options(secret_key: str, ledger: Ledger) -> tuple[dict[str, Any], bool]:
+    """(the bank options stored, whether they could be read). Options encrypted with another
+    secret key (``GUICHET_SECRET_KEY`` changed) cannot: the page says so and asks for them
+    again, rather than failing."""
+    try:
+        return decrypt_options(secret_key, ledger.backend_options), True
+    except ValueError:
+        return {}, False
+
+
 class BillingAdminController(Controller):
     path = "/admin/facturation"
     dependencies = {"ctx": Provide(provide_ctx)}
@@ -547,7 +557,7 @@ class BillingAdminController(Controller):
         status_code: int = 200,
         test: tuple[bool, str] | None = None,
     ) -> Response[Any]:
-        stored = decrypt_options(ctx.accounts.settings.web.secret_key, ledger.backend_options)
+        stored, readable = _stored_options(ctx.accounts.settings.web.secret_key, ledger)
         return await staff_page(
             ctx,
             "admin/ledger.html",
@@ -559,6 +569,7 @@ class BillingAdminController(Controller):
             backends=self._backends(ctx),
             parameters={kind: backend_parameters(kind) for kind in REAL_BACKENDS},
             stored=set(stored),
+            unreadable=not readable,
             test=test,
             page_title=ledger.name,
         )
@@ -610,7 +621,7 @@ class BillingAdminController(Controller):
             return await self._ledger_page(ctx, staff, ledger, values, errors, status_code=400)
         settings = ctx.accounts.settings
         options = (
-            decrypt_options(settings.web.secret_key, ledger.backend_options)
+            _stored_options(settings.web.secret_key, ledger)[0]
             if values["backend"] == ledger.backend
             else {}
         )
