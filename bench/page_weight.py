@@ -25,6 +25,9 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from a11y_report import sign_in_citizen
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("GUICHET_CHROMIUM", "/usr/bin/chromium")
 SLUG = "ccas-castres"
@@ -103,11 +106,8 @@ def serve() -> tuple[subprocess.Popen, str]:
 
 
 def sign_in(page, base: str) -> None:
-    page.goto(f"{base}/{SLUG}/")
-    page.fill("#login-identifiant", "calquier")
-    page.fill("#login-mot-de-passe", "Castres-2020")
-    page.get_by_role("button", name="Connexion", exact=True).click()
-    page.wait_for_url(re.compile(r".*/mon-espace$"))
+    """The demo citizen, as tools/a11y_report.py signs in."""
+    sign_in_citizen(page, base, SLUG, "calquier", "Castres-2020")
 
 
 def measure(context, base: str, path: str, signed_in: bool, throttle: bool) -> dict:
