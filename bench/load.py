@@ -1,5 +1,6 @@
 """Load run with wrk on loopback, production configuration (PostgreSQL, Redis, uvicorn with uvloop
-and httptools, one web process), against a database filled by ``bench/generate.py``.
+and httptools, one web process unless ``--web-processes``), against a database filled by
+``bench/generate.py``.
 
     .venv/bin/python bench/load.py --tenant ccas-castres --connections 32 64 --duration 10
 
@@ -198,13 +199,26 @@ def main() -> None:
         help="py-spy the web process during this page's run (collapsed "
         "stacks in var/bench/profile-<page>.txt)",
     )
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=1,
+        help="guichet web --workers (the goal is stated for one; more shows how it scales)",
+    )
     args = parser.parse_args()
 
     var = ROOT / "var/bench"  # where bench/generate.py stored the tenants' files (logos)
     env = production_env(app_role(args.dsn), args.redis, var)
     web_port, bare_port = free_port(), free_port()
     web = subprocess.Popen(
-        [str(ROOT / ".venv/bin/guichet"), "web", "--port", str(web_port)],
+        [
+            str(ROOT / ".venv/bin/guichet"),
+            "web",
+            "--port",
+            str(web_port),
+            "--workers",
+            str(args.web_processes),
+        ],
         env=env,
         cwd=ROOT,
         start_new_session=True,
@@ -279,8 +293,8 @@ def main() -> None:
         if args.pages:
             pages = {k: v for k, v in pages.items() if k in args.pages or k.startswith("bare")}
         print(
-            f"\n{tenants} tenants; tenant {slug}, citizen {username}, wrk -t2, "
-            f"{args.duration} s per row\n"
+            f"\n{tenants} tenants; tenant {slug}, citizen {username}, "
+            f"{args.web_processes} web process(es), wrk -t2, {args.duration} s per row\n"
         )
         print("| page | connections | requests/s | p50 ms | p95 ms | p99 ms | non-2xx |")
         print("|---|---|---|---|---|---|---|")

@@ -98,3 +98,35 @@ def test_file_sizes_as_people_read_them():
     assert i18n.format_bytes(int(8.5 * 1024 * 1024), locale="fr") == "8,5\xa0Mo"
     assert i18n.format_bytes(100 * 1024 * 1024, locale="fr") == "100\xa0Mo"
     assert i18n.format_bytes(100 * 1024 * 1024, locale="en") == "100\xa0MB"
+
+
+def test_template_gettext_keeps_jinjas_rules_and_follows_the_locale(tmp_path):
+    """The templates' gettext keeps the texts without variables per locale (bench/README.md):
+    the cached text must follow the locale, stay escaped where the template autoescapes, and
+    format exactly as jinja's new-style gettext does."""
+    from guichet.web.templates import TemplateRenderer
+
+    templates = tmp_path / "default" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "page.html").write_text(
+        "{{ _('Se déconnecter') }}|{{ _('100 %% en ligne') }}|{{ _('Bonjour %(name)s', name=who) }}"
+    )
+    (templates / "mail.txt").write_text("{{ _('Bonjour %(name)s', name=who) }}")
+    renderer = TemplateRenderer(tmp_path)
+    for _round in range(2):  # the second round reads the kept texts
+        token = i18n.use_locale("fr")
+        try:
+            assert renderer.render("default", "page.html", {"who": "<b>Léa</b>"}) == (
+                "Se déconnecter|100 % en ligne|Bonjour &lt;b&gt;Léa&lt;/b&gt;"
+            )
+            assert renderer.render("default", "mail.txt", {"who": "<b>Léa</b>"}) == (
+                "Bonjour <b>Léa</b>"
+            )
+        finally:
+            i18n._current.reset(token)
+        token = i18n.use_locale("en")
+        try:
+            page = renderer.render("default", "page.html", {"who": "Léa"})
+        finally:
+            i18n._current.reset(token)
+        assert page == "Log out|100 % en ligne|Bonjour Léa"

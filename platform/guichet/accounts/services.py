@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.forms import clean_username
@@ -28,7 +28,7 @@ from guichet.accounts.models import (
 )
 from guichet.accounts.passwords import hash_password, needs_rehash, verify_password
 from guichet.accounts.secrets import key_digest, new_token, token_digest
-from guichet.db.repository import TenantRepository
+from guichet.db.repository import TenantRepository, lazy_repository
 from guichet.notifications.models import OutboxMessage
 from guichet.notifications.services import queue_email
 from guichet.settings import Settings
@@ -49,6 +49,28 @@ __all__ = [
 ACTIVATION_TTL = timedelta(hours=48)
 RESET_TTL = timedelta(hours=1)
 EMAIL_CHANGE_TTL = timedelta(hours=48)
+
+# The statements of every page behind login, built once with bound parameters: building
+# ``column == value`` through the uuid type and the statement's cache key on each request was
+# about a fifth of MON ACCUEIL's CPU (bench/README.md). The tenant is always a parameter.
+_CITIZEN = select(Citizen).where(
+    Citizen.tenant_id == bindparam("tenant_id"), Citizen.id == bindparam("citizen_id")
+)
+_CURRENT_TERMS = (
+    select(TermsVersion)
+    .where(TermsVersion.tenant_id == bindparam("tenant_id"))
+    .order_by(TermsVersion.version.desc())
+    .limit(1)
+)
+_LINKED = (
+    select(ServiceAccount, Service)
+    .join(Service, Service.id == ServiceAccount.service_id)
+    .where(
+        ServiceAccount.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.citizen_id == bindparam("citizen_id"),
+    )
+    .order_by(Service.name)
+)
 
 
 def _ascii_username(text: str) -> str:
@@ -92,6 +114,12 @@ class KeyProblem:
 
 
 class AccountService:
+    citizens = lazy_repository(CitizenRepository)
+    service_accounts = lazy_repository(ServiceAccountRepository)
+    tokens = lazy_repository(TokenRepository)
+    services = lazy_repository(ServiceRepository)
+    events = lazy_repository(EventRepository)
+
     def __init__(
         self,
         session: AsyncSession,
@@ -103,12 +131,6 @@ class AccountService:
         self.tenant = tenant
         self.settings = settings
         self.renderer = renderer
-        tid = tenant.id
-        self.citizens = CitizenRepository(session=session, tenant_id=tid)
-        self.service_accounts = ServiceAccountRepository(session=session, tenant_id=tid)
-        self.tokens = TokenRepository(session=session, tenant_id=tid)
-        self.services = ServiceRepository(session=session, tenant_id=tid)
-        self.events = EventRepository(session=session, tenant_id=tid)
         self.queued: list[uuid.UUID] = []
 
     # -- lookups ---------------------------------------------------------------------------
@@ -116,7 +138,8 @@ class AccountService:
         return await self.citizens.get_one_or_none(username_key=username_key(username))
 
     async def get(self, citizen_id: uuid.UUID) -> Citizen | None:
-        return await self.citizens.get_one_or_none(id=citizen_id)
+        parameters = {"tenant_id": self.tenant.id, "citizen_id": citizen_id}
+        return (await self.session.execute(_CITIZEN, parameters)).scalar_one_or_none()
 
     async def username_taken(self, username: str) -> bool:
         return await self.citizens.exists(username_key=username_key(username))
@@ -146,13 +169,8 @@ class AccountService:
         return list(await self.services.get_many(order_by=[(Service.name, False)]))
 
     async def current_terms(self) -> TermsVersion | None:
-        statement = (
-            select(TermsVersion)
-            .where(TermsVersion.tenant_id == self.tenant.id)
-            .order_by(TermsVersion.version.desc())
-            .limit(1)
-        )
-        return (await self.session.execute(statement)).scalar_one_or_none()
+        parameters = {"tenant_id": self.tenant.id}
+        return (await self.session.execute(_CURRENT_TERMS, parameters)).scalar_one_or_none()
 
     # -- access keys ---------------------------------------------------------------------------
     async def find_service_account(self, service: Service, raw_key: str) -> ServiceAccount | None:
@@ -196,15 +214,8 @@ class AccountService:
             )
 
     async def linked_accounts(self, citizen: Citizen) -> list[tuple[ServiceAccount, Service]]:
-        statement = (
-            select(ServiceAccount, Service)
-            .join(Service, Service.id == ServiceAccount.service_id)
-            .where(
-                ServiceAccount.tenant_id == self.tenant.id, ServiceAccount.citizen_id == citizen.id
-            )
-            .order_by(Service.name)
-        )
-        return [(a, s) for a, s in (await self.session.execute(statement)).all()]
+        parameters = {"tenant_id": self.tenant.id, "citizen_id": citizen.id}
+        return [(a, s) for a, s in (await self.session.execute(_LINKED, parameters)).all()]
 
     # -- history -------------------------------------------------------------------------------
     def record(

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from eopayment import BackendNotFound, ResponseError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.models import ServiceAccount
@@ -100,6 +100,51 @@ def payment_blocker(invoice: Invoice, ledger: Ledger, at: datetime | None = None
     return None
 
 
+# Built once with bound parameters (the tenant is always one): see accounts/services.py.
+_UNPAID_COUNT = (
+    select(func.count())
+    .select_from(Invoice)
+    .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+    .where(
+        Invoice.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.citizen_id == bindparam("citizen_id"),
+        Invoice.status.in_([InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL]),
+    )
+)
+
+_MINE = (
+    select(Invoice, Ledger)
+    .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+    .join(Ledger, Ledger.id == Invoice.ledger_id)
+    .where(
+        Invoice.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.citizen_id == bindparam("citizen_id"),
+    )
+)
+_MY_INVOICES = _MINE.order_by(Ledger.name, Invoice.issue_date.desc(), Invoice.number.desc())
+_MY_INVOICE = _MINE.where(Invoice.id == bindparam("invoice_id"))
+_LINES = (
+    select(InvoiceLine)
+    .where(
+        InvoiceLine.tenant_id == bindparam("tenant_id"),
+        InvoiceLine.invoice_id == bindparam("invoice_id"),
+    )
+    .order_by(InvoiceLine.position)
+)
+_PAYMENTS = (
+    select(Payment)
+    .where(
+        Payment.tenant_id == bindparam("tenant_id"), Payment.invoice_id == bindparam("invoice_id")
+    )
+    .order_by(Payment.paid_at)
+)
+_MY_ACCOUNTS = select(ServiceAccount).where(
+    ServiceAccount.tenant_id == bindparam("tenant_id"),
+    ServiceAccount.citizen_id == bindparam("citizen_id"),
+)
+
+
 @dataclass
 class InvoiceView:
     invoice: Invoice
@@ -116,76 +161,31 @@ class BillingService:
         self.tenant_id = tenant_id
         self.citizen_id = citizen_id
 
-    def _mine(self) -> Any:
-        return (
-            select(Invoice, Ledger)
-            .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
-            .join(Ledger, Ledger.id == Invoice.ledger_id)
-            .where(
-                Invoice.tenant_id == self.tenant_id,
-                ServiceAccount.tenant_id == self.tenant_id,
-                ServiceAccount.citizen_id == self.citizen_id,
-            )
-        )
+    @property
+    def _mine_parameters(self) -> dict[str, Any]:
+        return {"tenant_id": self.tenant_id, "citizen_id": self.citizen_id}
 
     async def invoices(self) -> list[tuple[Invoice, Ledger]]:
-        statement = self._mine().order_by(
-            Ledger.name, Invoice.issue_date.desc(), Invoice.number.desc()
-        )
-        return [(i, ledger) for i, ledger in (await self.session.execute(statement)).all()]
+        rows = await self.session.execute(_MY_INVOICES, self._mine_parameters)
+        return [(i, ledger) for i, ledger in rows.all()]
 
     async def unpaid_count(self) -> int:
-        statement = (
-            select(func.count())
-            .select_from(Invoice)
-            .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
-            .where(
-                Invoice.tenant_id == self.tenant_id,
-                ServiceAccount.citizen_id == self.citizen_id,
-                Invoice.status.in_([InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL]),
-            )
-        )
-        return int(await self.session.scalar(statement) or 0)
+        parameters = {"tenant_id": self.tenant_id, "citizen_id": self.citizen_id}
+        return int(await self.session.scalar(_UNPAID_COUNT, parameters) or 0)
 
     async def get(self, invoice_id: uuid.UUID) -> InvoiceView | None:
-        row = (await self.session.execute(self._mine().where(Invoice.id == invoice_id))).first()
+        parameters = {**self._mine_parameters, "invoice_id": invoice_id}
+        row = (await self.session.execute(_MY_INVOICE, parameters)).first()
         if row is None:
             return None
         invoice, ledger = row
-        lines = list(
-            (
-                await self.session.execute(
-                    select(InvoiceLine)
-                    .where(
-                        InvoiceLine.tenant_id == self.tenant_id,
-                        InvoiceLine.invoice_id == invoice.id,
-                    )
-                    .order_by(InvoiceLine.position)
-                )
-            ).scalars()
-        )
-        payments = list(
-            (
-                await self.session.execute(
-                    select(Payment)
-                    .where(Payment.tenant_id == self.tenant_id, Payment.invoice_id == invoice.id)
-                    .order_by(Payment.paid_at)
-                )
-            ).scalars()
-        )
+        of_invoice = {"tenant_id": self.tenant_id, "invoice_id": invoice.id}
+        lines = list((await self.session.execute(_LINES, of_invoice)).scalars())
+        payments = list((await self.session.execute(_PAYMENTS, of_invoice)).scalars())
         return InvoiceView(invoice, ledger, lines, payments)
 
     async def accounts(self) -> list[ServiceAccount]:
-        return list(
-            (
-                await self.session.execute(
-                    select(ServiceAccount).where(
-                        ServiceAccount.tenant_id == self.tenant_id,
-                        ServiceAccount.citizen_id == self.citizen_id,
-                    )
-                )
-            ).scalars()
-        )
+        return list((await self.session.execute(_MY_ACCOUNTS, self._mine_parameters)).scalars())
 
     async def start_payment(
         self, view: InvoiceView, email: str, settings: Settings, base_url: str

@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.forms import CIVILITIES, normalize_phone, valid_email
@@ -71,17 +72,26 @@ def clean_contact_form(raw: Any) -> tuple[dict[str, str], dict[str, str]]:
     return values, errors
 
 
+# Built once with bound parameters (the tenant is always one): see accounts/services.py.
+_MINE = (
+    select(Contact)
+    .where(
+        Contact.tenant_id == bindparam("tenant_id"), Contact.citizen_id == bindparam("citizen_id")
+    )
+    .order_by(Contact.created_at)
+)
+
+
 class ContactService:
     def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, citizen_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
         self.citizen_id = citizen_id
         self.repository = ContactRepository(session=session, tenant_id=tenant_id)
 
     async def list(self) -> list[Contact]:
-        return list(
-            await self.repository.get_many(
-                Contact.citizen_id == self.citizen_id, order_by=[(Contact.created_at, False)]
-            )
-        )
+        parameters = {"tenant_id": self.tenant_id, "citizen_id": self.citizen_id}
+        return list((await self.session.execute(_MINE, parameters)).scalars())
 
     async def get(self, contact_id: uuid.UUID) -> Contact | None:
         """The contact, only if it is this citizen's (None otherwise: a 404 for the caller)."""

@@ -51,6 +51,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+# Built once: a new text() per transaction cost its cache key every time (bench/README.md).
+_SET_TENANT = text(
+    "SELECT set_config('guichet.tenant_id', :tenant, true), "
+    "set_config('guichet.all_tenants', :all, true)"
+)
+
+
 def _set_tenant_for_transaction(
     session: Session, _transaction: SessionTransaction, connection: Connection
 ) -> None:
@@ -59,10 +66,7 @@ def _set_tenant_for_transaction(
     tenant_id = session.info.get("tenant_id")
     all_tenants = session.info.get("all_tenants", False)
     connection.execute(
-        text(
-            "SELECT set_config('guichet.tenant_id', :tenant, true), "
-            "set_config('guichet.all_tenants', :all, true)"
-        ),
+        _SET_TENANT,
         {"tenant": str(tenant_id) if tenant_id else "", "all": "on" if all_tenants else "off"},
     )
 

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.db.repository import TenantRepository
@@ -147,6 +147,16 @@ class Usage:
         return min(100, round(100 * self.used / self.quota)) if self.quota else 100
 
 
+# Built once with bound parameters (the tenant is always one): see accounts/services.py.
+_MINE = (
+    select(Document)
+    .where(
+        Document.tenant_id == bindparam("tenant_id"), Document.citizen_id == bindparam("citizen_id")
+    )
+    .order_by(Document.created_at.desc())
+)
+
+
 class DocumentService:
     def __init__(
         self, session: AsyncSession, tenant: TenantSnapshot, citizen_id: uuid.UUID, files: FileStore
@@ -158,11 +168,8 @@ class DocumentService:
         self.repository = DocumentRepository(session=session, tenant_id=tenant.id)
 
     async def list(self) -> list[Document]:
-        return list(
-            await self.repository.get_many(
-                Document.citizen_id == self.citizen_id, order_by=[(Document.created_at, True)]
-            )
-        )
+        parameters = {"tenant_id": self.tenant.id, "citizen_id": self.citizen_id}
+        return list((await self.session.execute(_MINE, parameters)).scalars())
 
     async def get(self, document_id: uuid.UUID) -> Document | None:
         return await self.repository.get_one_or_none(id=document_id, citizen_id=self.citizen_id)

@@ -8,6 +8,7 @@ Emails are queued in the outbox with the change they report (committed with it).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
@@ -16,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.models import Citizen, CitizenStatus
-from guichet.db.repository import TenantRepository
+from guichet.db.repository import TenantRepository, lazy_repository
 from guichet.documents.models import Document
 from guichet.documents.services import EXTENSIONS, DocumentError, check_upload
 from guichet.files import FileStore
@@ -179,6 +180,36 @@ def answer_rows(procedure: Procedure, answers: dict[str, Any]) -> list[tuple[str
     ]
 
 
+# Built once with bound parameters (the tenant is always one): see accounts/services.py.
+_CITIZEN_REQUESTS = (
+    select(ProcedureRequest, Procedure)
+    .join(Procedure, Procedure.id == ProcedureRequest.procedure_id)
+    .where(
+        ProcedureRequest.tenant_id == bindparam("tenant_id"),
+        ProcedureRequest.citizen_id == bindparam("citizen_id"),
+    )
+    .order_by(ProcedureRequest.updated_at.desc())
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _citizen_requests(limit: int | None) -> Select[Any]:
+    return _CITIZEN_REQUESTS.limit(limit) if limit else _CITIZEN_REQUESTS
+
+
+_UNREAD_FOR_CITIZEN = (
+    select(func.count(RequestMessage.id))
+    .join(ProcedureRequest, ProcedureRequest.id == RequestMessage.request_id)
+    .where(
+        RequestMessage.tenant_id == bindparam("tenant_id"),
+        ProcedureRequest.tenant_id == bindparam("tenant_id"),
+        ProcedureRequest.citizen_id == bindparam("citizen_id"),
+        RequestMessage.from_agent.is_(True),
+        RequestMessage.read_at.is_(None),
+    )
+)
+
+
 @dataclass
 class RequestView:
     """A request with what its pages show."""
@@ -225,6 +256,12 @@ class _Attachments(TenantRepository[RequestAttachment]):
 
 
 class RequestService:
+    procedures = lazy_repository(ProcedureRepository)
+    requests = lazy_repository(_Requests)
+    events = lazy_repository(_Events)
+    messages = lazy_repository(_Messages)
+    attachments = lazy_repository(_Attachments)
+
     def __init__(
         self,
         session: AsyncSession,
@@ -238,11 +275,6 @@ class RequestService:
         self.files = files
         self.settings = settings
         self.renderer = renderer
-        self.procedures = ProcedureRepository(session=session, tenant_id=tenant.id)
-        self.requests = _Requests(session=session, tenant_id=tenant.id)
-        self.events = _Events(session=session, tenant_id=tenant.id)
-        self.messages = _Messages(session=session, tenant_id=tenant.id)
-        self.attachments = _Attachments(session=session, tenant_id=tenant.id)
         self.queued: list[uuid.UUID] = []
         self.forget: list[str] = []  # file keys to delete once the change is committed
 
@@ -264,32 +296,13 @@ class RequestService:
     async def citizen_requests(
         self, citizen_id: uuid.UUID, limit: int | None = None
     ) -> list[tuple[ProcedureRequest, Procedure]]:
-        statement = (
-            select(ProcedureRequest, Procedure)
-            .join(Procedure, Procedure.id == ProcedureRequest.procedure_id)
-            .where(
-                ProcedureRequest.tenant_id == self.tenant.id,
-                ProcedureRequest.citizen_id == citizen_id,
-            )
-            .order_by(ProcedureRequest.updated_at.desc())
-        )
-        if limit:
-            statement = statement.limit(limit)
-        return [(r, p) for r, p in (await self.session.execute(statement)).all()]
+        statement = _citizen_requests(limit)
+        parameters = {"tenant_id": self.tenant.id, "citizen_id": citizen_id}
+        return [(r, p) for r, p in (await self.session.execute(statement, parameters)).all()]
 
     async def unread_for_citizen(self, citizen_id: uuid.UUID) -> int:
-        count = await self.session.scalar(
-            select(func.count(RequestMessage.id))
-            .join(ProcedureRequest, ProcedureRequest.id == RequestMessage.request_id)
-            .where(
-                RequestMessage.tenant_id == self.tenant.id,
-                ProcedureRequest.tenant_id == self.tenant.id,
-                ProcedureRequest.citizen_id == citizen_id,
-                RequestMessage.from_agent.is_(True),
-                RequestMessage.read_at.is_(None),
-            )
-        )
-        return int(count or 0)
+        parameters = {"tenant_id": self.tenant.id, "citizen_id": citizen_id}
+        return int(await self.session.scalar(_UNREAD_FOR_CITIZEN, parameters) or 0)
 
     async def draft_for(
         self, procedure: Procedure, citizen_id: uuid.UUID
