@@ -4,9 +4,11 @@ import dataclasses
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
 from guichet.app import create_app
 from guichet.db.session import Database
+from guichet.notifications.models import OutboxMessage
 from guichet.notifications.services import send_pending
 from guichet.settings import EmailSettings
 from tests.support.accounts import FR, unique, wizard
@@ -21,7 +23,13 @@ async def test_outbox_lists_and_shows_delivered_emails(sqlite_backend):
         await wizard(web, "ccas-castres", username=username, email=f"{username}@exemple.fr")
         db = Database(settings)
         async with db.session(all_tenants=True) as session:
-            assert await send_pending(session, settings) >= 1
+            # this test's email only: earlier tests of the suite may leave more than one
+            # delivery round (100) of theirs pending in the shared database
+            mine = await session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.recipient == f"{username}@exemple.fr")
+            )
+            assert mine is not None
+            assert await send_pending(session, settings, message_id=mine) == 1
         await db.dispose()
         index = await web.get("/outbox", headers=FR)
         assert index.status_code == 200 and f"{username}@exemple.fr" in index.text

@@ -55,12 +55,20 @@ def _render_error(
         )
 
 
+_CLIENT_GONE = "client disconnected prematurely"  # what litestar's Request says
+
+
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
     if isinstance(exc, TenantUnavailable):
         return _render_error(request, 503, tenant=exc.tenant, reason=exc.reason, headers_retry=True)
     if isinstance(exc, UnknownTenant):
         return _render_error(request, 404, tenant=None)
     status = exc.status_code
+    if status >= 500 and exc.detail == _CLIENT_GONE:
+        # a browser closed in the middle of sending a form: nobody reads the answer, and it
+        # is no server error (it would count as a 500 in the metrics)
+        log.info("the client went away before sending its whole request")
+        return Response(content="", status_code=400)
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
     tenant = _tenant_for_error(request)
