@@ -345,7 +345,8 @@ def billing_runs(slug: str) -> None:
             f"invoices, {run.pdfs_rendered} PDFs, {run.emails_queued} emails"
         )
         if run.print_pdf_key:
-            line += ", print file ready"
+            volumes = len(run.print_keys)
+            line += ", print file ready" + (f" ({volumes} volumes)" if volumes > 1 else "")
         if run.error:
             line += f"  error: {run.error}"
         click.echo(line)
@@ -356,7 +357,8 @@ def billing_runs(slug: str) -> None:
 @click.argument("run_id")
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
 def billing_print_file(slug: str, run_id: str, output: Path) -> None:
-    """Write the print-ready PDF of the invoices to post (billing run RUN_ID) to OUTPUT."""
+    """Write the print-ready PDF of the invoices to post (billing run RUN_ID) to OUTPUT; a
+    large run's print file comes in volumes (OUTPUT's name with -1, -2…)."""
     import uuid
 
     settings = _settings()
@@ -365,7 +367,7 @@ def billing_print_file(slug: str, run_id: str, output: Path) -> None:
     except ValueError:
         raise click.ClickException(f"{run_id!r} is not a run id (see `billing runs`)") from None
 
-    async def work() -> str:
+    async def work() -> list[str]:
         from guichet.billing.models import BillingRun
         from guichet.db.session import Database
 
@@ -384,16 +386,19 @@ def billing_print_file(slug: str, run_id: str, output: Path) -> None:
                     raise click.ClickException(
                         f"billing run {run_id} has no print file yet ({run.status})"
                     )
-                return run.print_pdf_key
+                return run.print_keys
         finally:
             await db.dispose()
 
     from guichet.files import create_file_store
 
-    key = asyncio.run(work())
-    data = create_file_store(settings).get(key)
-    output.write_bytes(data)
-    click.echo(f"{output}: {len(data)} bytes")
+    keys = asyncio.run(work())
+    store = create_file_store(settings)
+    for number, key in enumerate(keys, start=1):
+        path = output if len(keys) == 1 else output.with_name(f"{output.stem}-{number}.pdf")
+        data = store.get(key)  # a volume: bounded in size
+        path.write_bytes(data)
+        click.echo(f"{path}: {len(data)} bytes")
 
 
 @main.group()

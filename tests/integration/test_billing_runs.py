@@ -187,18 +187,13 @@ async def test_two_concurrent_runs_give_gapless_numbers(backend):
         await db.dispose()
 
 
-async def test_progress_and_print_file_from_the_command_line(sqlite_backend, tmp_path):
+def _billing_cli(settings):
+    """``guichet billing …`` in a subprocess, on the test's database."""
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    settings = sqlite_backend.settings
-    db, tenant_id, code, _ = await _setup(settings, accounts=2)
-    try:
-        run_id, _ = await _run(db, settings, tenant_id, code)
-    finally:
-        await db.dispose()
     env = {
         "GUICHET_DATABASE_URL": settings.database_url,
         "GUICHET_VAR_DIR": str(settings.var_dir),
@@ -214,6 +209,17 @@ async def test_progress_and_print_file_from_the_command_line(sqlite_backend, tmp
             env=env,
         )
 
+    return cli
+
+
+async def test_progress_and_print_file_from_the_command_line(sqlite_backend, tmp_path):
+    settings = sqlite_backend.settings
+    db, tenant_id, code, _ = await _setup(settings, accounts=2)
+    try:
+        run_id, _ = await _run(db, settings, tenant_id, code)
+    finally:
+        await db.dispose()
+    cli = _billing_cli(settings)
     listing = cli("runs", "ccas-castres")
     assert listing.returncode == 0, listing.stderr
     assert f"{run_id}  {code} 2020-02  done: 2 invoices, 2 PDFs, 0 emails, print file ready" in (
@@ -228,3 +234,70 @@ async def test_progress_and_print_file_from_the_command_line(sqlite_backend, tmp
     assert other.returncode == 1 and "no billing run" in other.stderr
     assert not (tmp_path / "x.pdf").exists()
     assert "no billing run in mairie-valdoree" in cli("runs", "mairie-valdoree").stdout
+
+
+async def test_a_large_print_file_comes_in_volumes_and_the_parts_go(backend, monkeypatch):
+    """The print file is joined by volumes (bounded memory, bench/README.md): every postal
+    invoice once, in order, never cut; the batches' parts are deleted once the volumes are
+    recorded, so that a run started again for the period prints nothing twice; the tenant's
+    archive carries every volume."""
+    from guichet.operators.archive import _file_keys
+
+    monkeypatch.setattr(runs_module, "PRINT_VOLUME_PAGES", 2)
+    settings = backend.settings
+    db, tenant_id, code, ledger_id = await _setup(settings, accounts=5, paperless=1)
+    try:
+        run_id, _ = await _run(db, settings, tenant_id, code, batch=1)
+        files = create_file_store(settings)
+        async with db.session(tenant_id) as session:
+            postal = list(
+                (
+                    await session.execute(
+                        select(Invoice.number)
+                        .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+                        .where(Invoice.ledger_id == ledger_id, ServiceAccount.paperless.is_(False))
+                        .order_by(Invoice.number)
+                    )
+                ).scalars()
+            )
+            run = await session.get(BillingRun, run_id)
+            tenant = await session.get(Tenant, tenant_id)
+            archived = await _file_keys(session, tenant)
+        assert run.print_volumes == 2 and run.print_keys[0] == run.print_pdf_key
+        printed = []
+        for key in run.print_keys:
+            pages = PdfReader(io.BytesIO(files.get(key))).pages
+            assert len(pages) == 2  # one page per invoice, volumes close at two pages
+            printed += [n for page in pages for n in postal if n in page.extract_text()]
+        assert printed == postal
+        assert set(run.print_keys) <= set(archived)
+        assert not any(files.exists(runs_module._print_part_key(run, n)) for n in postal)
+        again, _ = await _run(db, settings, tenant_id, code)
+        async with db.session(tenant_id) as session:
+            assert (await session.get(BillingRun, again)).print_keys == []
+            # stopped after writing its volumes, before recording them: found again on resume
+            run = await session.get(BillingRun, run_id)
+            keys = run.print_keys
+            run.print_pdf_key, run.print_volumes = "", 0
+            await runs_module._print_file(session, run, files)
+            assert run.print_keys == keys
+    finally:
+        await db.dispose()
+
+
+async def test_the_command_writes_every_volume_of_a_large_print_file(
+    sqlite_backend, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(runs_module, "PRINT_VOLUME_PAGES", 1)
+    settings = sqlite_backend.settings
+    db, tenant_id, code, _ = await _setup(settings, accounts=2)
+    try:
+        run_id, _ = await _run(db, settings, tenant_id, code, batch=1)
+    finally:
+        await db.dispose()
+    cli = _billing_cli(settings)
+    assert "print file ready (2 volumes)" in cli("runs", "ccas-castres").stdout
+    written = cli("print-file", "ccas-castres", str(run_id), str(tmp_path / "courrier.pdf"))
+    assert written.returncode == 0, written.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["courrier-1.pdf", "courrier-2.pdf"]
+    assert [len(PdfReader(tmp_path / f"courrier-{n}.pdf").pages) for n in (1, 2)] == [1, 1]

@@ -242,9 +242,23 @@ class BillingRun(TimestampedBase, TenantOwned):
     invoices_created: Mapped[int] = mapped_column(Integer, default=0)
     pdfs_rendered: Mapped[int] = mapped_column(Integer, default=0)
     emails_queued: Mapped[int] = mapped_column(Integer, default=0)
-    print_pdf_key: Mapped[str] = mapped_column(String(300), default="")
+    print_pdf_key: Mapped[str] = mapped_column(String(300), default="")  # its first volume
+    print_volumes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str] = mapped_column(Text, default="")
     finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+
+    @property
+    def print_keys(self) -> list[str]:
+        """The print file's volumes in order (a run made before volumes has one)."""
+        if not self.print_pdf_key:
+            return []
+        count = max(self.print_volumes, 1)
+        return [print_volume_key(self.print_pdf_key, n) for n in range(1, count + 1)]
+
+
+def print_volume_key(first: str, number: int) -> str:
+    """``…-courrier.pdf``, ``…-courrier-2.pdf``, ``…-courrier-3.pdf``…"""
+    return first if number == 1 else f"{first.removesuffix('.pdf')}-{number}.pdf"
 
 
 class ApiToken(TimestampedBase, TenantOwned):

@@ -9,6 +9,7 @@ taken, in the same transaction as the invoices, so a rolled-back batch gives its
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
 import tempfile
@@ -29,6 +30,7 @@ from guichet.billing.models import (
     InvoiceLine,
     Ledger,
     RunStatus,
+    print_volume_key,
 )
 from guichet.billing.pdf import InvoiceDoc, content_digest, render_invoices_html, split_batch
 from guichet.db.session import Database
@@ -345,11 +347,67 @@ def _print_part_key(run: BillingRun, first_number: str) -> str:
     )
 
 
-async def _print_file(session: AsyncSession, run: BillingRun, files: FileStore) -> None:
-    """One PDF of every invoice going by post (accounts not signed up for paperless), joined
-    from the parts each PDF batch wrote from its own layout."""
+# A volume of the print file closes once it holds this many pages (at the end of a batch's
+# part, so that an invoice is never cut): joining every part into one file held all their
+# pages in memory, 819 MB for 10,000 invoices (bench/README.md).
+PRINT_VOLUME_PAGES = 1_000
+
+
+def _join_volumes(files: FileStore, parts: list[str], first_key: str) -> int:
+    """Join the batches' parts, in order, into volumes of about ``PRINT_VOLUME_PAGES`` pages;
+    returns how many volumes were written. Only one volume is in memory at a time."""
     from pypdf import PdfWriter
 
+    volumes = 0
+    writer: PdfWriter | None = None
+
+    def store(writer: PdfWriter) -> None:
+        nonlocal volumes
+        volumes += 1
+        # written to a temporary file and streamed to the store: never held twice in memory
+        with tempfile.TemporaryFile() as joined:
+            writer.write(joined)
+            writer.close()
+            joined.seek(0)
+            key = print_volume_key(first_key, volumes)
+            files.put_stream(key, iter(lambda: joined.read(1024 * 1024), b""))
+
+    for key in parts:
+        writer = writer or PdfWriter()
+        writer.append(io.BytesIO(files.get(key)))
+        if len(writer.pages) >= PRINT_VOLUME_PAGES:
+            store(writer)
+            writer = None
+    if writer is not None:
+        store(writer)
+    return volumes
+
+
+async def _print_file(session: AsyncSession, run: BillingRun, files: FileStore) -> None:
+    """The PDF of every invoice going by post (accounts not signed up for paperless), joined
+    by volumes from the parts each PDF batch wrote from its own layout.
+
+    One run at a time joins a period's parts (a transaction-level advisory lock on
+    PostgreSQL, the process lock on SQLite) and deletes them before it lets go, so that two
+    runs of the period never print the same invoice. A run stopped between writing its volumes
+    and recording them finds them again when it resumes."""
+    first_key = f"tenants/{run.tenant_id}/billing-runs/{run.id}-courrier.pdf"
+    if session.bind.dialect.name == "postgresql":
+        lock_id = int.from_bytes(
+            hashlib.blake2b(f"print:{run.ledger_id}:{run.period}".encode(), digest_size=8).digest(),
+            "big",
+            signed=True,
+        )
+        await session.execute(select(func.pg_advisory_xact_lock(lock_id)))
+        await _join_print_parts(session, run, files, first_key)
+    else:
+        async with _sqlite_locks.setdefault(f"print:{run.ledger_id}:{run.period}", asyncio.Lock()):
+            await _join_print_parts(session, run, files, first_key)
+
+
+async def _join_print_parts(
+    session: AsyncSession, run: BillingRun, files: FileStore, first_key: str
+) -> None:
     rows = (
         (
             await session.execute(
@@ -365,22 +423,18 @@ async def _print_file(session: AsyncSession, run: BillingRun, files: FileStore) 
         .scalars()
         .all()
     )
-    if not any(files.exists(_print_part_key(run, number)) for number in rows):
-        return
-    writer = PdfWriter()
-    for number in rows:
-        key = _print_part_key(run, number)
-        if files.exists(key):  # a batch's part is named after its first invoice
-            writer.append(io.BytesIO(files.get(key)))
-    key = f"tenants/{run.tenant_id}/billing-runs/{run.id}-courrier.pdf"
-    # Written to a temporary file and streamed to the store: the joined file is never held
-    # twice in memory (it reaches hundreds of MB for 10,000 invoices).
-    with tempfile.TemporaryFile() as joined:
-        writer.write(joined)
-        writer.close()
-        joined.seek(0)
-        files.put_stream(key, iter(lambda: joined.read(1024 * 1024), b""))
-    run.print_pdf_key = key
+    # a batch's part is named after its first invoice
+    parts = [key for number in rows if files.exists(key := _print_part_key(run, number))]
+    if parts:
+        volumes = await asyncio.to_thread(_join_volumes, files, parts, first_key)
+        for key in parts:
+            files.delete(key)
+    else:  # nothing left to join; volumes written but not recorded before a stop?
+        volumes = 0
+        while files.exists(print_volume_key(first_key, volumes + 1)):
+            volumes += 1
+    if volumes and not run.print_pdf_key:
+        run.print_pdf_key, run.print_volumes = first_key, volumes
     await session.commit()
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.audit.models import AuditEvent
+from guichet.billing.models import BillingRun
 from guichet.db.base import TENANT_OWNED_TABLES, Base
 from guichet.files import FileStore
 from guichet.tenancy.models import Tenant
@@ -96,6 +97,8 @@ async def _file_keys(session: AsyncSession, tenant: Tenant) -> list[str]:
                 ).scalars()
                 if k
             ]
+    runs = await session.execute(select(BillingRun).where(BillingRun.tenant_id == tenant.id))
+    keys += [key for run in runs.scalars() for key in run.print_keys]  # every volume
     return sorted(set(keys))
 
 
