@@ -770,6 +770,49 @@ def tenants_delete(slug: str, confirm: str) -> None:
     click.echo(asyncio.run(work()))
 
 
+@main.group()
+def secrets() -> None:
+    """GUICHET_SECRET_KEY rotation."""
+
+
+@secrets.command("reencrypt")
+def secrets_reencrypt() -> None:
+    """Re-encrypt with GUICHET_SECRET_KEY what GUICHET_PREVIOUS_SECRET_KEYS encrypted: the
+    ledgers' bank options and the staff's and operators' second-factor secrets."""
+    settings = _settings()
+    keys = settings.web.secret_keys
+    if len(keys) < 2:
+        raise click.ClickException(
+            "GUICHET_PREVIOUS_SECRET_KEYS is empty: set it to the key being replaced"
+        )
+
+    async def work() -> Any:
+        from guichet.db.session import Database
+        from guichet.operators.rotation import reencrypt_all
+
+        db = Database(settings)
+        try:
+            async with db.transaction(all_tenants=True) as session:
+                return await reencrypt_all(session, keys)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(work())
+    click.echo(
+        f"re-encrypted with the current key: {report.ledgers} ledger(s), {report.staff} staff "
+        f"and {report.operators} operator second-factor secret(s)"
+    )
+    click.echo(
+        f"{report.keys_not_used} service file(s) not linked yet: their access key opens with "
+        "the previous key only, and moves when used; keep GUICHET_PREVIOUS_SECRET_KEYS until "
+        "they are used, or send new keys"
+    )
+    for name in report.unreadable:
+        click.echo(f"unreadable with every key, to enter again: {name}", err=True)
+    if report.unreadable:
+        raise SystemExit(1)
+
+
 @main.command()
 def health() -> None:
     """Each dependency and backlog, as on /operator/sante; exit 1 when one is failing."""

@@ -155,6 +155,13 @@ class WebSettings:
         DEFAULT_SECRET_KEY,
         "Signs CSRF tokens and derives encryption keys. Must be set in production.",
     )
+    previous_secret_keys: str = env_field(
+        "GUICHET_PREVIOUS_SECRET_KEYS",
+        "",
+        "Earlier values of GUICHET_SECRET_KEY, comma-separated, kept during a rotation: what "
+        "they encrypted stays readable until `guichet secrets reencrypt` has run, and access "
+        "keys they keyed still open (and move to the new key) when used.",
+    )
     trusted_proxies: str = env_field(
         "GUICHET_TRUSTED_PROXIES",
         "",
@@ -180,6 +187,12 @@ class WebSettings:
         "(empty: any; the signature is checked in every case). Behind a reverse proxy, set "
         "GUICHET_TRUSTED_PROXIES too, or the proxy's address is what is compared.",
     )
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The secret key, then the previous ones of a rotation (for reading, never writing)."""
+        previous = [k.strip() for k in self.previous_secret_keys.split(",") if k.strip()]
+        return (self.secret_key, *previous)
 
     def paybox_networks(self) -> list[Any]:
         """The networks of ``paybox_allowed_ips`` (ValueError names a bad entry)."""

@@ -174,10 +174,19 @@ class AccountService:
 
     # -- access keys ---------------------------------------------------------------------------
     async def find_service_account(self, service: Service, raw_key: str) -> ServiceAccount | None:
-        digest = key_digest(self.settings.web.secret_key, str(self.tenant.id), raw_key)
-        account = await self.service_accounts.get_one_or_none(key_digest=digest)
+        # the current key's digest first; during a rotation, a key issued under a previous
+        # secret key still opens, and its digest moves to the current key
+        digests = [
+            key_digest(secret, str(self.tenant.id), raw_key)
+            for secret in self.settings.web.secret_keys
+        ]
+        account = await self.service_accounts.get_one_or_none(
+            ServiceAccount.key_digest.in_(digests)
+        )
         if account is None or account.service_id != service.id:
             return None
+        if account.key_digest != digests[0]:
+            account.key_digest = digests[0]
         return account
 
     async def check_keys(

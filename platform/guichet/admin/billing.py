@@ -113,12 +113,12 @@ def _cell(text: str) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _stored_options(secret_key: str, ledger: Ledger) -> tuple[dict[str, Any], bool]:
+def _stored_options(secret_keys: tuple[str, ...], ledger: Ledger) -> tuple[dict[str, Any], bool]:
     """(the bank options stored, whether they could be read). Options encrypted with another
     secret key (``GUICHET_SECRET_KEY`` changed) cannot: the page says so and asks for them
     again, rather than failing."""
     try:
-        return decrypt_options(secret_key, ledger.backend_options), True
+        return decrypt_options(secret_keys, ledger.backend_options), True
     except ValueError:
         return {}, False
 
@@ -557,7 +557,7 @@ class BillingAdminController(Controller):
         status_code: int = 200,
         test: tuple[bool, str] | None = None,
     ) -> Response[Any]:
-        stored, readable = _stored_options(ctx.accounts.settings.web.secret_key, ledger)
+        stored, readable = _stored_options(ctx.accounts.settings.web.secret_keys, ledger)
         return await staff_page(
             ctx,
             "admin/ledger.html",
@@ -621,7 +621,7 @@ class BillingAdminController(Controller):
             return await self._ledger_page(ctx, staff, ledger, values, errors, status_code=400)
         settings = ctx.accounts.settings
         options = (
-            _stored_options(settings.web.secret_key, ledger)[0]
+            _stored_options(settings.web.secret_keys, ledger)[0]
             if values["backend"] == ledger.backend
             else {}
         )

@@ -47,7 +47,7 @@ def backend_for(
         }
         kind = "systempayv2"
     elif ledger.backend in REAL_BACKENDS:
-        options = decrypt_options(settings.web.secret_key, ledger.backend_options)
+        options = decrypt_options(settings.web.secret_keys, ledger.backend_options)
         kind = ledger.backend
     else:
         raise ValueError(f"unknown payment backend {ledger.backend!r}")

@@ -1,33 +1,41 @@
-"""Payment-backend credentials encrypted at rest (Fernet, key derived from the secret key)."""
+"""Payment-backend credentials encrypted at rest (Fernet, key derived from the secret key).
+
+The functions take the secret key, or the keys of a rotation (``settings.web.secret_keys``):
+see :mod:`guichet.keyring`.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 
-__all__ = ["decrypt_options", "encrypt_options"]
+from guichet.keyring import keyring, reencrypt
 
-
-def _fernet(secret_key: str) -> Fernet:
-    digest = hashlib.sha256(b"guichet-ledger-options:" + secret_key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+__all__ = ["decrypt_options", "encrypt_options", "reencrypt_options"]
 
 
-def encrypt_options(secret_key: str, options: dict[str, Any]) -> str:
-    return _fernet(secret_key).encrypt(json.dumps(options, sort_keys=True).encode()).decode()
+_PURPOSE = b"guichet-ledger-options:"
 
 
-def decrypt_options(secret_key: str, token: str) -> dict[str, Any]:
+def encrypt_options(secret_keys: str | Sequence[str], options: dict[str, Any]) -> str:
+    data = json.dumps(options, sort_keys=True).encode()
+    return keyring(_PURPOSE, secret_keys).encrypt(data).decode()
+
+
+def decrypt_options(secret_keys: str | Sequence[str], token: str) -> dict[str, Any]:
     if not token:
         return {}
     try:
-        return dict(json.loads(_fernet(secret_key).decrypt(token.encode())))
+        return dict(json.loads(keyring(_PURPOSE, secret_keys).decrypt(token.encode())))
     except InvalidToken:
         raise ValueError(
             "the ledger's payment options cannot be read with this secret key "
             "(was GUICHET_SECRET_KEY changed?)"
         ) from None
+
+
+def reencrypt_options(secret_keys: Sequence[str], token: str) -> str | None:
+    return reencrypt(_PURPOSE, secret_keys, token) if token else None

@@ -350,7 +350,7 @@ class OperatorController(Controller):
             Operator,
             operator,
             form.get("code"),
-            octx.settings.web.secret_key,
+            octx.settings.web.secret_keys,
         )
         if not accepted:
             return await octx.page(
@@ -409,7 +409,7 @@ class OperatorController(Controller):
                 _("Code incorrect : saisissez le code à six chiffres que montre l'application."),
                 status_code=400,
             )
-        operator.totp_secret = twofactor.encrypt_secret(octx.settings.web.secret_key, secret)
+        operator.totp_secret = twofactor.encrypt_secret(octx.settings.web.secret_keys, secret)
         operator.totp_step = step
         octx.audit(operator, "operator.second_factor_enrolled")
         return await self._sign_in(octx, operator)

@@ -8,15 +8,16 @@ step before or after is accepted (clocks drift).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pyotp
 import segno
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
+
+from guichet.keyring import keyring, reencrypt
 
 __all__ = [
     "check_code",
@@ -26,27 +27,31 @@ __all__ = [
     "new_secret",
     "provisioning_uri",
     "qr_svg",
+    "reencrypt_secret",
 ]
 
 STEP = 30
 
 
-def _fernet(secret_key: str) -> Fernet:
-    digest = hashlib.sha256(b"guichet-totp:" + secret_key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+_PURPOSE = b"guichet-totp:"
 
 
 def new_secret() -> str:
     return pyotp.random_base32()
 
 
-def encrypt_secret(secret_key: str, secret: str) -> str:
-    return _fernet(secret_key).encrypt(secret.encode()).decode()
+def encrypt_secret(secret_keys: str | Sequence[str], secret: str) -> str:
+    return keyring(_PURPOSE, secret_keys).encrypt(secret.encode()).decode()
 
 
-def decrypt_secret(secret_key: str, token: str) -> str:
+def reencrypt_secret(secret_keys: Sequence[str], token: str) -> str | None:
+    """The secret encrypted with the current key (None: it already is)."""
+    return reencrypt(_PURPOSE, secret_keys, token) if token else None
+
+
+def decrypt_secret(secret_keys: str | Sequence[str], token: str) -> str:
     try:
-        return _fernet(secret_key).decrypt(token.encode()).decode()
+        return keyring(_PURPOSE, secret_keys).decrypt(token.encode()).decode()
     except InvalidToken:
         raise ValueError(
             "a second-factor secret cannot be read with this secret key "

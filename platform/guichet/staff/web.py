@@ -128,7 +128,13 @@ async def staff_page(
 
 
 async def check_sign_in_code(
-    db: Any, limiter: Any, scope: str, model: Any, user: Any, code: Any, secret_key: str
+    db: Any,
+    limiter: Any,
+    scope: str,
+    model: Any,
+    user: Any,
+    code: Any,
+    secret_keys: tuple[str, ...],
 ) -> tuple[bool, int]:
     """(accepted, wait in seconds) for the code typed at sign-in by a staff member or an
     operator: every try is counted (5, then growing waits); a right code's step is claimed
@@ -136,7 +142,7 @@ async def check_sign_in_code(
     wait = await limiter.attempt(CODE_LIMIT, scope, str(user.id))
     if wait:
         return False, wait
-    secret = twofactor.decrypt_secret(secret_key, user.totp_secret)
+    secret = twofactor.decrypt_secret(secret_keys, user.totp_secret)
     step = twofactor.check_code(secret, code if isinstance(code, str) else "", user.totp_step)
     if step is None or not await twofactor.claim_step(db, model, user.id, step):
         return False, 0
@@ -163,8 +169,8 @@ class StaffAuthController(Controller):
     path = "/agents"
     dependencies = {"ctx": Provide(provide_ctx)}
 
-    def _secret_key(self, ctx: AccountsContext) -> str:
-        return str(ctx.accounts.settings.web.secret_key)
+    def _secret_keys(self, ctx: AccountsContext) -> tuple[str, ...]:
+        return tuple(ctx.accounts.settings.web.secret_keys)
 
     async def _pending(self, ctx: AccountsContext, key: str) -> StaffUser | None:
         """The staff member between two steps (password done, code or enrolment to do)."""
@@ -280,7 +286,7 @@ class StaffAuthController(Controller):
             StaffUser,
             user,
             form.get("code"),
-            self._secret_key(ctx),
+            self._secret_keys(ctx),
         )
         if not accepted:
             return await staff_page(
@@ -341,7 +347,7 @@ class StaffAuthController(Controller):
                 _("Code incorrect : saisissez le code à six chiffres que montre l'application."),
                 status_code=400,
             )
-        user.totp_secret = twofactor.encrypt_secret(self._secret_key(ctx), secret)
+        user.totp_secret = twofactor.encrypt_secret(self._secret_keys(ctx), secret)
         user.totp_step = step
         staff_audit(ctx, user, "staff.second_factor_enrolled")
         return await self._sign_in(ctx, user)
