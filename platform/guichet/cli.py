@@ -803,9 +803,9 @@ def secrets_reencrypt() -> None:
         f"and {report.operators} operator second-factor secret(s)"
     )
     click.echo(
-        f"{report.keys_not_used} service file(s) not linked yet: their access key opens with "
-        "the previous key only, and moves when used; keep GUICHET_PREVIOUS_SECRET_KEYS until "
-        "they are used, or send new keys"
+        f"{report.keys_not_used} service file(s) not linked yet: a key issued before the "
+        "rotation opens only while the previous key is kept (it moves to the new key when "
+        "used); keep GUICHET_PREVIOUS_SECRET_KEYS until they are used, or send new keys"
     )
     for name in report.unreadable:
         click.echo(f"unreadable with every key, to enter again: {name}", err=True)

@@ -17,8 +17,8 @@ import pytest
 
 from tests.support.accounts import FR, csrf, new_citizen, post_form
 from tests.support.billing import invoice_for
+from tests.support.procedures import send_meal_request
 from tests.support.staff import new_staff
-from tests.web.test_procedures import send_meal_request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from a11y_report import audit, axe_checker, kind_of, markdown

@@ -13,7 +13,7 @@ import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_accounts_e2e import (
+from tests.support.browser import (
     activate,
     assert_no_axe_violation,
     click,

@@ -13,18 +13,19 @@ import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_accounts_e2e import (
+from tests.support.browser import (
     CASTRES,
     activate,
     assert_no_axe_violation,
     click,
     create_account,
     emails_to,
+    fill_document,
     log_in,
     the_email,
     unique,
+    zone,
 )
-from tests.e2e.test_space_e2e import fill_document, zone
 from tests.support.staff import new_staff
 
 pytestmark = pytest.mark.e2e

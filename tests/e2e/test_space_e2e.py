@@ -18,14 +18,17 @@ import pytest
 from PIL import ExifTags, Image
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.test_accounts_e2e import (
+from tests.support.browser import (
     CASTRES,
     activate,
     assert_no_axe_violation,
     click,
     create_account,
+    fill_document,
     log_in,
     unique,
+    upload_form,
+    zone,
 )
 
 pytestmark = pytest.mark.e2e
@@ -38,13 +41,6 @@ SMALL_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 # ----------------------------------------------------------------------------- helpers -----
-def zone(page: Page, heading: str) -> Locator:
-    """A card of MON ACCUEIL (or any section) found by its heading."""
-    return page.locator(
-        "section", has=page.get_by_role("heading", name=heading, exact=True, level=2)
-    )
-
-
 def status(page: Page) -> Locator:
     return page.get_by_role("status")
 
@@ -73,22 +69,6 @@ def save_street(page: Page, street: str) -> None:
 
 def document_row(page: Page, title: str) -> Locator:
     return page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=title))
-
-
-def upload_form(page: Page) -> Locator:
-    return zone(page, "Ajouter une pièce")
-
-
-def fill_document(
-    page: Page, title: str, kind: str, file: dict, valid_until: date | None = None
-) -> None:
-    form = upload_form(page)
-    form.get_by_label("Titre").fill(title)
-    form.get_by_label("Type de pièce").select_option(label=kind)
-    if valid_until is not None:
-        form.get_by_label("Fin de validité").fill(valid_until.isoformat())
-    form.get_by_label("Fichier").set_input_files(file)
-    click(page, "Enregistrer la pièce")
 
 
 def delete_document(page: Page, live_server: str, title: str) -> None:

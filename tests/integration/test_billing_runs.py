@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import uuid
-from datetime import date
 
 import pytest
 from pypdf import PdfReader
@@ -14,67 +12,15 @@ from sqlalchemy import select
 
 from guichet.accounts.models import ServiceAccount
 from guichet.billing import runs as runs_module
-from guichet.billing.models import BillableItem, BillingRun, Invoice, Ledger
+from guichet.billing.models import BillableItem, BillingRun, Invoice
 from guichet.billing.runs import create_run, execute_run
-from guichet.db.session import Database
 from guichet.files import create_file_store
 from guichet.notifications.models import OutboxMessage
-from guichet.tenancy.models import Service, Tenant
+from guichet.tenancy.models import Tenant
 from guichet.web.templates import TemplateRenderer
+from tests.support.billing import ledger_with_items
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def _setup(settings, accounts: int, paperless: int = 0):
-    """A fresh ledger of ccas-castres with ``accounts`` files and a month of items each."""
-    db = Database(settings)
-    async with db.transaction(all_tenants=True) as session:
-        tenant = (
-            await session.execute(select(Tenant).where(Tenant.slug == "ccas-castres"))
-        ).scalar_one()
-        service = (
-            await session.execute(
-                select(Service).where(
-                    Service.tenant_id == tenant.id, Service.code == "action-sociale"
-                )
-            )
-        ).scalar_one()
-        code = f"test-{uuid.uuid4().hex[:8]}"
-        ledger = Ledger(
-            tenant_id=tenant.id,
-            code=code,
-            name="FACTURATION TEST",
-            service_id=service.id,
-            number_prefix="77",
-        )
-        session.add(ledger)
-        await session.flush()
-        for n in range(accounts):
-            account = ServiceAccount(
-                tenant_id=tenant.id,
-                service_id=service.id,
-                reference=f"R-{uuid.uuid4().hex[:10]}",
-                holder_name=f"Monsieur TEST {n}",
-                key_digest=uuid.uuid4().hex * 2,
-                paperless=n < paperless,
-                paperless_email=f"adherent{n}@exemple.fr",
-            )
-            session.add(account)
-            await session.flush()
-            for day in (3, 4, 5):
-                session.add(
-                    BillableItem(
-                        tenant_id=tenant.id,
-                        ledger_id=ledger.id,
-                        service_account_id=account.id,
-                        period="2020-02",
-                        service_date=date(2020, 2, day),
-                        label="Portage de repas à domicile",
-                        quantity=1,
-                        unit_cents=853,
-                    )
-                )
-    return db, tenant.id, code, ledger.id
 
 
 async def _run(db, settings, tenant_id, code, **kwargs):
@@ -105,7 +51,7 @@ async def _invoices(db, tenant_id, ledger_id):
 
 async def test_a_run_makes_invoices_pdfs_emails_and_a_print_file(backend):
     settings = backend.settings
-    db, tenant_id, code, ledger_id = await _setup(settings, accounts=5, paperless=2)
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=5, paperless=2)
     try:
         run_id, queued = await _run(db, settings, tenant_id, code, batch=2)
         invoices = await _invoices(db, tenant_id, ledger_id)
@@ -136,7 +82,7 @@ async def test_a_run_makes_invoices_pdfs_emails_and_a_print_file(backend):
 
 async def test_an_interrupted_run_resumes_without_duplicates(backend, monkeypatch):
     settings = backend.settings
-    db, tenant_id, code, ledger_id = await _setup(settings, accounts=4)
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=4)
     real = runs_module.split_batch
     calls = {"n": 0}
 
@@ -162,7 +108,7 @@ async def test_an_interrupted_run_resumes_without_duplicates(backend, monkeypatc
 
 async def test_two_concurrent_runs_give_gapless_numbers(backend):
     settings = backend.settings
-    db, tenant_id, code, ledger_id = await _setup(settings, accounts=12)
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=12)
     try:
         await asyncio.gather(
             _run(db, settings, tenant_id, code, batch=3),
@@ -214,7 +160,7 @@ def _billing_cli(settings):
 
 async def test_progress_and_print_file_from_the_command_line(sqlite_backend, tmp_path):
     settings = sqlite_backend.settings
-    db, tenant_id, code, _ = await _setup(settings, accounts=2)
+    db, tenant_id, code, _ = await ledger_with_items(settings, accounts=2)
     try:
         run_id, _ = await _run(db, settings, tenant_id, code)
     finally:
@@ -245,7 +191,7 @@ async def test_a_large_print_file_comes_in_volumes_and_the_parts_go(backend, mon
 
     monkeypatch.setattr(runs_module, "PRINT_VOLUME_PAGES", 2)
     settings = backend.settings
-    db, tenant_id, code, ledger_id = await _setup(settings, accounts=5, paperless=1)
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=5, paperless=1)
     try:
         run_id, _ = await _run(db, settings, tenant_id, code, batch=1)
         files = create_file_store(settings)
@@ -290,7 +236,7 @@ async def test_the_command_writes_every_volume_of_a_large_print_file(
 ):
     monkeypatch.setattr(runs_module, "PRINT_VOLUME_PAGES", 1)
     settings = sqlite_backend.settings
-    db, tenant_id, code, _ = await _setup(settings, accounts=2)
+    db, tenant_id, code, _ = await ledger_with_items(settings, accounts=2)
     try:
         run_id, _ = await _run(db, settings, tenant_id, code, batch=1)
     finally:

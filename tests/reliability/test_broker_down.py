@@ -19,9 +19,8 @@ from guichet.notifications.models import OutboxMessage
 from guichet.notifications.services import SWEEP_TASK, _celery
 from guichet.settings import EmailSettings, WorkerSettings
 from tests.support.accounts import new_citizen
-from tests.support.billing import bank_answer, invoice_for
+from tests.support.billing import bank_answer, invoice_for, notify, start_payment
 from tests.support.processes import free_port, start_redis, start_worker, stop
-from tests.web.test_billing import notify, start_payment
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

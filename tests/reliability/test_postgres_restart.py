@@ -22,8 +22,7 @@ from guichet.db.session import Database
 from tests.conftest import Backend, postgres_backend_on
 from tests.support import services as svc
 from tests.support.accounts import FR, new_citizen
-from tests.support.billing import bank_answer, invoice_for
-from tests.web.test_billing import notify, start_payment
+from tests.support.billing import bank_answer, invoice_for, notify, start_payment
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

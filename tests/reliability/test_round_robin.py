@@ -27,9 +27,8 @@ import pytest
 from guichet.settings import EmailSettings, WorkerSettings
 from tests.conftest import ROOT
 from tests.support.accounts import FR, STRONG, login, post_form, wizard
-from tests.support.billing import bank_answer, invoice_for
+from tests.support.billing import bank_answer, invoice_for, start_payment
 from tests.support.processes import free_port, start_worker
-from tests.web.test_billing import start_payment
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 
 from guichet.notifications.services import enqueue_delivery
 from guichet.settings import EmailSettings, WorkerSettings
-from tests.integration.test_outbox import queue_activation, sent_state
+from tests.support.outbox import queue_activation, sent_state
 from tests.support.processes import free_port, start_redis, start_worker, stop
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -92,14 +92,14 @@ async def test_a_billing_run_killed_mid_pdfs_ends_with_one_pdf_per_invoice(
     from guichet.billing.runs import RUN_TASK, create_run
     from guichet.files import create_file_store
     from guichet.notifications.services import _celery
-    from tests.integration.test_billing_runs import _setup
+    from tests.support.billing import ledger_with_items
 
     port = free_port()
     settings = dataclasses.replace(
         sqlite_backend.settings,
         worker=WorkerSettings(broker_url=f"redis://127.0.0.1:{port}/0", visibility_timeout=3),
     )
-    db, tenant_id, code, ledger_id = await _setup(settings, accounts=120)
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=120)
     async with db.transaction(tenant_id) as session:
         run_id = (await create_run(session, tenant_id, code, "2020-02")).id
 

@@ -29,11 +29,10 @@ from guichet.db.session import Database
 from guichet.staff.models import StaffUser
 from guichet.tenancy.models import NewsItem, Tenant
 from tests.support.accounts import FR, csrf, new_citizen, post_form
-from tests.support.billing import bank_answer, invoice_for
+from tests.support.billing import bank_answer, invoice_for, notify, start_payment
 from tests.support.headers import assert_security_headers
+from tests.support.procedures import send_meal_request
 from tests.support.staff import signed_in_staff
-from tests.web.test_billing import notify, start_payment
-from tests.web.test_procedures import send_meal_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

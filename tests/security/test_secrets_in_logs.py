@@ -22,9 +22,8 @@ from guichet.tenancy.models import Service, Tenant
 from guichet.web.logs import configure_logging
 from guichet.web.sessions import SESSION_COOKIE
 from tests.support.accounts import FR, STRONG, link_path, new_citizen, outbox, post_form
-from tests.support.billing import bank_answer, invoice_for
+from tests.support.billing import bank_answer, invoice_for, notify, start_payment
 from tests.support.staff import new_staff, staff_login
-from tests.web.test_billing import notify, start_payment
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -7,15 +7,17 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 
 from guichet.accounts.models import Citizen, ServiceAccount
 from guichet.billing.backends import sandbox_secret
-from guichet.billing.models import Invoice, InvoiceLine, Ledger
+from guichet.billing.models import BillableItem, Invoice, InvoiceLine, Ledger
 from guichet.billing.sandbox import sign
 from guichet.db.session import Database
 from guichet.tenancy.models import Service, Tenant
+from tests.support.accounts import FR, csrf
 
 
 async def invoice_for(
@@ -129,3 +131,79 @@ def bank_answer(
     answer.update(changes)
     answer["signature"] = sign(answer, sandbox_secret(settings))
     return answer
+
+
+NOTIFY = "/ccas-castres/paiement/notification"
+
+
+async def start_payment(web: Any, invoice_id: Any, email: str = "payeur@exemple.fr") -> Any:
+    """The citizen starts paying the invoice; returns the form that goes to the bank."""
+    page = (await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR)).text
+    response = await web.post(
+        f"/ccas-castres/mon-espace/factures/{invoice_id}/payer",
+        headers=FR,
+        data={"_csrf_token": csrf(page), "email": email},
+    )
+    assert response.status_code == 200, unescape(response.text)[:3000]
+    return bank_form(response.text)
+
+
+async def notify(web: Any, answer: dict[str, str]) -> Any:
+    """The bank's server-to-server notification."""
+    return await web.post(
+        NOTIFY,
+        content=urlencode(answer),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+
+async def ledger_with_items(settings: Any, accounts: int, paperless: int = 0) -> Any:
+    """A fresh ledger of ccas-castres with ``accounts`` files and a month of items each."""
+    db = Database(settings)
+    async with db.transaction(all_tenants=True) as session:
+        tenant = (
+            await session.execute(select(Tenant).where(Tenant.slug == "ccas-castres"))
+        ).scalar_one()
+        service = (
+            await session.execute(
+                select(Service).where(
+                    Service.tenant_id == tenant.id, Service.code == "action-sociale"
+                )
+            )
+        ).scalar_one()
+        code = f"test-{uuid.uuid4().hex[:8]}"
+        ledger = Ledger(
+            tenant_id=tenant.id,
+            code=code,
+            name="FACTURATION TEST",
+            service_id=service.id,
+            number_prefix="77",
+        )
+        session.add(ledger)
+        await session.flush()
+        for n in range(accounts):
+            account = ServiceAccount(
+                tenant_id=tenant.id,
+                service_id=service.id,
+                reference=f"R-{uuid.uuid4().hex[:10]}",
+                holder_name=f"Monsieur TEST {n}",
+                key_digest=uuid.uuid4().hex * 2,
+                paperless=n < paperless,
+                paperless_email=f"adherent{n}@exemple.fr",
+            )
+            session.add(account)
+            await session.flush()
+            for day in (3, 4, 5):
+                session.add(
+                    BillableItem(
+                        tenant_id=tenant.id,
+                        ledger_id=ledger.id,
+                        service_account_id=account.id,
+                        period="2020-02",
+                        service_date=date(2020, 2, day),
+                        label="Portage de repas à domicile",
+                        quantity=1,
+                        unit_cents=853,
+                    )
+                )
+    return db, tenant.id, code, ledger.id

@@ -11,34 +11,13 @@ from sqlalchemy import func, select
 from guichet.billing.models import Invoice, Payment, PaymentTransaction
 from guichet.db.session import Database
 from tests.support.accounts import FR, csrf, new_citizen, outbox, post_form
-from tests.support.billing import bank_answer, bank_form, invoice_for
+from tests.support.billing import NOTIFY, bank_answer, invoice_for, notify, start_payment
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-NOTIFY = "/ccas-castres/paiement/notification"
 
 
 def text(response):
     return unescape(response.text)
-
-
-async def start_payment(web, invoice_id, email="payeur@exemple.fr"):
-    page = (await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR)).text
-    response = await web.post(
-        f"/ccas-castres/mon-espace/factures/{invoice_id}/payer",
-        headers=FR,
-        data={"_csrf_token": csrf(page), "email": email},
-    )
-    assert response.status_code == 200, text(response)[:3000]
-    return bank_form(response.text)
-
-
-async def notify(web, answer):
-    return await web.post(
-        NOTIFY,
-        content=urlencode(answer),
-        headers={"content-type": "application/x-www-form-urlencoded"},
-    )
 
 
 async def state(settings, invoice_id):

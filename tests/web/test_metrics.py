@@ -15,8 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from guichet.app import create_app
 from tests.support.accounts import FR, new_citizen
-from tests.support.billing import bank_answer, invoice_for
-from tests.web.test_billing import NOTIFY, notify, start_payment
+from tests.support.billing import NOTIFY, bank_answer, invoice_for, notify, start_payment
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
