@@ -29,7 +29,7 @@ from urllib.parse import urljoin, urlsplit
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Links that are not pages to check: files, leaving, switching language, one-time actions.
 SKIP = re.compile(
-    r"(/deconnexion|/pdf$|/telecharger$|/lettre$|/lettres$|/export$|\.csv$|/avoir$|"
+    r"(/deconnexion|/pdf$|/telecharger$|/lettre$|/lettres$|/export$|\.csv$|/avoir$|/courrier/|"
     r"/recu/|/accuse-reception$|/(demandes|suivi)/[0-9a-f-]{36}/pieces/|/langue/|/logo$|/captcha/|"
     r"/paiement/|/branding\.css|/apercu\.css|/static/)"
 )

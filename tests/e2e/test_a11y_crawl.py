@@ -100,7 +100,7 @@ def _html_routes(app) -> list[str]:
         if "GET" not in getattr(route, "methods", set()) or not path.startswith("/{tenant_slug}"):
             continue
         if re.search(
-            r"(pdf|telecharger|lettre|export|\.csv|avoir|recu/|accuse-reception|"
+            r"(pdf|telecharger|lettre|export|\.csv|avoir|courrier/|recu/|accuse-reception|"
             r"pieces/\{attachment_id\}|langue|logo|captcha|branding\.css|apercu\.css|"
             r"paiement/retour)",
             path,

@@ -29,7 +29,13 @@ from guichet.db.session import Database
 from guichet.staff.models import StaffUser
 from guichet.tenancy.models import NewsItem, Tenant
 from tests.support.accounts import FR, csrf, new_citizen, post_form
-from tests.support.billing import bank_answer, invoice_for, notify, start_payment
+from tests.support.billing import (
+    bank_answer,
+    invoice_for,
+    notify,
+    run_with_print_file,
+    start_payment,
+)
 from tests.support.headers import assert_security_headers
 from tests.support.procedures import send_meal_request
 from tests.support.staff import signed_in_staff
@@ -200,6 +206,8 @@ async def world(client: Any, backend: Any) -> World:
         await _scalar(settings, select(NewsItem.id).where(NewsItem.tenant_id == tenant_id))
     )
     ids["key"] = "demandeur"  # a field of the procedure aide-facultative
+    ids["run_id"] = await run_with_print_file(settings, VICTIM, [b"%PDF-1.4\n%%EOF\n"])
+    ids["volume"] = "1"  # the first volume of that run's print file
 
     _swap(client, None)
     admin_email, _ = await signed_in_staff(client, settings, VICTIM, role="administrateur")

@@ -207,3 +207,36 @@ async def ledger_with_items(settings: Any, accounts: int, paperless: int = 0) ->
                     )
                 )
     return db, tenant.id, code, ledger.id
+
+
+async def run_with_print_file(settings: Any, slug: str, volumes: list[bytes]) -> str:
+    """A finished billing run of ``slug``'s first ledger whose print file is ``volumes`` (stored
+    as a run writes them); its id. The period (1999-…) is one no test bills."""
+    from guichet.billing.models import BillingRun, RunStatus, print_volume_key
+    from guichet.files import create_file_store
+
+    db = Database(settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+            ledger = await session.scalar(
+                select(Ledger).where(Ledger.tenant_id == tenant.id).order_by(Ledger.code)
+            )
+            run = BillingRun(
+                tenant_id=tenant.id,
+                ledger_id=ledger.id,
+                period=f"1999-{uuid.uuid4().int % 12 + 1:02d}",
+                status=RunStatus.DONE,
+                invoices_created=len(volumes),
+                pdfs_rendered=len(volumes),
+            )
+            session.add(run)
+            await session.flush()
+            first = f"tenants/{tenant.id}/billing-runs/{run.id}-courrier.pdf"
+            files = create_file_store(settings)
+            for number, data in enumerate(volumes, start=1):
+                files.put(print_volume_key(first, number), data)
+            run.print_pdf_key, run.print_volumes = first, len(volumes)
+            return str(run.id)
+    finally:
+        await db.dispose()

@@ -706,6 +706,35 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
     assert api.status_code == 401
 
 
+async def test_the_print_file_of_a_run_is_downloaded_by_volume_from_the_billing_page(web, backend):
+    from tests.support.billing import run_with_print_file
+
+    volumes = [b"%PDF-1.4 volume one\n%%EOF\n", b"%PDF-1.4 volume two\n%%EOF\n"]
+    run_id = await run_with_print_file(backend.settings, "ccas-castres", volumes)
+    single = await run_with_print_file(backend.settings, "ccas-castres", [b"%PDF-1.4 seul\n"])
+    await signed_in_staff(web, backend.settings, role="regisseur")
+    page = await web.get("/ccas-castres/admin/facturation/", headers=FR)
+    base = f"/ccas-castres/admin/facturation/lancements/{run_id}/courrier"
+    assert f'href="{base}/1"' in page.text and f'href="{base}/2"' in page.text
+    assert "Volume 2 (PDF)" in text(page) and "Courrier à imprimer" in text(page)
+    assert f"/lancements/{single}/courrier/1" in page.text and "Courrier (PDF)" in text(page)
+    for number, data in enumerate(volumes, start=1):
+        response = await web.get(f"{base}/{number}", headers=FR)
+        assert response.status_code == 200 and response.content == data
+        assert response.headers["content-type"] == "application/pdf"
+        assert response.headers["cache-control"] == "no-store"
+        assert f"-{number}.pdf" in response.headers["content-disposition"]
+    for missing in (0, 3):
+        assert (await web.get(f"{base}/{missing}", headers=FR)).status_code == 404
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="agent")  # no billing permission
+    assert (await web.get(f"{base}/1", headers=FR)).status_code == 403
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, slug="mairie-valdoree", role="administrateur")
+    other = f"/mairie-valdoree/admin/facturation/lancements/{run_id}/courrier/1"
+    assert (await web.get(other, headers=FR)).status_code == 404
+
+
 async def test_operator_exports_then_deletes_a_tenant_in_two_steps(web, backend):
     import io
     import json

@@ -219,6 +219,30 @@ class BillingAdminController(Controller):
             )
         return await ctx.redirect("/admin/facturation/")
 
+    @get("/lancements/{run_id:uuid}/courrier/{volume:int}", name="admin:billing_print")
+    async def print_file(
+        self, ctx: AccountsContext, run_id: FromPath[uuid.UUID], volume: FromPath[int]
+    ) -> Response[Any]:
+        """A volume of a run's print file: the invoices going by post, to print and send."""
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        run = (
+            await ctx.db.execute(
+                select(BillingRun).where(
+                    BillingRun.tenant_id == ctx.tenant.id, BillingRun.id == run_id
+                )
+            )
+        ).scalar_one_or_none()
+        keys = run.print_keys if run is not None else []
+        if not 1 <= volume <= len(keys):
+            raise NotFoundException()
+        files = ctx.request.app.state.services.files
+        data = await asyncio.to_thread(files.get, keys[volume - 1])
+        suffix = f"-{volume}" if len(keys) > 1 else ""
+        name = f"courrier-{run.period}{suffix}.pdf" if run is not None else "courrier.pdf"
+        return await ctx.finish(download_response(data, "application/pdf", name))
+
     # -- invoices ------------------------------------------------------------------------------
     @get("/factures", name="admin:invoices")
     async def invoices(self, ctx: AccountsContext) -> Response[Any]:
