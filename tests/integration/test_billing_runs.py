@@ -19,6 +19,7 @@ from guichet.notifications.models import OutboxMessage
 from guichet.tenancy.models import Tenant
 from guichet.web.templates import TemplateRenderer
 from tests.support.billing import ledger_with_items
+from tests.support.processes import guichet_cli
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -135,27 +136,7 @@ async def test_two_concurrent_runs_give_gapless_numbers(backend):
 
 def _billing_cli(settings):
     """``guichet billing …`` in a subprocess, on the test's database."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    env = {
-        "GUICHET_DATABASE_URL": settings.database_url,
-        "GUICHET_VAR_DIR": str(settings.var_dir),
-        "GUICHET_ROOT": str(ROOT),
-        "PATH": "/usr/bin:/bin",
-    }
-
-    def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "guichet.cli", "billing", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-
-    return cli
+    return lambda *args: guichet_cli(settings, "billing", *args)
 
 
 async def test_progress_and_print_file_from_the_command_line(sqlite_backend, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
@@ -21,10 +20,11 @@ from guichet.billing.models import Ledger
 from guichet.db.session import Database
 from guichet.staff import twofactor
 from guichet.staff.models import StaffUser
-from guichet.tenancy.models import Service, Tenant
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
-from tests.conftest import ROOT, make_sqlite_backend, postgres_backend_on
+from tests.conftest import make_sqlite_backend, postgres_backend_on
+from tests.support.billing import tenant_and_service
+from tests.support.processes import guichet_cli
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -47,10 +47,7 @@ def fresh_backend(request, tmp_path):
 async def add_ledger(db, code: str, options_token: str):
     """A paybox ledger of ccas-castres whose options are ``options_token``; (tenant, service)."""
     async with db.transaction(all_tenants=True) as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.slug == "ccas-castres"))
-        service = await session.scalar(
-            select(Service).where(Service.tenant_id == tenant.id, Service.code == "action-sociale")
-        )
+        tenant, service = await tenant_and_service(session)
         session.add(
             Ledger(
                 tenant_id=tenant.id,
@@ -64,30 +61,13 @@ async def add_ledger(db, code: str, options_token: str):
     return tenant, service
 
 
-def env_for(settings, **extra: str) -> dict[str, str]:
-    return {
-        "GUICHET_DATABASE_URL": settings.database_url,
-        "GUICHET_VAR_DIR": str(settings.var_dir),
-        "GUICHET_ROOT": str(ROOT),
-        "PATH": "/usr/bin:/bin",
-        **extra,
-    }
+def reencrypt_command(settings, **env: str) -> subprocess.CompletedProcess[str]:
+    return guichet_cli(settings, "secrets", "reencrypt", **env)
 
 
-def reencrypt_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "guichet.cli", "secrets", "reencrypt"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-
-
-def rotation_env(settings) -> dict[str, str]:
-    return env_for(
-        settings, GUICHET_SECRET_KEY=NEW_KEY, GUICHET_PREVIOUS_SECRET_KEYS=settings.web.secret_key
-    )
+def rotation_variables(settings) -> dict[str, str]:
+    """The variables of the rotation: the new key, the old one kept."""
+    return {"GUICHET_SECRET_KEY": NEW_KEY, "GUICHET_PREVIOUS_SECRET_KEYS": settings.web.secret_key}
 
 
 async def test_a_rotation_keeps_every_secret_usable_then_moves_it(fresh_backend):
@@ -137,7 +117,7 @@ async def test_a_rotation_keeps_every_secret_usable_then_moves_it(fresh_backend)
             assert await accounts.find_service_account(service, UNUSED_KEY) is not None
             assert await accounts.find_service_account(service, "CAST-RES8-1AS3") is None
 
-        done = reencrypt_command(rotation_env(settings))
+        done = reencrypt_command(settings, **rotation_variables(settings))
         assert done.returncode == 0, done.stderr
         assert "re-encrypted with the current key: 1 ledger(s), " in done.stdout
         async with db.session(all_tenants=True) as session:
@@ -148,7 +128,7 @@ async def test_a_rotation_keeps_every_secret_usable_then_moves_it(fresh_backend)
         assert decrypt_options(NEW_KEY, ledger.backend_options) == OPTIONS
         assert twofactor.decrypt_secret(NEW_KEY, agent.totp_secret) == DEMO_TOTP
 
-        again = reencrypt_command(rotation_env(settings))
+        again = reencrypt_command(settings, **rotation_variables(settings))
         assert again.returncode == 0, again.stderr
         assert "0 ledger(s), 0 staff and 0 operator second-factor secret(s)" in again.stdout
     finally:
@@ -163,10 +143,10 @@ async def test_the_command_names_what_no_key_reads_and_needs_a_previous_key(fres
         await add_ledger(db, "regie-perdue", encrypt_options(lost_key, OPTIONS))
     finally:
         await db.dispose()
-    lost = reencrypt_command(rotation_env(settings))
+    lost = reencrypt_command(settings, **rotation_variables(settings))
     assert lost.returncode == 1
     assert "unreadable with every key, to enter again: ledger ccas-castres/regie-perdue" in (
         lost.stderr
     )
-    alone = reencrypt_command(env_for(settings))
+    alone = reencrypt_command(settings)
     assert alone.returncode == 1 and "GUICHET_PREVIOUS_SECRET_KEYS is empty" in alone.stderr

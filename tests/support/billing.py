@@ -20,6 +20,19 @@ from guichet.tenancy.models import Service, Tenant
 from tests.support.accounts import FR, csrf
 
 
+async def tenant_and_service(
+    session: Any, slug: str = "ccas-castres", code: str = "action-sociale"
+) -> tuple[Tenant, Service]:
+    """A tenant and one of its services (in a session opened for all tenants)."""
+    tenant = (await session.execute(select(Tenant).where(Tenant.slug == slug))).scalar_one()
+    service = (
+        await session.execute(
+            select(Service).where(Service.tenant_id == tenant.id, Service.code == code)
+        )
+    ).scalar_one()
+    return tenant, service
+
+
 async def invoice_for(
     settings: Any,
     slug: str,
@@ -34,18 +47,11 @@ async def invoice_for(
     db = Database(settings)
     try:
         async with db.transaction(all_tenants=True) as session:
-            tenant = (await session.execute(select(Tenant).where(Tenant.slug == slug))).scalar_one()
+            tenant, service = await tenant_and_service(session, slug)
             citizen = (
                 await session.execute(
                     select(Citizen).where(
                         Citizen.tenant_id == tenant.id, Citizen.username == username
-                    )
-                )
-            ).scalar_one()
-            service = (
-                await session.execute(
-                    select(Service).where(
-                        Service.tenant_id == tenant.id, Service.code == "action-sociale"
                     )
                 )
             ).scalar_one()
@@ -161,16 +167,7 @@ async def ledger_with_items(settings: Any, accounts: int, paperless: int = 0) ->
     """A fresh ledger of ccas-castres with ``accounts`` files and a month of items each."""
     db = Database(settings)
     async with db.transaction(all_tenants=True) as session:
-        tenant = (
-            await session.execute(select(Tenant).where(Tenant.slug == "ccas-castres"))
-        ).scalar_one()
-        service = (
-            await session.execute(
-                select(Service).where(
-                    Service.tenant_id == tenant.id, Service.code == "action-sociale"
-                )
-            )
-        ).scalar_one()
+        tenant, service = await tenant_and_service(session)
         code = f"test-{uuid.uuid4().hex[:8]}"
         ledger = Ledger(
             tenant_id=tenant.id,

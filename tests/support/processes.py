@@ -24,6 +24,24 @@ class Inbox:
         return "250 OK"
 
 
+def guichet_cli(settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``guichet ARGS…`` in a subprocess on the test's database and files (``env``: more
+    GUICHET_* variables)."""
+    return subprocess.run(
+        [sys.executable, "-m", "guichet.cli", *args],
+        capture_output=True,
+        text=True,
+        env={
+            "GUICHET_DATABASE_URL": settings.database_url,
+            "GUICHET_VAR_DIR": str(settings.var_dir),
+            "GUICHET_ROOT": str(ROOT),
+            "PATH": "/usr/bin:/bin",
+            **env,
+        },
+        timeout=120,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -234,13 +234,12 @@ class BillingAdminController(Controller):
                 )
             )
         ).scalar_one_or_none()
-        keys = run.print_keys if run is not None else []
-        if not 1 <= volume <= len(keys):
+        if run is None or not 1 <= volume <= len(keys := run.print_keys):
             raise NotFoundException()
         files = ctx.request.app.state.services.files
         data = await asyncio.to_thread(files.get, keys[volume - 1])
         suffix = f"-{volume}" if len(keys) > 1 else ""
-        name = f"courrier-{run.period}{suffix}.pdf" if run is not None else "courrier.pdf"
+        name = f"courrier-{run.period}{suffix}.pdf"
         return await ctx.finish(download_response(data, "application/pdf", name))
 
     # -- invoices ------------------------------------------------------------------------------

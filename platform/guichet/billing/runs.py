@@ -348,8 +348,9 @@ def _print_part_key(run: BillingRun, first_number: str) -> str:
 
 
 # A volume of the print file closes once it holds this many pages (at the end of a batch's
-# part, so that an invoice is never cut): joining every part into one file held all their
-# pages in memory, 819 MB for 10,000 invoices (bench/README.md).
+# part, so that an invoice is never cut): joining every part into one file holds all their
+# pages in memory, growing with the run (about 200 MB more for 10,000 one-page invoices;
+# bench/README.md).
 PRINT_VOLUME_PAGES = 1_000
 
 

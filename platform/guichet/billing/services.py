@@ -170,8 +170,7 @@ class BillingService:
         return [(i, ledger) for i, ledger in rows.all()]
 
     async def unpaid_count(self) -> int:
-        parameters = {"tenant_id": self.tenant_id, "citizen_id": self.citizen_id}
-        return int(await self.session.scalar(_UNPAID_COUNT, parameters) or 0)
+        return int(await self.session.scalar(_UNPAID_COUNT, self._mine_parameters) or 0)
 
     async def get(self, invoice_id: uuid.UUID) -> InvoiceView | None:
         parameters = {**self._mine_parameters, "invoice_id": invoice_id}
