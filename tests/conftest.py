@@ -145,6 +145,17 @@ def postgres_backend(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Ite
         yield backend
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A database of its own for one test, for tests that change what every tenant shares."""
+    if request.param == "sqlite":
+        yield make_sqlite_backend(tmp_path)
+    else:
+        pg_server = request.getfixturevalue("pg_server")
+        with postgres_backend_on(pg_server, request.getfixturevalue("redis_srv")) as backend:
+            yield backend
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     return request.getfixturevalue(f"{request.param}_backend")

@@ -10,33 +10,15 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from guichet.accounts.models import ServiceAccount
 from guichet.billing import runs as runs_module
-from guichet.billing.models import BillableItem, BillingRun, Invoice
-from guichet.billing.runs import create_run, execute_run
+from guichet.billing.models import BillableItem, BillingRun, Invoice, PrintPart
 from guichet.files import create_file_store
 from guichet.notifications.models import OutboxMessage
 from guichet.tenancy.models import Tenant
-from guichet.web.templates import TemplateRenderer
-from tests.support.billing import ledger_with_items
+from tests.support.billing import ledger_with_items, postal_numbers, run_period
 from tests.support.processes import guichet_cli
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def _run(db, settings, tenant_id, code, **kwargs):
-    async with db.transaction(tenant_id) as session:
-        run_id = (await create_run(session, tenant_id, code, "2020-02")).id
-    queued = await execute_run(
-        db,
-        settings,
-        TemplateRenderer(settings.themes_dir),
-        create_file_store(settings),
-        tenant_id,
-        run_id,
-        **kwargs,
-    )
-    return run_id, queued
 
 
 async def _invoices(db, tenant_id, ledger_id):
@@ -54,7 +36,7 @@ async def test_a_run_makes_invoices_pdfs_emails_and_a_print_file(backend):
     settings = backend.settings
     db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=5, paperless=2)
     try:
-        run_id, queued = await _run(db, settings, tenant_id, code, batch=2)
+        run_id, queued = await run_period(db, settings, tenant_id, code, batch=2)
         invoices = await _invoices(db, tenant_id, ledger_id)
         assert [i.number for i in invoices] == [f"77{n:06d}" for n in range(1, 6)]
         assert all(i.total_cents == 3 * 853 and i.label == "Février 2020" for i in invoices)
@@ -75,7 +57,7 @@ async def test_a_run_makes_invoices_pdfs_emails_and_a_print_file(backend):
         assert {m.recipient for m in mails} == {"adherent0@exemple.fr", "adherent1@exemple.fr"}
         assert len(PdfReader(io.BytesIO(files.get(run.print_pdf_key))).pages) == 3
         # again: nothing new
-        _, queued_again = await _run(db, settings, tenant_id, code)
+        _, queued_again = await run_period(db, settings, tenant_id, code)
         assert queued_again == [] and len(await _invoices(db, tenant_id, ledger_id)) == 5
     finally:
         await db.dispose()
@@ -96,10 +78,10 @@ async def test_an_interrupted_run_resumes_without_duplicates(backend, monkeypatc
     monkeypatch.setattr(runs_module, "split_batch", failing)
     try:
         with pytest.raises(RuntimeError):
-            await _run(db, settings, tenant_id, code, batch=2)
+            await run_period(db, settings, tenant_id, code, batch=2)
         invoices = await _invoices(db, tenant_id, ledger_id)
         assert len(invoices) == 4 and not any(i.pdf_key for i in invoices)
-        await _run(db, settings, tenant_id, code, batch=2)
+        await run_period(db, settings, tenant_id, code, batch=2)
         invoices = await _invoices(db, tenant_id, ledger_id)
         assert len(invoices) == 4 and all(i.pdf_key for i in invoices)
         assert [i.number for i in invoices] == [f"77{n:06d}" for n in range(1, 5)]
@@ -112,8 +94,8 @@ async def test_two_concurrent_runs_give_gapless_numbers(backend):
     db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=12)
     try:
         await asyncio.gather(
-            _run(db, settings, tenant_id, code, batch=3),
-            _run(db, settings, tenant_id, code, batch=3),
+            run_period(db, settings, tenant_id, code, batch=3),
+            run_period(db, settings, tenant_id, code, batch=3),
         )
         numbers = [i.number for i in await _invoices(db, tenant_id, ledger_id)]
         assert numbers == [f"77{n:06d}" for n in range(1, 13)]
@@ -143,7 +125,7 @@ async def test_progress_and_print_file_from_the_command_line(sqlite_backend, tmp
     settings = sqlite_backend.settings
     db, tenant_id, code, _ = await ledger_with_items(settings, accounts=2)
     try:
-        run_id, _ = await _run(db, settings, tenant_id, code)
+        run_id, _ = await run_period(db, settings, tenant_id, code)
     finally:
         await db.dispose()
     cli = _billing_cli(settings)
@@ -174,19 +156,10 @@ async def test_a_large_print_file_comes_in_volumes_and_the_parts_go(backend, mon
     settings = backend.settings
     db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=5, paperless=1)
     try:
-        run_id, _ = await _run(db, settings, tenant_id, code, batch=1)
+        run_id, _ = await run_period(db, settings, tenant_id, code, batch=1)
         files = create_file_store(settings)
         async with db.session(tenant_id) as session:
-            postal = list(
-                (
-                    await session.execute(
-                        select(Invoice.number)
-                        .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
-                        .where(Invoice.ledger_id == ledger_id, ServiceAccount.paperless.is_(False))
-                        .order_by(Invoice.number)
-                    )
-                ).scalars()
-            )
+            postal = await postal_numbers(session, ledger_id)
             run = await session.get(BillingRun, run_id)
             tenant = await session.get(Tenant, tenant_id)
             archived = await _file_keys(session, tenant)
@@ -199,7 +172,7 @@ async def test_a_large_print_file_comes_in_volumes_and_the_parts_go(backend, mon
         assert printed == postal
         assert set(run.print_keys) <= set(archived)
         assert not any(files.exists(runs_module._print_part_key(run, n)) for n in postal)
-        again, _ = await _run(db, settings, tenant_id, code)
+        again, _ = await run_period(db, settings, tenant_id, code)
         async with db.session(tenant_id) as session:
             assert (await session.get(BillingRun, again)).print_keys == []
             # stopped after writing its volumes, before recording them: found again on resume
@@ -212,6 +185,54 @@ async def test_a_large_print_file_comes_in_volumes_and_the_parts_go(backend, mon
         await db.dispose()
 
 
+async def _print_parts(db, tenant_id, ledger_id):
+    async with db.session(tenant_id) as session:
+        return list(
+            (
+                await session.execute(
+                    select(PrintPart.storage_key)
+                    .where(PrintPart.ledger_id == ledger_id)
+                    .order_by(PrintPart.first_number)
+                )
+            ).scalars()
+        )
+
+
+async def test_a_run_stopped_before_its_print_step_leaves_parts_its_rows_name(backend, monkeypatch):
+    """The batches' parts are named by rows: the tenant's archive and deletion find them even
+    when the run never reached its print step, and the next run of the period joins them."""
+    from guichet.operators.archive import _file_keys
+
+    async def stop(*args):
+        raise RuntimeError("worker lost")
+
+    settings = backend.settings
+    files = create_file_store(settings)
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=5)
+    try:
+        monkeypatch.setattr(runs_module, "_print_file", stop)
+        with pytest.raises(RuntimeError, match="worker lost"):
+            await run_period(db, settings, tenant_id, code, batch=2)
+        monkeypatch.undo()
+        parts = await _print_parts(db, tenant_id, ledger_id)
+        assert len(parts) == 3 and all(files.exists(key) for key in parts)  # batches of 2, 2, 1
+        async with db.session(tenant_id) as session:
+            assert set(parts) <= set(
+                await _file_keys(session, await session.get(Tenant, tenant_id))
+            )
+        run_id, _ = await run_period(db, settings, tenant_id, code)
+        async with db.session(tenant_id) as session:
+            run = await session.get(BillingRun, run_id)
+            postal = await postal_numbers(session, ledger_id)
+        [key] = run.print_keys
+        pages = PdfReader(io.BytesIO(files.get(key))).pages
+        assert [n for page in pages for n in postal if n in page.extract_text()] == postal
+        assert await _print_parts(db, tenant_id, ledger_id) == []
+        assert not any(files.exists(key) for key in parts)
+    finally:
+        await db.dispose()
+
+
 async def test_the_command_writes_every_volume_of_a_large_print_file(
     sqlite_backend, tmp_path, monkeypatch
 ):
@@ -219,7 +240,7 @@ async def test_the_command_writes_every_volume_of_a_large_print_file(
     settings = sqlite_backend.settings
     db, tenant_id, code, _ = await ledger_with_items(settings, accounts=2)
     try:
-        run_id, _ = await _run(db, settings, tenant_id, code, batch=1)
+        run_id, _ = await run_period(db, settings, tenant_id, code, batch=1)
     finally:
         await db.dispose()
     cli = _billing_cli(settings)

@@ -22,7 +22,6 @@ from guichet.staff import twofactor
 from guichet.staff.models import StaffUser
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
-from tests.conftest import make_sqlite_backend, postgres_backend_on
 from tests.support.billing import tenant_and_service
 from tests.support.processes import guichet_cli
 
@@ -32,16 +31,6 @@ NEW_KEY = "a-new-secret-key-for-the-rotation-test-0123456789"
 OPTIONS = {"site": "1999888", "rang": "32", "identifiant": "107904482", "shared_secret": "AB" * 16}
 DEMO_TOTP = "GUICHETDEMOAGENTCASTRESDEMOSTAFF"  # tenants/ccas-castres/demo.toml
 UNUSED_KEY = "CAST-RES8-1AS2"  # tenants/ccas-castres/tenant.toml
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_backend(request, tmp_path):
-    if request.param == "sqlite":
-        yield make_sqlite_backend(tmp_path)
-    else:
-        pg_server = request.getfixturevalue("pg_server")
-        with postgres_backend_on(pg_server, request.getfixturevalue("redis_srv")) as backend:
-            yield backend
 
 
 async def add_ledger(db, code: str, options_token: str):

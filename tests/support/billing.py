@@ -14,9 +14,12 @@ from sqlalchemy import select
 from guichet.accounts.models import Citizen, ServiceAccount
 from guichet.billing.backends import sandbox_secret
 from guichet.billing.models import BillableItem, Invoice, InvoiceLine, Ledger
+from guichet.billing.runs import create_run, execute_run
 from guichet.billing.sandbox import sign
 from guichet.db.session import Database
+from guichet.files import create_file_store
 from guichet.tenancy.models import Service, Tenant
+from guichet.web.templates import TemplateRenderer
 from tests.support.accounts import FR, csrf
 
 
@@ -237,3 +240,25 @@ async def run_with_print_file(settings: Any, slug: str, volumes: list[bytes]) ->
             return str(run.id)
     finally:
         await db.dispose()
+
+
+async def run_period(db: Any, settings: Any, tenant_id: Any, code: str, **kwargs: Any) -> Any:
+    """A billing run of ledger ``code`` for 2020-02, carried to its end; (run id, emails)."""
+    async with db.transaction(tenant_id) as session:
+        run_id = (await create_run(session, tenant_id, code, "2020-02")).id
+    renderer, files = TemplateRenderer(settings.themes_dir), create_file_store(settings)
+    return run_id, await execute_run(db, settings, renderer, files, tenant_id, run_id, **kwargs)
+
+
+async def postal_numbers(session: Any, ledger_id: Any) -> list[str]:
+    """The numbers of the ledger's invoices that go by post, in order."""
+    return list(
+        (
+            await session.execute(
+                select(Invoice.number)
+                .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+                .where(Invoice.ledger_id == ledger_id, ServiceAccount.paperless.is_(False))
+                .order_by(Invoice.number)
+            )
+        ).scalars()
+    )

@@ -91,8 +91,16 @@ async def test_invoice_pdf_is_a_real_pdf_of_the_invoice(web, backend):
 
     from pypdf import PdfReader
 
-    text_of_pdf = PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    page = PdfReader(io.BytesIO(response.content)).pages[0]
+    text_of_pdf = page.extract_text()
     assert "FACTURATION SERVICE SÉNIORS" in text_of_pdf and "17,06" in text_of_pdf
+    assert "CCAS de Castres" in text_of_pdf  # the page footer
+    # One family throughout, the footer included (it came out in a third font, DejaVu Serif).
+    fonts = {
+        str(font.get_object()["/BaseFont"]).split("+")[-1]
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert fonts == {"DejaVu-Sans", "DejaVu-Sans-Bold"}
     again = await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}/pdf")
     assert again.content == response.content  # stored, not rendered again
 

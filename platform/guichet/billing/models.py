@@ -35,6 +35,7 @@ __all__ = [
     "Ledger",
     "Payment",
     "PaymentTransaction",
+    "PrintPart",
     "RunStatus",
     "TransactionStatus",
 ]
@@ -254,6 +255,23 @@ class BillingRun(TimestampedBase, TenantOwned):
             return []
         count = max(self.print_volumes, 1)
         return [print_volume_key(self.print_pdf_key, n) for n in range(1, count + 1)]
+
+
+class PrintPart(TimestampedBase, TenantOwned):
+    """The pages of a PDF batch's postal invoices, written by the batch and waiting to be joined
+    into the period's print file. The row names the file, so that the print step finds the
+    parts in one query (not one lookup per invoice in the store) and deleting the tenant deletes
+    the file even when a run stopped before its print step."""
+
+    __tablename__ = "billing_print_part"
+    __table_args__ = (
+        Index("ix_billing_print_part_tenant_ledger_period", "tenant_id", "ledger_id", "period"),
+    )
+
+    ledger_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("ledger.id", ondelete="RESTRICT"))
+    period: Mapped[str] = mapped_column(String(7))
+    first_number: Mapped[str] = mapped_column(String(30))  # the batch's first invoice
+    storage_key: Mapped[str] = mapped_column(String(300))
 
 
 def print_volume_key(first: str, number: int) -> str:

@@ -29,6 +29,7 @@ from guichet.billing.models import (
     Invoice,
     InvoiceLine,
     Ledger,
+    PrintPart,
     RunStatus,
     print_volume_key,
 )
@@ -283,7 +284,17 @@ async def _render_pdfs(
     }
     pdfs = await asyncio.to_thread(split_batch, html, [str(i.id) for i in invoices], postal)
     if pdfs.get("*"):
-        files.put(_print_part_key(run, invoices[0].number), pdfs["*"])
+        part_key = _print_part_key(run, invoices[0].number)
+        files.put(part_key, pdfs["*"])
+        session.add(
+            PrintPart(
+                tenant_id=run.tenant_id,
+                ledger_id=run.ledger_id,
+                period=run.period,
+                first_number=invoices[0].number,
+                storage_key=part_key,
+            )
+        )
     for invoice in invoices:
         single = render_invoices_html(
             renderer,
@@ -374,8 +385,13 @@ def _join_volumes(files: FileStore, parts: list[str], first_key: str) -> int:
             files.put_stream(key, iter(lambda: joined.read(1024 * 1024), b""))
 
     for key in parts:
+        try:
+            data = files.get(key)
+        except FileNotFoundError:  # joined by a concurrent run that rendered the same batch
+            log.info("print part %s is not in the store: joined by another run", key)
+            continue
         writer = writer or PdfWriter()
-        writer.append(io.BytesIO(files.get(key)))
+        writer.append(io.BytesIO(data))
         if len(writer.pages) >= PRINT_VOLUME_PAGES:
             store(writer)
             writer = None
@@ -409,27 +425,25 @@ async def _print_file(session: AsyncSession, run: BillingRun, files: FileStore) 
 async def _join_print_parts(
     session: AsyncSession, run: BillingRun, files: FileStore, first_key: str
 ) -> None:
-    rows = (
+    rows = list(
         (
             await session.execute(
-                select(Invoice.number)
+                select(PrintPart)
                 .where(
-                    Invoice.tenant_id == run.tenant_id,
-                    Invoice.ledger_id == run.ledger_id,
-                    Invoice.period == run.period,
+                    PrintPart.tenant_id == run.tenant_id,
+                    PrintPart.ledger_id == run.ledger_id,
+                    PrintPart.period == run.period,
                 )
-                .order_by(Invoice.number)
+                .order_by(PrintPart.first_number)
             )
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
-    # a batch's part is named after its first invoice
-    parts = [key for number in rows if files.exists(key := _print_part_key(run, number))]
+    # Two runs rendering the same batch at once name the same file twice: joined once.
+    parts = list(dict.fromkeys(part.storage_key for part in rows))
     if parts:
         volumes = await asyncio.to_thread(_join_volumes, files, parts, first_key)
-        for key in parts:
-            files.delete(key)
+        for part in rows:
+            await session.delete(part)
     else:  # nothing left to join; volumes written but not recorded before a stop?
         volumes = 0
         while files.exists(print_volume_key(first_key, volumes + 1)):
@@ -437,6 +451,8 @@ async def _join_print_parts(
     if volumes and not run.print_pdf_key:
         run.print_pdf_key, run.print_volumes = first_key, volumes
     await session.commit()
+    for key in parts:  # once the volumes are recorded: a stop before leaves the parts to join
+        files.delete(key)
 
 
 async def execute_run(
