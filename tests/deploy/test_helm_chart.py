@@ -4,9 +4,11 @@ No helm binary is needed. The chart is checked with:
 - JSON Schema (values.yaml against values.schema.json),
 - a scan of the `.Values.*` paths the templates use,
 - a crude render (template actions blanked out) parsed as YAML.
-When the optional `helm_python` package (PyPI: helm-python-sdk, Helm's Go
-engine as a shared library) is importable, the chart is also rendered for
-real; those tests are skipped otherwise.
+The chart is also rendered for real with `helm_python` (PyPI: helm-python-sdk,
+Helm's Go engine as a shared library), and every object it renders is checked
+against the Kubernetes API's own OpenAPI schemas (kubernetes-validate, strict:
+an unknown or misplaced field fails) for the oldest and newest Kubernetes the
+chart supports.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ CHART = ROOT / "helm" / "guichet"
 TEMPLATES = CHART / "templates"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+
+# The chart's kubeVersion (>=1.25) and the newest API the schemas know.
+KUBERNETES_VERSIONS = ("1.25.0", "1.37.0")
 
 WORKLOAD_TEMPLATES = (
     "web-deployment.yaml",
@@ -470,12 +475,14 @@ def test_default_security_settings() -> None:
     assert re.search(r"- name: tmp\n\s+emptyDir:", helpers)
 
 
-# --------------------------------------------------------------------------- real render (optional)
+# --------------------------------------------------------------------------- real render
 
 
 @pytest.fixture(scope="module")
 def helm():
-    return pytest.importorskip("helm_python")
+    import helm_python  # a test dependency (pyproject.toml): missing is a failure, not a skip
+
+    return helm_python
 
 
 def render(helm, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -515,6 +522,13 @@ ALL_ON = {
     },
     "networkPolicy": {"enabled": True, "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]},
     "migrations": {"tenants": ["ville-a"]},
+}
+
+
+METRICS_ON = {
+    "metrics": {"enabled": True, "workerPort": 9100, "scrapeFrom": [{"podSelector": {}}]},
+    "secrets": {"existingSecret": "", "metricsToken": "tok-123"},
+    "networkPolicy": {"enabled": True},
 }
 
 
@@ -656,15 +670,7 @@ def test_dockerignore() -> None:
 def test_real_render_metrics(helm) -> None:
     import base64
 
-    docs = render(
-        helm,
-        {
-            "metrics": {"enabled": True, "workerPort": 9100, "scrapeFrom": [{"podSelector": {}}]},
-            "secrets": {"existingSecret": "", "metricsToken": "tok-123"},
-            "networkPolicy": {"enabled": True},
-            "extraEnv": [{"name": "TZ", "value": "Europe/Paris"}],
-        },
-    )
+    docs = render(helm, {**METRICS_ON, "extraEnv": [{"name": "TZ", "value": "Europe/Paris"}]})
     by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
     worker = pod_spec(by_name[("Deployment", "rel-guichet-worker")])["containers"][0]
     env = {e["name"]: e.get("value") for e in worker["env"]}
@@ -684,3 +690,20 @@ def test_real_render_metrics(helm) -> None:
     ][0]
     assert "ports" not in worker and "env" not in worker
     assert not any(d["metadata"]["name"].endswith("worker-metrics") for d in plain)
+
+
+@pytest.mark.parametrize("kubernetes", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize(
+    "overrides", [None, ALL_ON, METRICS_ON], ids=["defaults", "all-features", "metrics"]
+)
+def test_real_render_is_valid_for_the_kubernetes_api(helm, overrides, kubernetes) -> None:
+    import kubernetes_validate
+
+    docs = render(helm, overrides)
+    assert docs
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, kubernetes, strict=True)
+        except kubernetes_validate.ValidationError as exc:  # pragma: no cover - the message
+            name = f"{doc['kind']} {doc['metadata']['name']}"
+            raise AssertionError(f"{name}: {exc.message} at {list(exc.path)}") from None
