@@ -142,7 +142,7 @@ async def main() -> None:
             run_id = (await create_run(session, tenant_id, code, "2020-02")).id
         setup_peak_mb = _status_mb("VmHWM")
         _reset_peak()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         marks: list[tuple[float, int]] = []
 
         def progress(run: BillingRun) -> None:
@@ -162,6 +162,7 @@ async def main() -> None:
             progress=progress,
         )
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started  # every thread of the process
         await db.dispose()
         peak_mb = _status_mb("VmHWM")
         invoice_phase = max((t for t, pdfs in marks if pdfs == 0), default=0.0)
@@ -172,6 +173,10 @@ async def main() -> None:
         print(
             f"total {elapsed:.1f} s -> {args.invoices / elapsed:.1f} invoices with PDF per "
             f"second (one process, one core)"
+        )
+        print(
+            f"  CPU time of the process {cpu:.1f} s -> {args.invoices / cpu:.1f} invoices per "
+            f"CPU second (the machine gave the process {100 * cpu / elapsed:.0f} % of a core)"
         )
         print(
             f"  invoices created in about {invoice_phase:.1f} s; PDFs rendered, stored and "
@@ -187,6 +192,15 @@ async def main() -> None:
             print(
                 "memory as the run goes (PDFs done: RSS MB): "
                 + ", ".join(f"{n}: {mb:.0f}" for n, mb in points)
+            )
+            timed = [(t, n) for t, n in marks if n]
+            cuts = [timed[int(len(timed) * q) - 1] for q in (0.1, 0.25, 0.5, 0.75, 1.0)]
+            spans = zip([(invoice_phase, 0), *cuts[:-1]], cuts, strict=True)
+            print(
+                "time per PDF as the run goes (PDFs done: ms per PDF since the previous mark): "
+                + ", ".join(
+                    f"{n}: {1000 * (t - t0) / max(n - n0, 1):.0f}" for (t0, n0), (t, n) in spans
+                )
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
