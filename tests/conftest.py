@@ -119,6 +119,11 @@ def postgres_backend_on(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> 
                 f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'
             )
             cur.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+            # as docs/operations.md asks: tables a later migration creates are granted too
+            cur.execute(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{role}"'
+            )
         settings = Settings(
             mode="test",
             root=ROOT,
