@@ -63,7 +63,8 @@ def _parts_of_runs_not_printed() -> None:
     )
     run = sa.table(
         'billing_run', sa.column('tenant_id', guid), sa.column('ledger_id', guid),
-        sa.column('period', sa.String), sa.column('print_pdf_key', sa.String),
+        sa.column('period', sa.String), sa.column('status', sa.String),
+        sa.column('print_pdf_key', sa.String), sa.column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True)),
     )
     part = sa.table(
         'billing_print_part', sa.column('id', guid), sa.column('tenant_id', guid),
@@ -71,15 +72,24 @@ def _parts_of_runs_not_printed() -> None:
         sa.column('storage_key', sa.String), sa.column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True)),
         sa.column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True)),
     )
-    not_printed = sa.select(run.c.tenant_id, run.c.ledger_id, run.c.period).where(run.c.print_pdf_key == '')
-    rows = bind.execute(
-        sa.select(invoice.c.tenant_id, invoice.c.ledger_id, invoice.c.period, invoice.c.number)
-        .where(
-            invoice.c.pdf_key != '',
-            sa.tuple_(invoice.c.tenant_id, invoice.c.ledger_id, invoice.c.period).in_(not_printed),
-        )
-        .distinct()
-    ).all()
+    # The periods whose latest run has not printed: a run stopped (or still going) across the
+    # upgrade. A done run's print step joined every part of its period.
+    latest = {}
+    for tenant_id, ledger_id, period, status, key in bind.execute(
+        sa.select(run.c.tenant_id, run.c.ledger_id, run.c.period, run.c.status, run.c.print_pdf_key)
+        .order_by(run.c.created_at)
+    ):
+        latest[tenant_id, ledger_id, period] = status != 'done' and not key
+    rows = []
+    for (tenant_id, ledger_id, period), unprinted in latest.items():
+        if unprinted:
+            rows += bind.execute(
+                sa.select(invoice.c.tenant_id, invoice.c.ledger_id, invoice.c.period, invoice.c.number)
+                .where(
+                    invoice.c.tenant_id == tenant_id, invoice.c.ledger_id == ledger_id,
+                    invoice.c.period == period, invoice.c.pdf_key != '',
+                )
+            ).all()
     now = datetime.now(UTC)
     candidates = [
         {

@@ -93,12 +93,21 @@ async def test_two_concurrent_runs_give_gapless_numbers(backend):
     settings = backend.settings
     db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=12)
     try:
-        await asyncio.gather(
+        runs = await asyncio.gather(
             run_period(db, settings, tenant_id, code, batch=3),
             run_period(db, settings, tenant_id, code, batch=3),
         )
         numbers = [i.number for i in await _invoices(db, tenant_id, ledger_id)]
         assert numbers == [f"77{n:06d}" for n in range(1, 13)]
+        # Each batch rendered by one run only: every invoice printed once across both runs.
+        files = create_file_store(settings)
+        printed = []
+        async with db.session(tenant_id) as session:
+            for run_id, _ in runs:
+                for key in (await session.get(BillingRun, run_id)).print_keys:
+                    for page in PdfReader(io.BytesIO(files.get(key))).pages:
+                        printed += [n for n in numbers if n in page.extract_text()]
+        assert sorted(printed) == numbers
         async with db.session(tenant_id) as session:
             left = (
                 (
@@ -181,6 +190,20 @@ async def test_a_large_print_file_comes_in_volumes_and_the_parts_go(backend, mon
             run.print_pdf_key, run.print_volumes = "", 0
             await runs_module._print_file(session, run, files)
             assert run.print_keys == keys
+            # ... and the same when rows still name parts already deleted (or never written)
+            run.print_pdf_key, run.print_volumes = "", 0
+            session.add(
+                PrintPart(
+                    tenant_id=tenant_id,
+                    ledger_id=ledger_id,
+                    period=run.period,
+                    first_number=postal[0],
+                    storage_key=runs_module._print_part_key(run, postal[0]),
+                )
+            )
+            await runs_module._print_file(session, run, files)
+            assert run.print_keys == keys
+            assert await _print_parts(db, tenant_id, ledger_id) == []
     finally:
         await db.dispose()
 

@@ -129,7 +129,9 @@ def _collected_once() -> Iterator[None]:
     runs thousands of collections over them while the batch is being made, and full ones over
     the whole heap (about a fifth of a billing run's time, bench/README.md). The collector is
     off while any rendering runs (the web's downloads render in threads too) and the
-    rendering's garbage is collected in one go at the end, which keeps memory flat."""
+    rendering's garbage is collected in one go at the end, which keeps memory flat. While
+    renders overlap without a pause (a worker's batches run one after the other; the web's
+    downloads rarely overlap), only the youngest generation is collected."""
     global _renders
     with _renders_lock:
         _renders += 1

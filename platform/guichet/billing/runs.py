@@ -249,10 +249,15 @@ async def _render_pdfs(
                 )
                 .order_by(Invoice.number)
                 .limit(batch)
+                # A concurrent run of the period takes the next batch instead of rendering this
+                # one too (and printing it twice): PostgreSQL's row locks until this batch's
+                # commit; SQLite renders one batch at a time per ledger (execute_run).
+                .with_for_update(skip_locked=True)
             )
         ).scalars()
     )
     if not invoices:
+        await session.commit()
         return 0
     lines: dict[uuid.UUID, list[InvoiceLine]] = defaultdict(list)
     for line in (
@@ -331,6 +336,7 @@ async def _email_adherents(
                 Invoice.emailed_at.is_(None),
                 ServiceAccount.paperless.is_(True),
             )
+            .with_for_update(of=Invoice, skip_locked=True)  # a concurrent run emails the others
         )
     ).all()
     queued = []
@@ -367,7 +373,8 @@ PRINT_VOLUME_PAGES = 1_000
 
 def _join_volumes(files: FileStore, parts: list[str], first_key: str) -> int:
     """Join the batches' parts, in order, into volumes of about ``PRINT_VOLUME_PAGES`` pages;
-    returns how many volumes were written. Only one volume is in memory at a time."""
+    returns how many volumes were written (0 when no part is in the store). Only one volume is
+    in memory at a time."""
     from pypdf import PdfWriter
 
     volumes = 0
@@ -387,8 +394,8 @@ def _join_volumes(files: FileStore, parts: list[str], first_key: str) -> int:
     for key in parts:
         try:
             data = files.get(key)
-        except FileNotFoundError:  # joined by a concurrent run that rendered the same batch
-            log.info("print part %s is not in the store: joined by another run", key)
+        except FileNotFoundError:  # a stop after deleting parts; the upgrade's candidates
+            log.info("print part %s is not in the store: joined already, or never written", key)
             continue
         writer = writer or PdfWriter()
         writer.append(io.BytesIO(data))
@@ -404,10 +411,12 @@ async def _print_file(session: AsyncSession, run: BillingRun, files: FileStore) 
     """The PDF of every invoice going by post (accounts not signed up for paperless), joined
     by volumes from the parts each PDF batch wrote from its own layout.
 
-    One run at a time joins a period's parts (a transaction-level advisory lock on
-    PostgreSQL, the process lock on SQLite) and deletes them before it lets go, so that two
-    runs of the period never print the same invoice. A run stopped between writing its volumes
-    and recording them finds them again when it resumes."""
+    Each batch is rendered by one run only (claimed in ``_render_pdfs``), so each part is its
+    own; one run at a time joins a period's parts (a transaction-level advisory lock on
+    PostgreSQL, the process lock on SQLite) and deletes their rows in the commit that records
+    its volumes, so that two runs of the period never print the same invoice; the files go
+    right after. A run stopped between writing its volumes and recording them joins the parts
+    again when it resumes, or finds its volumes when the parts are gone."""
     first_key = f"tenants/{run.tenant_id}/billing-runs/{run.id}-courrier.pdf"
     if session.bind.dialect.name == "postgresql":
         lock_id = int.from_bytes(
@@ -438,14 +447,12 @@ async def _join_print_parts(
             )
         ).scalars()
     )
-    # Two runs rendering the same batch at once name the same file twice: joined once.
+    # One file per batch (batches are claimed); a file named twice would be joined once.
     parts = list(dict.fromkeys(part.storage_key for part in rows))
-    if parts:
-        volumes = await asyncio.to_thread(_join_volumes, files, parts, first_key)
-        for part in rows:
-            await session.delete(part)
-    else:  # nothing left to join; volumes written but not recorded before a stop?
-        volumes = 0
+    volumes = await asyncio.to_thread(_join_volumes, files, parts, first_key) if parts else 0
+    for part in rows:
+        await session.delete(part)
+    if not volumes:  # nothing to join; volumes written but not recorded before a stop?
         while files.exists(print_volume_key(first_key, volumes + 1)):
             volumes += 1
     if volumes and not run.print_pdf_key:
@@ -497,7 +504,18 @@ async def execute_run(
             finally:
                 if lock is not None:
                     lock.release()
-            while await _render_pdfs(session, run, tenant, ledger, renderer, files, batch):
+            while True:
+                if lock is not None:
+                    await lock.acquire()
+                try:
+                    rendered = await _render_pdfs(
+                        session, run, tenant, ledger, renderer, files, batch
+                    )
+                finally:
+                    if lock is not None:
+                        lock.release()
+                if not rendered:
+                    break
                 if progress:
                     progress(run)
             queued = await _email_adherents(session, run, tenant, ledger, renderer, settings)
