@@ -9,6 +9,7 @@ taken, in the same transaction as the invoices, so a rolled-back batch gives its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import logging
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.models import ServiceAccount
@@ -434,24 +435,26 @@ async def _print_file(session: AsyncSession, run: BillingRun, files: FileStore) 
 async def _join_print_parts(
     session: AsyncSession, run: BillingRun, files: FileStore, first_key: str
 ) -> None:
-    rows = list(
-        (
-            await session.execute(
-                select(PrintPart)
-                .where(
-                    PrintPart.tenant_id == run.tenant_id,
-                    PrintPart.ledger_id == run.ledger_id,
-                    PrintPart.period == run.period,
-                )
-                .order_by(PrintPart.first_number)
+    rows = (
+        await session.execute(
+            select(PrintPart.id, PrintPart.storage_key)
+            .where(
+                PrintPart.tenant_id == run.tenant_id,
+                PrintPart.ledger_id == run.ledger_id,
+                PrintPart.period == run.period,
             )
-        ).scalars()
-    )
+            .order_by(PrintPart.first_number)
+        )
+    ).all()
     # One file per batch (batches are claimed); a file named twice would be joined once.
-    parts = list(dict.fromkeys(part.storage_key for part in rows))
+    parts = list(dict.fromkeys(key for _id, key in rows))
     volumes = await asyncio.to_thread(_join_volumes, files, parts, first_key) if parts else 0
-    for part in rows:
-        await session.delete(part)
+    if rows:  # the rows read, not the period's: a batch committed meanwhile is not joined yet
+        await session.execute(
+            delete(PrintPart).where(
+                PrintPart.tenant_id == run.tenant_id, PrintPart.id.in_([i for i, _key in rows])
+            )
+        )
     if not volumes:  # nothing to join; volumes written but not recorded before a stop?
         while files.exists(print_volume_key(first_key, volumes + 1)):
             volumes += 1
@@ -490,30 +493,22 @@ async def execute_run(
         run.status = RunStatus.RUNNING
         await session.commit()
         try:
-            lock = (
+            # SQLite has no row locks: a ledger's invoices are created, and its batches
+            # rendered, by one run at a time in this process.
+            ledger_lock: contextlib.AbstractAsyncContextManager[Any] = (
                 _sqlite_locks.setdefault(str(ledger.id), asyncio.Lock())
                 if db.dialect == "sqlite"
-                else None
+                else contextlib.nullcontext()
             )
-            if lock is not None:
-                await lock.acquire()
-            try:
+            async with ledger_lock:
                 while await _create_invoices(session, run, ledger.id, batch):
                     if progress:
                         progress(run)
-            finally:
-                if lock is not None:
-                    lock.release()
             while True:
-                if lock is not None:
-                    await lock.acquire()
-                try:
+                async with ledger_lock:
                     rendered = await _render_pdfs(
                         session, run, tenant, ledger, renderer, files, batch
                     )
-                finally:
-                    if lock is not None:
-                        lock.release()
                 if not rendered:
                     break
                 if progress:
