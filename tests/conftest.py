@@ -105,15 +105,17 @@ def sqlite_backend() -> Iterator[Backend]:
 def postgres_backend_on(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> Iterator[Backend]:
     """A database of its own on ``pg_server``, migrated as the owner, used by a plain role."""
     tmp = Path(tempfile.mkdtemp(prefix="guichet-test-pg-"))
-    dbname = svc.create_database(pg_server)
+    # As docs/operations.md asks: migrations run as the database's owner, a plain role (not a
+    # superuser: row-level security, forced on the tenants' tables, applies to it too).
+    owner = svc.create_role(pg_server, f"guichet_owner_{uuid.uuid4().hex[:10]}")
+    dbname = svc.create_database(pg_server, owner=owner)
     role = svc.create_role(pg_server, f"guichet_app_{uuid.uuid4().hex[:10]}")
     namespace = f"guichettest{uuid.uuid4().hex[:10]}"
-    admin_user = psycopg2.extensions.parse_dsn(pg_server.admin_dsn).get("user", "postgres")
-    admin_url = _asyncpg_url(admin_user, pg_server.host, pg_server.port, dbname)
+    admin_url = _asyncpg_url(owner, pg_server.host, pg_server.port, dbname)
     try:
         base = Settings(mode="test", root=ROOT, var_dir=tmp)
         _isolated(run_migrations, base, admin_url)
-        with psycopg2.connect(pg_server.dsn(dbname)) as conn, conn.cursor() as cur:
+        with psycopg2.connect(pg_server.dsn(dbname, user=owner)) as conn, conn.cursor() as cur:
             cur.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
             cur.execute(
                 f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'
@@ -140,6 +142,7 @@ def postgres_backend_on(pg_server: svc.PgServer, redis_srv: svc.RedisServer) -> 
     finally:
         svc.drop_database(pg_server, dbname)
         svc.drop_role(pg_server, role)
+        svc.drop_role(pg_server, owner)
         svc.cleanup_prefix(redis_srv.url, namespace)
         shutil.rmtree(tmp, ignore_errors=True)
 
