@@ -72,3 +72,26 @@ def test_the_garbage_made_while_rendering_is_collected_at_the_end():
         del node
         assert alive() is not None  # the collector is off
     assert alive() is None
+
+
+def test_while_renders_overlap_older_garbage_is_collected_too():
+    """A web process whose renders never pause: cycles that outlived a collection (in the
+    older generations) are freed too, not only the youngest generation's."""
+
+    class Node:
+        pass
+
+    with pdf._collected_once():  # a render that lasts while the others come and go
+        node = Node()
+        node.itself = node
+        alive = weakref.ref(node)
+        for _ in range(pdf._MIDDLE_EVERY + 1):  # survives collections: now in an older generation
+            with pdf._collected_once():
+                pass
+        assert not gc.isenabled()
+        del node
+        for _ in range(pdf._FULL_EVERY):
+            with pdf._collected_once():
+                pass
+        assert alive() is None
+    assert gc.isenabled()

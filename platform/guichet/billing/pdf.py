@@ -118,7 +118,12 @@ def invoice_pdf(html: str) -> bytes:
 
 
 _renders = 0
+_ended = 0
 _renders_lock = threading.Lock()
+# While renders overlap the collector stays off: every tenth end collects the middle
+# generation too and every hundredth the whole heap (the collector's own rhythm, scaled), so
+# that cycles that outlived one collection are freed too.
+_MIDDLE_EVERY, _FULL_EVERY = 10, 100
 
 
 @contextmanager
@@ -131,8 +136,9 @@ def _collected_once() -> Iterator[None]:
     off while any rendering runs (the web's downloads render in threads too) and the
     rendering's garbage is collected in one go at the end, which keeps memory flat. While
     renders overlap without a pause (a worker's batches run one after the other; the web's
-    downloads rarely overlap), only the youngest generation is collected."""
-    global _renders
+    downloads rarely overlap), the older generations are collected every tenth and hundredth
+    render."""
+    global _renders, _ended
     with _renders_lock:
         _renders += 1
         if _renders == 1:
@@ -142,11 +148,18 @@ def _collected_once() -> Iterator[None]:
     finally:
         with _renders_lock:
             _renders -= 1
-            if _renders == 0:
+            _ended += 1
+            overlapping = _renders > 0
+            if not overlapping:
                 gc.enable()
+            generation = 0
+            if overlapping and _ended % _FULL_EVERY == 0:
+                generation = 2
+            elif overlapping and _ended % _MIDDLE_EVERY == 0:
+                generation = 1
         # What was made while the collector was off is all in the youngest generation: the
         # rendering's garbage goes without a pass over the whole heap.
-        gc.collect(0)
+        gc.collect(generation)
 
 
 def split_batch(
