@@ -106,6 +106,20 @@ KEYBOARD_JS = """() => {
 }"""
 
 
+FOCUS_LOG_JS = """() => {
+  // Each element the Tab key focuses, with whether it shows a focus mark, noted by the page
+  // itself: one evaluation at the end instead of one per key press.
+  window.__kbdLog = [];
+  document.addEventListener('focusin', () => {
+    const e = document.activeElement; if (!e) return;
+    const s = getComputedStyle(e);
+    window.__kbdLog.push([e.getAttribute('data-kbd'), e.outerHTML.slice(0, 80),
+      (s.outlineStyle !== 'none' && s.outlineWidth !== '0px') || s.boxShadow !== 'none']);
+  }, true);
+  if (document.activeElement) document.activeElement.blur();
+}"""
+
+
 def keyboard_check(page) -> list[dict]:
     """Every visible link and form control is reached with Tab alone, with a visible focus
     mark; the ones that are not, as axe-like findings."""
@@ -113,22 +127,15 @@ def keyboard_check(page) -> list[dict]:
     reached: set[str] = set()
     marked: set[str] = set()
     seen_html: dict[str, str] = {}
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.evaluate(FOCUS_LOG_JS)
     for _ in range(count + 5):
         page.keyboard.press("Tab")
-        state = page.evaluate(
-            """() => { const e = document.activeElement; if (!e) return null;
-                 const s = getComputedStyle(e);
-                 return [e.getAttribute('data-kbd'), e.outerHTML.slice(0, 80),
-                         (s.outlineStyle !== 'none' && s.outlineWidth !== '0px')
-                           || s.boxShadow !== 'none'];
-               }"""
-        )
-        if state and state[0] is not None:
-            reached.add(state[0])
-            seen_html[state[0]] = state[1]
-            if state[2]:  # a date field's inner parts are visited too: one mark is enough
-                marked.add(state[0])
+    for kbd, html, mark in page.evaluate("() => window.__kbdLog"):
+        if kbd is not None:
+            reached.add(kbd)
+            seen_html[kbd] = html
+            if mark:  # a date field's inner parts are visited too: one mark is enough
+                marked.add(kbd)
     unmarked = [seen_html[i] for i in sorted(reached - marked, key=int)]
     findings = []
     missing = [str(i) for i in range(count) if str(i) not in reached]
@@ -265,6 +272,25 @@ def audit(
             )
             context.close()
     return results
+
+
+def audit_with_own_browser(
+    chromium: str,
+    base: str,
+    slug: str,
+    locales: list[str],
+    citizen: tuple[str, str] | None,
+    staff: tuple[str, str, str] | None,
+) -> list[Checked]:
+    """``audit`` in a Chromium of its own (for another process: tenants audited side by side)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            return audit(browser, base, slug, locales, citizen, staff, axe_checker())
+        finally:
+            browser.close()
 
 
 def markdown(slug: str, results: list[Checked], versions: dict[str, str]) -> str:
