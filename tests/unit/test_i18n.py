@@ -130,3 +130,15 @@ def test_template_gettext_keeps_jinjas_rules_and_follows_the_locale(tmp_path):
         finally:
             i18n._current.reset(token)
         assert page == "Log out|100 % en ligne|Bonjour Léa"
+
+
+def test_remembered_amounts_and_dates_follow_the_request_s_language():
+    """Formatting is remembered (Babel is slow); the language of the request still decides."""
+    for locale, money, day in [("fr", "8,53\xa0€", "17/12/2019"), ("en", "€8.53", "12/17/19")]:
+        token = i18n.use_locale(locale)
+        try:
+            for _ in range(2):
+                assert i18n.format_money(853) == money
+                assert i18n.format_date(date(2019, 12, 17)) == day
+        finally:
+            i18n._current.reset(token)
