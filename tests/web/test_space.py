@@ -3,11 +3,13 @@ and that nobody reaches another citizen's or another tenant's data."""
 
 import io
 import re
+from datetime import date, timedelta
 from html import unescape
 
 import pytest
 from PIL import Image
 
+from guichet.documents.services import SOON
 from tests.support.accounts import FR, csrf, login, new_citizen, post_form, unique
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -254,6 +256,26 @@ async def test_quota_is_enforced_and_shown(web, backend):
     assert "Votre espace de stockage est plein" in text(last)
     listing = text(await web.get("/ccas-castres/mon-espace/pieces/", headers=FR))
     assert "Espace utilisé : 99\xa0Mo sur 100\xa0Mo" in listing
+
+
+async def test_dashboard_counts_the_citizen_s_documents_and_those_to_renew(web, backend):
+    """MON ACCUEIL reads its counts in one statement: the documents labelled "expiré" or
+    "expire bientôt" are the ones to renew; another citizen's documents are not counted."""
+    await new_citizen(web, backend.settings)
+    today = date.today()
+    for valid_until in ["", "2000-01-01", str(today + SOON), str(today + SOON + timedelta(1))]:
+        assert (await _upload(web, PDF, valid_until=valid_until)).status_code in (200, 303)
+    listing = text(await web.get("/ccas-castres/mon-espace/pieces/", headers=FR))
+    assert listing.count("expire bientôt") == 1 and listing.count("expiré") >= 1
+    dashboard = text(await web.get("/ccas-castres/mon-espace", headers=FR))
+    assert "4 pièces enregistrées — 2 à renouveler" in dashboard
+    assert "0 facture non réglée" in dashboard
+
+    web.cookies.clear()
+    await new_citizen(web, backend.settings)
+    await _upload(web, PDF, valid_until="2000-01-01")
+    dashboard = text(await web.get("/ccas-castres/mon-espace", headers=FR))
+    assert "1 pièce enregistrée — 1 à renouveler" in dashboard
 
 
 async def test_another_citizens_contact_and_document_are_404(web, backend):

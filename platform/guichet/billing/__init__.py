@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["unpaid_invoice_count"]
+__all__ = ["unpaid_count_statement", "unpaid_invoice_count"]
+
+
+def unpaid_count_statement() -> Any:
+    """The count of ``unpaid_invoice_count`` as a statement (parameters ``tenant_id`` and
+    ``citizen_id``), for pages that read several counts in one statement."""
+    from guichet.billing.services import _UNPAID_COUNT
+
+    return _UNPAID_COUNT
 
 
 async def unpaid_invoice_count(

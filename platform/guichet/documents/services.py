@@ -156,6 +156,22 @@ _MINE = (
     .order_by(Document.created_at.desc())
 )
 
+# The dashboard's counts (accounts/space.py): all of the citizen's documents, and those that
+# ``validity`` labels "expired" or "soon" — a date on or before ``renew_before(today)``.
+DOCUMENTS_COUNT = (
+    select(func.count())
+    .select_from(Document)
+    .where(
+        Document.tenant_id == bindparam("tenant_id"), Document.citizen_id == bindparam("citizen_id")
+    )
+)
+TO_RENEW_COUNT = DOCUMENTS_COUNT.where(Document.valid_until <= bindparam("renew_before"))
+
+
+def renew_before(today: date) -> date:
+    """The last validity date ``validity`` labels "soon" (earlier ones are "expired")."""
+    return today + SOON
+
 
 class DocumentService:
     def __init__(

@@ -197,7 +197,8 @@ def _citizen_requests(limit: int | None) -> Select[Any]:
     return _CITIZEN_REQUESTS.limit(limit) if limit else _CITIZEN_REQUESTS
 
 
-_UNREAD_FOR_CITIZEN = (
+# Also one of the dashboard's counts (accounts/space.py).
+UNREAD_FOR_CITIZEN = (
     select(func.count(RequestMessage.id))
     .join(ProcedureRequest, ProcedureRequest.id == RequestMessage.request_id)
     .where(
@@ -302,7 +303,7 @@ class RequestService:
 
     async def unread_for_citizen(self, citizen_id: uuid.UUID) -> int:
         parameters = {"tenant_id": self.tenant.id, "citizen_id": citizen_id}
-        return int(await self.session.scalar(_UNREAD_FOR_CITIZEN, parameters) or 0)
+        return int(await self.session.scalar(UNREAD_FOR_CITIZEN, parameters) or 0)
 
     async def draft_for(
         self, procedure: Procedure, citizen_id: uuid.UUID
