@@ -31,6 +31,7 @@ from guichet.accounts.secrets import key_digest, new_token, token_digest
 from guichet.db.repository import TenantRepository, lazy_repository
 from guichet.notifications.models import OutboxMessage
 from guichet.notifications.services import queue_email
+from guichet.portal.services import CURRENT_TERMS
 from guichet.settings import Settings
 from guichet.tenancy.models import Service, TermsVersion
 from guichet.tenancy.snapshot import TenantSnapshot
@@ -55,12 +56,6 @@ EMAIL_CHANGE_TTL = timedelta(hours=48)
 # about a fifth of MON ACCUEIL's CPU (bench/README.md). The tenant is always a parameter.
 _CITIZEN = select(Citizen).where(
     Citizen.tenant_id == bindparam("tenant_id"), Citizen.id == bindparam("citizen_id")
-)
-_CURRENT_TERMS = (
-    select(TermsVersion)
-    .where(TermsVersion.tenant_id == bindparam("tenant_id"))
-    .order_by(TermsVersion.version.desc())
-    .limit(1)
 )
 _LINKED = (
     select(ServiceAccount, Service)
@@ -170,7 +165,7 @@ class AccountService:
 
     async def current_terms(self) -> TermsVersion | None:
         parameters = {"tenant_id": self.tenant.id}
-        return (await self.session.execute(_CURRENT_TERMS, parameters)).scalar_one_or_none()
+        return (await self.session.execute(CURRENT_TERMS, parameters)).scalar_one_or_none()
 
     # -- access keys ---------------------------------------------------------------------------
     async def find_service_account(self, service: Service, raw_key: str) -> ServiceAccount | None:

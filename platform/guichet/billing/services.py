@@ -101,7 +101,8 @@ def payment_blocker(invoice: Invoice, ledger: Ledger, at: datetime | None = None
 
 
 # Built once with bound parameters (the tenant is always one): see accounts/services.py.
-_UNPAID_COUNT = (
+# The dashboard's count of unpaid invoices (accounts/space.py, through guichet.billing).
+UNPAID_COUNT = (
     select(func.count())
     .select_from(Invoice)
     .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
@@ -168,9 +169,6 @@ class BillingService:
     async def invoices(self) -> list[tuple[Invoice, Ledger]]:
         rows = await self.session.execute(_MY_INVOICES, self._mine_parameters)
         return [(i, ledger) for i, ledger in rows.all()]
-
-    async def unpaid_count(self) -> int:
-        return int(await self.session.scalar(_UNPAID_COUNT, self._mine_parameters) or 0)
 
     async def get(self, invoice_id: uuid.UUID) -> InvoiceView | None:
         parameters = {**self._mine_parameters, "invoice_id": invoice_id}

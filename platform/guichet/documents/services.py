@@ -273,7 +273,7 @@ def validity(document: Document, today: date | None = None) -> str:
     today = today or date.today()
     if document.valid_until < today:
         return "expired"
-    if document.valid_until - today <= SOON:
+    if document.valid_until <= renew_before(today):
         return "soon"
     return ""
 

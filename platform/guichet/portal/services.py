@@ -92,7 +92,8 @@ _LATEST_NEWS = (
     .order_by(NewsItem.published_on.desc(), NewsItem.key)
     .limit(bindparam("limit"))
 )
-_CURRENT_TERMS = (
+# Also the accounts' (accounts/services.py): the CGU a citizen must have accepted.
+CURRENT_TERMS = (
     select(TermsVersion)
     .where(TermsVersion.tenant_id == bindparam("tenant_id"))
     .order_by(TermsVersion.version.desc())
@@ -117,7 +118,7 @@ class PortalService:
 
     async def current_terms(self) -> TermsVersion | None:
         parameters = {"tenant_id": self.tenant.id}
-        return (await self.session.execute(_CURRENT_TERMS, parameters)).scalar_one_or_none()
+        return (await self.session.execute(CURRENT_TERMS, parameters)).scalar_one_or_none()
 
     async def _override(self, key: str, locale: str) -> ContentPage | None:
         pages = await self.pages.get_many(ContentPage.key == key)

@@ -197,7 +197,7 @@ def _citizen_requests(limit: int | None) -> Select[Any]:
     return _CITIZEN_REQUESTS.limit(limit) if limit else _CITIZEN_REQUESTS
 
 
-# Also one of the dashboard's counts (accounts/space.py).
+# One of the dashboard's counts (accounts/space.py).
 UNREAD_FOR_CITIZEN = (
     select(func.count(RequestMessage.id))
     .join(ProcedureRequest, ProcedureRequest.id == RequestMessage.request_id)
@@ -300,10 +300,6 @@ class RequestService:
         statement = _citizen_requests(limit)
         parameters = {"tenant_id": self.tenant.id, "citizen_id": citizen_id}
         return [(r, p) for r, p in (await self.session.execute(statement, parameters)).all()]
-
-    async def unread_for_citizen(self, citizen_id: uuid.UUID) -> int:
-        parameters = {"tenant_id": self.tenant.id, "citizen_id": citizen_id}
-        return int(await self.session.scalar(UNREAD_FOR_CITIZEN, parameters) or 0)
 
     async def draft_for(
         self, procedure: Procedure, citizen_id: uuid.UUID
