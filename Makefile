@@ -46,7 +46,7 @@ test: $(TEST_STAMP) compile-messages ## Run the whole suite (SQLite, PostgreSQL 
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check platform workers tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider --numprocesses 2 --dist worksteal
 
 lint: $(TEST_STAMP) ## ruff and mypy
 	$(BIN)/ruff check .

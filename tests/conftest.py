@@ -176,9 +176,18 @@ async def client(backend: Backend) -> AsyncIterator[AsyncTestClient]:
         yield test_client
 
 
+# The longest test (a third of the suite's time alone) goes first, so that with `pytest -n 2`
+# one worker crawls while the other runs the rest.
+FIRST = "tests/e2e/test_a11y_crawl.py::"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Browser tests last: Playwright's sync API runs an event loop in the main thread."""
-    items.sort(key=lambda item: "tests/e2e/" in item.nodeid)
+    """The crawl first, then the other browser tests last: Playwright's sync API runs an event
+    loop in the main thread while its browser is open (module-scoped, so closed at the end of
+    the crawl's module), and the asyncio tests must not run meanwhile."""
+    items.sort(
+        key=lambda item: 0 if item.nodeid.startswith(FIRST) else 1 + ("tests/e2e/" in item.nodeid)
+    )
 
 
 os.environ.setdefault("GUICHET_MODE", "test")

@@ -55,7 +55,8 @@ def live_server(sqlite_backend) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Module-scoped: Playwright's sync API holds an event loop in the main thread while it runs,
-    so it must stop before the asyncio tests (which the suite orders first) go on."""
+    so it must stop before the asyncio tests go on (the suite orders them after the crawl's
+    module and before the other browser tests: tests/conftest.py)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium")
     with sync_playwright() as playwright:
