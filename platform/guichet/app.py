@@ -23,9 +23,7 @@ from guichet.billing.api_schema import API_COMPONENTS
 from guichet.billing.controllers import BillingController, PaymentNotificationController
 from guichet.billing.sandbox import SandboxBankController
 from guichet.contacts.controllers import ContactsController
-from guichet.db.session import Database
 from guichet.documents.controllers import DocumentsController
-from guichet.files import create_file_store
 from guichet.operators.web import OperatorController
 from guichet.portal.controllers import (
     PlatformController,
@@ -35,38 +33,21 @@ from guichet.portal.controllers import (
 )
 from guichet.procedures.agents import AgentRequestsController
 from guichet.procedures.controllers import ProceduresController, RequestsController
-from guichet.services import Services
+from guichet.services import build_services
 from guichet.settings import Settings
 from guichet.staff.web import StaffAuthController
 from guichet.tenancy.middleware import TenantMiddleware
-from guichet.tenancy.resolver import TenantResolver
 from guichet.web.devoutbox import outbox_index, outbox_message
 from guichet.web.errors import exception_handlers
 from guichet.web.health import HealthController
 from guichet.web.logs import RequestContextMiddleware, configure_logging
 from guichet.web.security import security_headers_hook
 from guichet.web.static import serve_static
-from guichet.web.stores import close_store, create_store
-from guichet.web.templates import TemplateRenderer
+from guichet.web.stores import close_store
 
 __all__ = ["create_app", "create_app_from_env"]
 
 CSRF_COOKIE = "guichet_csrf"
-
-
-def build_services(settings: Settings) -> Services:
-    db = Database(settings)
-    store = create_store(settings)
-    return Services(
-        settings=settings,
-        db=db,
-        store=store,
-        files=create_file_store(settings),
-        resolver=TenantResolver(
-            db, store.with_namespace("tenancy"), max_age=settings.web.tenant_cache_seconds
-        ),
-        renderer=TemplateRenderer(settings.themes_dir, auto_reload=settings.mode == "development"),
-    )
 
 
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> Litestar:

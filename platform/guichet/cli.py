@@ -23,7 +23,7 @@ __all__ = ["main"]
 @contextlib.asynccontextmanager
 async def _platform(settings: Settings) -> AsyncIterator[Any]:
     """The services a command needs (database, store, files, resolver), closed after."""
-    from guichet.app import build_services
+    from guichet.services import build_services
     from guichet.web.stores import close_store
 
     services = build_services(settings)
@@ -35,6 +35,10 @@ async def _platform(settings: Settings) -> AsyncIterator[Any]:
 
 
 def _settings() -> Settings:
+    # Every model mapped before the first query: a command imports only the modules it uses,
+    # and a relationship names its target by class name.
+    import guichet.models  # noqa: F401
+
     try:
         return Settings.from_env()
     except ConfigurationError as exc:
@@ -548,7 +552,7 @@ def tenants_create(slug: str, name: str, kind: str, admin_email: str, admin_name
 
         from guichet.audit.services import audit
         from guichet.notifications.services import enqueue_delivery
-        from guichet.operators.web import onboard_tenant
+        from guichet.operators.onboarding import onboard_tenant
         from guichet.tenancy.models import Tenant, TenantKind
 
         async with _platform(settings) as services:
@@ -627,7 +631,7 @@ def tenants_list() -> None:
         from sqlalchemy import select
 
         from guichet.db.session import Database
-        from guichet.operators.web import OperatorController
+        from guichet.operators.onboarding import tenant_figures
         from guichet.tenancy.models import Tenant
 
         db = Database(settings)
@@ -636,7 +640,7 @@ def tenants_list() -> None:
                 tenants = list(
                     (await session.execute(select(Tenant).order_by(Tenant.slug))).scalars()
                 )
-                figures = await OperatorController._figures(session)
+                figures = await tenant_figures(session)
         finally:
             await db.dispose()
         lines = []
@@ -664,7 +668,7 @@ def tenants_reinvite(slug: str) -> None:
         from sqlalchemy import select
 
         from guichet.notifications.services import enqueue_delivery
-        from guichet.operators.web import reinvite_admins
+        from guichet.operators.onboarding import reinvite_admins
         from guichet.tenancy.models import Tenant
 
         async with _platform(settings) as services:

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from litestar.stores.base import NamespacedStore
 
 from guichet.db.session import Database
-from guichet.files import FileStore
+from guichet.files import FileStore, create_file_store
 from guichet.settings import Settings
 from guichet.tenancy.resolver import TenantResolver
+from guichet.web.stores import create_store
 from guichet.web.templates import TemplateRenderer
 
-__all__ = ["Services"]
+__all__ = ["Services", "build_services"]
 
 
 @dataclass
@@ -23,3 +24,19 @@ class Services:
     files: FileStore
     resolver: TenantResolver
     renderer: TemplateRenderer
+
+
+def build_services(settings: Settings) -> Services:
+    """The services of one process (web, worker or command), built from its settings."""
+    db = Database(settings)
+    store = create_store(settings)
+    return Services(
+        settings=settings,
+        db=db,
+        store=store,
+        files=create_file_store(settings),
+        resolver=TenantResolver(
+            db, store.with_namespace("tenancy"), max_age=settings.web.tenant_cache_seconds
+        ),
+        renderer=TemplateRenderer(settings.themes_dir, auto_reload=settings.mode == "development"),
+    )

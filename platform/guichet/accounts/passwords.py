@@ -16,7 +16,6 @@ from guichet.tenancy.snapshot import PasswordPolicy
 __all__ = ["check_password", "hash_password", "policy_text", "verify_password"]
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
-_DUMMY_HASH = _hasher.hash("not-a-real-password-but-same-cost")
 COMMON_PASSWORDS = Path(__file__).parent / "data" / "common-passwords.txt"
 SPECIALS = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ ")
 
@@ -28,9 +27,16 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; costs the same time when there is no account."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when there is no account. Made on first use, not at import: a hash
+    costs about a tenth of a second, which every process (and every command) paid at start."""
+    return _hasher.hash("not-a-real-password-but-same-cost")
 
 
 def needs_rehash(password_hash: str) -> bool:

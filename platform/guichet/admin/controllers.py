@@ -33,9 +33,10 @@ from guichet.db.repository import TenantRepository
 from guichet.i18n import gettext as _
 from guichet.i18n import ngettext
 from guichet.notifications.services import enqueue_delivery, queue_email
+from guichet.operators.onboarding import invitation_email
 from guichet.procedures.controllers import _text as form_text
 from guichet.procedures.models import OPEN_STATUSES, ProcedureRequest
-from guichet.staff.models import StaffRole, StaffUser
+from guichet.staff.models import ROLE_LABELS, StaffRole, StaffUser
 from guichet.staff.services import StaffService
 from guichet.staff.web import require_staff, staff_audit, staff_page
 from guichet.tenancy.catalog import LOGO_TYPES, MAX_LOGO_BYTES, PAGE_BACKGROUND, _svg_is_active
@@ -43,18 +44,9 @@ from guichet.tenancy.contrast import AA_NORMAL_TEXT, InvalidColour, contrast_rat
 from guichet.tenancy.models import Service, Tenant
 from guichet.web.pages import download_response
 
-__all__ = ["ROLE_LABELS", "AdminController", "branding_problems"]
+__all__ = ["AdminController", "branding_problems"]
 
 
-def N_(message: str) -> str:
-    return message
-
-
-ROLE_LABELS = {
-    StaffRole.ADMIN: N_("Administrateur"),
-    StaffRole.AGENT: N_("Agent"),
-    StaffRole.CASHIER: N_("Régisseur"),
-}
 COLOUR_FIELDS = ("primary_color", "on_primary_color", "accent_color", "on_accent_color")
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 _SERVICE_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
@@ -1012,23 +1004,8 @@ async def citizen_lines(ctx: AccountsContext, since: datetime, actor: str) -> li
 
 def invite_staff(ctx: AccountsContext, invited: tuple[StaffUser, str]) -> list[uuid.UUID]:
     """Queue the invitation email; returns the outbox ids to hand to a worker."""
-    user, token = invited
     services = ctx.request.app.state.services
-    message = queue_email(
-        ctx.db,
-        services.renderer,
-        ctx.accounts.settings,
-        ctx.tenant,
-        kind="staff_invitation",
-        recipient=user.email,
-        locale=ctx.tenant.default_locale,
-        context={
-            "user": user,
-            "role": _(ROLE_LABELS[user.role]),
-            "link": (
-                f"{ctx.accounts.settings.web.public_url}/{ctx.tenant.slug}"
-                f"/agents/invitation/{token}"
-            ),
-        },
+    message_id = invitation_email(
+        ctx.db, services.renderer, ctx.accounts.settings, ctx.tenant, *invited
     )
-    return [message.id]
+    return [message_id]

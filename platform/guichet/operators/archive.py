@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.audit.models import AuditEvent
 from guichet.billing.models import BillingRun
-from guichet.db.base import TENANT_OWNED_TABLES, Base
 from guichet.files import FileStore
+from guichet.models import TENANT_OWNED_TABLES, Base  # every table: an archive holds them all
 from guichet.tenancy.models import Tenant
 
 __all__ = [

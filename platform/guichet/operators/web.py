@@ -26,7 +26,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,11 +36,17 @@ from guichet.accounts.web import LIMITS, client_ip, login_ip_limit
 from guichet.audit.services import audit, audit_lines
 from guichet.i18n import format_bytes, ngettext
 from guichet.i18n import gettext as _
-from guichet.notifications.services import enqueue_delivery, queue_email
+from guichet.notifications.services import enqueue_delivery
 from guichet.operators.archive import delete_tenant, export_tenant, recent_export
 from guichet.operators.health import system_checks
+from guichet.operators.onboarding import (
+    invitation_email,
+    onboard_tenant,
+    reinvite_admins,
+    tenant_figures,
+)
 from guichet.staff import twofactor
-from guichet.staff.models import Operator, StaffRole, StaffUser
+from guichet.staff.models import Operator, StaffRole
 from guichet.staff.services import StaffService
 from guichet.staff.web import CODE_LIMIT, PENDING_SECONDS, check_sign_in_code, code_error
 from guichet.tenancy.catalog import CatalogError, apply_catalog, load_catalog
@@ -51,7 +57,7 @@ from guichet.web.pages import download_response, render_page, services_of
 from guichet.web.ratelimit import RateLimiter
 from guichet.web.sessions import Session, SessionManager
 
-__all__ = ["PLATFORM", "OperatorController", "onboard_tenant"]
+__all__ = ["PLATFORM", "OperatorController"]
 
 PLATFORM = uuid.UUID(int=0)  # the session "tenant" of operators
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -156,75 +162,6 @@ async def provide_operator_ctx(request: Request[Any, Any, Any]) -> Any:
             manager=manager,
             limiter=RateLimiter(services.store.with_namespace("ratelimit")),
         )
-
-
-async def onboard_tenant(
-    db: AsyncSession,
-    services: Any,
-    *,
-    slug: str,
-    name: str,
-    kind: TenantKind,
-    admin_email: str,
-    admin_name: str,
-) -> tuple[Tenant, uuid.UUID]:
-    """A new tenant with the default look, and its first administrator invited by email;
-    returns the tenant and the invitation's outbox id (to hand to a worker after commit)."""
-    tenant = Tenant(
-        id=uuid.uuid4(),
-        slug=slug,
-        name=name,
-        short_name=name[:100],
-        kind=kind,
-        status=TenantStatus.ACTIVE,
-        contact_email=admin_email[:200],
-        welcome_text="",
-    )
-    db.add(tenant)
-    await db.flush()
-    user, token = await StaffService(db, tenant.id).invite(admin_email, admin_name, StaffRole.ADMIN)
-    return tenant, invitation_email(db, services, tenant, user, token)
-
-
-async def reinvite_admins(
-    db: AsyncSession, services: Any, tenant: Tenant
-) -> list[tuple[StaffUser, uuid.UUID]]:
-    """A new invitation to each active administrator who has not accepted theirs (the former
-    link stops working); (member, outbox id) of each."""
-    staff = StaffService(db, tenant.id)
-    waiting = [
-        u
-        for u in await staff.repository.get_many(StaffUser.role == StaffRole.ADMIN)
-        if not u.password_hash and u.active
-    ]
-    return [
-        (u, invitation_email(db, services, tenant, *await staff.invite(u.email, u.name, u.role)))
-        for u in waiting
-    ]
-
-
-def invitation_email(
-    db: AsyncSession, services: Any, tenant: Tenant, user: StaffUser, token: str
-) -> uuid.UUID:
-    """Queue the invitation of ``user`` to ``tenant``; returns the outbox id."""
-    from guichet.admin.controllers import ROLE_LABELS
-
-    settings = services.settings
-    message = queue_email(
-        db,
-        services.renderer,
-        settings,
-        TenantSnapshot.from_model(tenant),
-        kind="staff_invitation",
-        recipient=user.email,
-        locale=tenant.default_locale or "fr",
-        context={
-            "user": user,
-            "role": _(ROLE_LABELS[user.role]),
-            "link": f"{settings.web.public_url}/{tenant.slug}/agents/invitation/{token}",
-        },
-    )
-    return message.id
 
 
 class OperatorController(Controller):
@@ -422,38 +359,6 @@ class OperatorController(Controller):
         return await octx.redirect("/connexion")
 
     # -- tenants -------------------------------------------------------------------------------
-    @staticmethod
-    async def _figures(db: AsyncSession) -> dict[uuid.UUID, dict[str, int]]:
-        from guichet.accounts.models import Citizen, CitizenStatus
-        from guichet.billing.models import Invoice, InvoiceStatus
-        from guichet.procedures.models import OPEN_STATUSES, ProcedureRequest
-
-        figures: dict[uuid.UUID, dict[str, int]] = {}
-
-        async def gather(name: str, statement: Any) -> None:
-            for tenant_id, value in (await db.execute(statement)).all():
-                figures.setdefault(tenant_id, {})[name] = int(value or 0)
-
-        await gather(
-            "citizens",
-            select(Citizen.tenant_id, func.count(Citizen.id))
-            .where(Citizen.status == CitizenStatus.ACTIVE)
-            .group_by(Citizen.tenant_id),
-        )
-        await gather(
-            "open_requests",
-            select(ProcedureRequest.tenant_id, func.count(ProcedureRequest.id))
-            .where(ProcedureRequest.status.in_(OPEN_STATUSES))
-            .group_by(ProcedureRequest.tenant_id),
-        )
-        await gather(
-            "unpaid_cents",
-            select(Invoice.tenant_id, func.sum(Invoice.total_cents - Invoice.paid_cents))
-            .where(Invoice.status.in_((InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL)))
-            .group_by(Invoice.tenant_id),
-        )
-        return figures
-
     @get("/", name="operator:tenants")
     async def tenants(self, octx: OperatorContext) -> Response[Any]:
         operator = await self._require(octx)
@@ -464,7 +369,7 @@ class OperatorController(Controller):
             "operator/tenants.html",
             operator,
             tenants=tenants,
-            figures=await self._figures(octx.db),
+            figures=await tenant_figures(octx.db),
             status_labels=STATUS_LABELS,
             lines=await audit_lines(octx.db, None, limit=20),
             page_title=_("Collectivités"),
@@ -661,7 +566,13 @@ class OperatorController(Controller):
         invited = await StaffService(octx.db, tenant.id).invite(
             values["admin_email"], values["admin_name"], StaffRole.ADMIN
         )
-        message_id = invitation_email(octx.db, services, tenant, *invited)
+        message_id = invitation_email(
+            octx.db,
+            services.renderer,
+            services.settings,
+            TenantSnapshot.from_model(tenant),
+            *invited,
+        )
         octx.audit(
             operator,
             "tenant.onboarded",
@@ -697,7 +608,7 @@ class OperatorController(Controller):
             operator,
             row=tenant,
             exports=exports,
-            figures=(await self._figures(octx.db)).get(tenant.id, {}),
+            figures=(await tenant_figures(octx.db)).get(tenant.id, {}),
             status_labels=STATUS_LABELS,
             lines=await audit_lines(octx.db, tenant.id, limit=30),
             page_title=tenant.name,

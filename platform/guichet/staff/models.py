@@ -15,13 +15,25 @@ from sqlalchemy.orm import Mapped, mapped_column
 from guichet.db.base import TenantOwned, TimestampedBase
 from guichet.db.repository import TenantRepository
 
-__all__ = ["Operator", "StaffRepository", "StaffRole", "StaffUser"]
+__all__ = ["ROLE_LABELS", "Operator", "StaffRepository", "StaffRole", "StaffUser"]
 
 
 class StaffRole(enum.StrEnum):
     ADMIN = "administrateur"
     AGENT = "agent"
     CASHIER = "regisseur"
+
+
+def N_(message: str) -> str:
+    return message
+
+
+# The roles' names as staff read them (translated where shown: gettext(ROLE_LABELS[role])).
+ROLE_LABELS = {
+    StaffRole.ADMIN: N_("Administrateur"),
+    StaffRole.AGENT: N_("Agent"),
+    StaffRole.CASHIER: N_("Régisseur"),
+}
 
 
 class StaffUser(TimestampedBase, TenantOwned):
