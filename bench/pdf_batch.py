@@ -62,6 +62,8 @@ def variants(batch: Batch) -> dict[str, Callable[[], object]]:
         svg = base64.b64decode(logo.group(1)).decode()
         plain = re.sub(r"<text.*?</text>", "", svg, flags=re.S)
         without_text = html.replace(logo.group(1), base64.b64encode(plain.encode()).decode())
+    else:
+        print("warning: no SVG logo in this batch: the logo variants are the batch as shipped")
     no_logo = re.sub(r'<img src="data:image/[^>]*>', "", html)
 
     def layout_only() -> object:

@@ -176,15 +176,17 @@ async def client(backend: Backend) -> AsyncIterator[AsyncTestClient]:
         yield test_client
 
 
-# The longest test (a third of the suite's time alone) goes first, so that with `pytest -n 2`
-# one worker crawls while the other runs the rest.
+# The longest test (a quarter of the suite's time alone) goes first, so that with `pytest -n 2`
+# one process crawls while the other takes the next tests (worksteal: the first to run out of
+# work takes tests from the end of the other's share).
 FIRST = "tests/e2e/test_a11y_crawl.py::"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The crawl first, then the other browser tests last: Playwright's sync API runs an event
-    loop in the main thread while its browser is open (module-scoped, so closed at the end of
-    the crawl's module), and the asyncio tests must not run meanwhile."""
+    """The crawl first, the other browser tests after the rest. Playwright's sync API runs an
+    event loop in the main thread while its browser is open, and the asyncio tests must not run
+    meanwhile: the browser is module-scoped, so it is closed when a process moves on to another
+    module, whatever the order (worksteal may hand a process asyncio tests after browser ones)."""
     items.sort(
         key=lambda item: 0 if item.nodeid.startswith(FIRST) else 1 + ("tests/e2e/" in item.nodeid)
     )

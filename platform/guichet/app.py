@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -11,6 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from guichet.accounts.controllers import AccountsController
+from guichet.accounts.passwords import dummy_hash
 from guichet.accounts.space import SpaceController
 from guichet.admin.billing import BillingAdminController
 from guichet.admin.citizens import CitizensController
@@ -85,6 +87,11 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         },
     )
 
+    async def on_startup(_app: Litestar) -> None:
+        # made before the first sign-in: an unknown account's check then costs what a known
+        # one's does from the very first request (the hash is made on first use elsewhere)
+        await asyncio.to_thread(dummy_hash)
+
     async def on_shutdown(_app: Litestar) -> None:
         await services.db.dispose()
         await close_store(services.store)
@@ -117,6 +124,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             exclude=[r"^/[a-z0-9-]+/paiement/notification$", r"^/sandbox/banque", r"^/api/"],
         ),
         exception_handlers=exception_handlers,
+        on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         openapi_config=OpenAPIConfig(
             title="Guichet — API de facturation",

@@ -35,8 +35,8 @@ async def _platform(settings: Settings) -> AsyncIterator[Any]:
 
 
 def _settings() -> Settings:
-    # Every model mapped before the first query: a command imports only the modules it uses,
-    # and a relationship names its target by class name.
+    # Every table in Base.metadata before the first statement: a command imports only the
+    # modules it uses, a foreign key names its table, and an export walks every table.
     import guichet.models  # noqa: F401
 
     try:

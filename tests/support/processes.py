@@ -54,11 +54,21 @@ def start_redis(port: int) -> subprocess.Popen:
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
+    # Ready when *this* process answers: with two pytest processes picking free ports, another
+    # test's server may hold the port (then this one exits: "Address already in use").
+    import redis
+
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return process
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited at start: is port {port} taken?")
+        try:
+            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+            with client:
+                if client.info("server")["process_id"] == process.pid:
+                    return process
+        except redis.ConnectionError:
+            pass
         time.sleep(0.05)
     process.kill()
     raise RuntimeError("redis-server did not start")

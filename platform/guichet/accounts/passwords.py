@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from guichet.i18n import gettext as _
 from guichet.tenancy.snapshot import PasswordPolicy
 
-__all__ = ["check_password", "hash_password", "policy_text", "verify_password"]
+__all__ = ["check_password", "dummy_hash", "hash_password", "policy_text", "verify_password"]
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 COMMON_PASSWORDS = Path(__file__).parent / "data" / "common-passwords.txt"
@@ -27,15 +27,16 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; costs the same time when there is no account."""
     try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
+        return _hasher.verify(password_hash or dummy_hash(), password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
 @cache
-def _dummy_hash() -> str:
-    """Checked against when there is no account. Made on first use, not at import: a hash
-    costs about a tenth of a second, which every process (and every command) paid at start."""
+def dummy_hash() -> str:
+    """Checked against when there is no account. Made once, not at import: a hash costs about
+    a tenth of a second, which every command would pay at start; the web process makes it as it
+    starts (``create_app``), so that its first unknown sign-in costs what the others do."""
     return _hasher.hash("not-a-real-password-but-same-cost")
 
 
