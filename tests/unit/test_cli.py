@@ -136,6 +136,9 @@ def test_cli_onboards_lists_exports_and_deletes_a_tenant(tmp_path):
         "Anne ADMIN",
     )
     assert created.returncode == 0, created.stderr
+    # handed to the (embedded) broker at once, though no web process has made its folders yet
+    assert "broker unavailable" not in created.stderr, created.stderr
+    assert list((tmp_path / "broker" / "queue").iterdir())
     assert "invitation sent to dgs@ccas-albi.fr" in created.stdout
     assert "ccas-albi" in guichet("tenants", "list").stdout
     assert "1 invitation(s) sent again" in guichet("tenants", "reinvite", "ccas-albi").stdout

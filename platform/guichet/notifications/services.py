@@ -117,11 +117,13 @@ _celery_apps: dict[str, Any] = {}
 def _celery(settings: Settings) -> Any:
     from celery import Celery
 
-    from guichet.background import celery_config
+    from guichet.background import celery_config, ensure_broker_folders
 
     key = settings.broker_url
     app = _celery_apps.get(key)
     if app is None:
+        # the embedded broker's folders: a command may be the first to hand it a message
+        ensure_broker_folders(settings)
         app = Celery("guichet-client")
         config = celery_config(settings)
         config["broker_connection_retry_on_startup"] = False
