@@ -22,6 +22,7 @@ from guichet.accounts.web import AccountsContext, private_page, provide_ctx, req
 from guichet.billing import unpaid_count_statement
 from guichet.contacts.services import KIND_LABELS, ContactService
 from guichet.documents.services import DOCUMENTS_COUNT, TO_RENEW_COUNT, renew_before
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 
 __all__ = ["SpaceController"]
@@ -48,10 +49,6 @@ ADDRESS_FIELDS: tuple[str, ...] = (
     "country",
 )
 CONTACT_FIELDS: tuple[str, ...] = ("phone", "mobile", "fax", "preferred_contact")
-
-
-def N_(message: str) -> str:
-    return message
 
 
 EVENT_LABELS = {

@@ -11,15 +11,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 
 __all__ = ["STEPS", "WIZARD_TTL", "Step", "Wizard"]
 
 WIZARD_TTL = 3 * 3600  # without any step posted for this long, the wizard starts over
-
-
-def N_(message: str) -> str:
-    return message
 
 
 @dataclass(frozen=True)

@@ -39,16 +39,13 @@ from guichet.billing.models import (
 )
 from guichet.billing.runs import RUN_TASK, create_run, period_label
 from guichet.billing.services import refresh_status
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 from guichet.staff.models import StaffUser
 from guichet.staff.web import require_staff, staff_audit, staff_page
 from guichet.web.pages import download_response
 
 __all__ = ["INVOICE_STATUS_LABELS", "OFFLINE_METHODS", "BillingAdminController"]
-
-
-def N_(message: str) -> str:
-    return message
 
 
 INVOICE_STATUS_LABELS = {

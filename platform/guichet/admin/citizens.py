@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 
 from guichet.accounts.models import Citizen, CitizenEvent, CitizenStatus
 from guichet.accounts.web import AccountsContext, provide_ctx
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 from guichet.procedures.models import ProcedureRequest
 from guichet.procedures.services import STATUS_LABELS
@@ -22,10 +23,6 @@ from guichet.staff.models import StaffUser
 from guichet.staff.web import require_staff, staff_audit, staff_page
 
 __all__ = ["CITIZEN_STATUS_LABELS", "CitizensController"]
-
-
-def N_(message: str) -> str:
-    return message
 
 
 CITIZEN_STATUS_LABELS = {

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from guichet.accounts.forms import parse_date, valid_email
 from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.admin.controllers import _text, tenant_row
-from guichet.i18n import KNOWN_LOCALES, locale_name
+from guichet.i18n import KNOWN_LOCALES, N_, locale_name
 from guichet.i18n import gettext as _
 from guichet.portal.services import default_content
 from guichet.procedures.controllers import _text as _long_text
@@ -58,10 +58,6 @@ def editable_pages() -> list[tuple[str, str]]:
         ("page.contacts", N_("Contacts")),
     ]
     return [(key, title) for key, _anchor, title in HELP_SECTIONS] + legal
-
-
-def N_(message: str) -> str:
-    return message
 
 
 class ContentController(Controller):

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.admin.controllers import _text
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 from guichet.procedures.catalog import _PREFILL_KINDS, RESERVED_CODES, parse_procedures
 from guichet.procedures.controllers import _text as _long_text
@@ -31,10 +32,6 @@ from guichet.staff.models import StaffUser
 from guichet.staff.web import require_staff, staff_audit, staff_page
 
 __all__ = ["ProcedureEditorController"]
-
-
-def N_(message: str) -> str:
-    return message
 
 
 KIND_LABELS = {

@@ -30,6 +30,7 @@ from guichet.billing.services import (
     handle_notification,
     payment_blocker,
 )
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 from guichet.notifications.services import enqueue_delivery, queue_email
 from guichet.tenancy.models import Service
@@ -40,10 +41,6 @@ __all__ = ["BillingController", "PaymentNotificationController"]
 
 log = logging.getLogger("guichet.payments")
 _sqlite_locks: dict[str, asyncio.Lock] = {}
-
-
-def N_(message: str) -> str:
-    return message
 
 
 STATUS_LABELS = {

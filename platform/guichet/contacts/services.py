@@ -12,13 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guichet.accounts.forms import CIVILITIES, normalize_phone, valid_email
 from guichet.contacts.models import Contact, ContactKind
 from guichet.db.repository import TenantRepository
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 
 __all__ = ["KIND_LABELS", "ContactRepository", "ContactService", "clean_contact_form"]
-
-
-def N_(message: str) -> str:
-    return message
 
 
 KIND_LABELS = {

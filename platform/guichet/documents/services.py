@@ -26,14 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guichet.db.repository import TenantRepository
 from guichet.documents.models import Document, DocumentKind
 from guichet.files import FileStore
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 from guichet.tenancy.snapshot import TenantSnapshot
 
 __all__ = ["KIND_LABELS", "DocumentError", "DocumentService", "check_upload", "sniff_document"]
-
-
-def N_(message: str) -> str:
-    return message
 
 
 KIND_LABELS = {

@@ -23,6 +23,7 @@ from babel.support import NullTranslations, Translations
 __all__ = [
     "KNOWN_LOCALES",
     "LOCALE_DIR",
+    "N_",
     "current_locale",
     "format_bytes",
     "format_date",
@@ -63,6 +64,11 @@ def use_locale(locale: str) -> contextvars.Token[str]:
 
 def current_locale() -> str:
     return _current.get()
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction (labels built at import); translated where it is shown."""
+    return message
 
 
 def gettext(message: str, **variables: Any) -> str:

@@ -34,7 +34,7 @@ from guichet.accounts.forms import valid_email
 from guichet.accounts.passwords import hash_password, needs_rehash, verify_password
 from guichet.accounts.web import LIMITS, client_ip, login_ip_limit
 from guichet.audit.services import audit, audit_lines
-from guichet.i18n import format_bytes, ngettext
+from guichet.i18n import N_, format_bytes, ngettext
 from guichet.i18n import gettext as _
 from guichet.notifications.services import enqueue_delivery
 from guichet.operators.archive import delete_tenant, export_tenant, recent_export
@@ -62,10 +62,6 @@ __all__ = ["PLATFORM", "OperatorController"]
 PLATFORM = uuid.UUID(int=0)  # the session "tenant" of operators
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 BASE = "/operator"
-
-
-def N_(message: str) -> str:
-    return message
 
 
 STATUS_LABELS = {

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.db.repository import TenantRepository, lazy_repository
+from guichet.i18n import N_
 from guichet.tenancy.models import ContentPage, NewsItem, TermsVersion
 from guichet.tenancy.snapshot import TenantSnapshot
 
@@ -23,11 +24,6 @@ __all__ = [
 ]
 
 CONTENT_DIR = Path(__file__).parent / "content"
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction; translated where it is shown."""
-    return message
 
 
 # (key, anchor, French title as in the guide — a msgid of the catalogs)

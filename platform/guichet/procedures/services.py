@@ -25,6 +25,7 @@ from guichet.db.repository import TenantRepository, lazy_repository
 from guichet.documents.models import Document
 from guichet.documents.services import EXTENSIONS, DocumentError, check_upload
 from guichet.files import FileStore
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 from guichet.notifications.models import OutboxMessage
 from guichet.notifications.services import queue_email
@@ -57,10 +58,6 @@ _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 TRACKING_LENGTH = 12
 MAX_MESSAGE = 5000
 MAX_MESSAGE_FILES = 3
-
-
-def N_(message: str) -> str:
-    return message
 
 
 STATUS_LABELS = {

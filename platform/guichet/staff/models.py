@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from guichet.db.base import TenantOwned, TimestampedBase
 from guichet.db.repository import TenantRepository
+from guichet.i18n import N_
 
 __all__ = ["ROLE_LABELS", "Operator", "StaffRepository", "StaffRole", "StaffUser"]
 
@@ -22,10 +23,6 @@ class StaffRole(enum.StrEnum):
     ADMIN = "administrateur"
     AGENT = "agent"
     CASHIER = "regisseur"
-
-
-def N_(message: str) -> str:
-    return message
 
 
 # The roles' names as staff read them (translated where shown: gettext(ROLE_LABELS[role])).
