@@ -7,7 +7,7 @@ import uuid
 
 from celery import shared_task
 
-from guichet.billing.runs import RUN_TASK, execute_run
+from guichet.billing.runs import RUN_TASK, SWEEP_PARTS_TASK, execute_run, sweep_print_parts
 from guichet.billing.services import (
     EXPIRE_TASK,
     REMIND_TASK,
@@ -20,7 +20,7 @@ from guichet.notifications.services import enqueue_delivery
 from guichet.web.templates import TemplateRenderer
 from workers.base import run_with_database, settings
 
-__all__ = ["expire", "remind", "run"]
+__all__ = ["expire", "remind", "run", "sweep_parts"]
 
 
 @shared_task(name=RUN_TASK, acks_late=True)
@@ -58,5 +58,14 @@ def remind() -> int:
             queued = await send_reminders(session, conf, TemplateRenderer(conf.themes_dir))
         enqueue_delivery(conf, queued)
         return len(queued)
+
+    return run_with_database(work)
+
+
+@shared_task(name=SWEEP_PARTS_TASK, acks_late=True)
+def sweep_parts() -> int:
+    async def work(db: Database) -> int:
+        async with db.session(all_tenants=True) as session:
+            return await sweep_print_parts(session, create_file_store(settings()))
 
     return run_with_database(work)

@@ -10,6 +10,7 @@ from celery import Celery, signals
 from guichet import metrics
 from guichet.accounts.maintenance import PURGE_TASK
 from guichet.background import celery_config, ensure_broker_folders
+from guichet.billing.runs import SWEEP_PARTS_TASK
 from guichet.billing.services import EXPIRE_TASK, REMIND_TASK
 from guichet.notifications.services import SWEEP_TASK
 from guichet.procedures.maintenance import PURGE_DRAFTS_TASK
@@ -28,6 +29,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
         "accounts-purge-unactivated": {"task": PURGE_TASK, "schedule": 6 * 3600.0},
         "payments-expire-attempts": {"task": EXPIRE_TASK, "schedule": 600.0},
         "invoices-reminders": {"task": REMIND_TASK, "schedule": 6 * 3600.0},
+        "billing-sweep-print-parts": {"task": SWEEP_PARTS_TASK, "schedule": 6 * 3600.0},
         "requests-purge-anonymous-drafts": {"task": PURGE_DRAFTS_TASK, "schedule": 6 * 3600.0},
     }
     celery.autodiscover_tasks(

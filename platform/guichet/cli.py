@@ -741,7 +741,7 @@ def tenants_delete(slug: str, confirm: str) -> None:
         from sqlalchemy import select
 
         from guichet.audit.services import audit
-        from guichet.operators.archive import delete_tenant, recent_export
+        from guichet.operators.archive import delete_tenant, delete_tenant_files, recent_export
         from guichet.tenancy.models import Tenant
 
         async with _platform(settings) as services:
@@ -766,10 +766,11 @@ def tenants_delete(slug: str, confirm: str) -> None:
                     target=slug,
                     detail={"rows": rows},
                 )
-            for key in keys:
-                services.files.delete(key)
+            removed = await asyncio.to_thread(
+                delete_tenant_files, services.files, tenant_id, slug, keys
+            )
             await services.resolver.invalidate()
-        return f"tenant {slug} deleted ({rows} rows, {len(keys)} files)"
+        return f"tenant {slug} deleted ({rows} rows, {removed} files)"
 
     click.echo(asyncio.run(work()))
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +39,7 @@ class FileStore(Protocol):
     def size(self, key: str) -> int: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]: ...
     def check(self) -> None: ...
 
 
@@ -108,6 +110,21 @@ class LocalFileStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """Every stored file under the folder ``prefix`` (``tenants/<uuid>/billing/``), with
+        the time it was last written, in no particular order. A write cut short by a crash
+        shows as a ``.tmp-`` file beside its key."""
+        folder = self._path(prefix.rstrip("/"))
+        root = self.root.resolve()
+        for dirpath, _dirs, names in os.walk(folder):
+            for name in names:
+                path = Path(dirpath, name)
+                try:
+                    written = path.stat().st_mtime
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
+                yield path.relative_to(root).as_posix(), datetime.fromtimestamp(written, UTC)
+
     def check(self) -> None:
         """Raise when the store cannot be written (readiness probe)."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -148,6 +165,8 @@ class S3FileStore:
     multipart_threshold = 16 * 1024 * 1024
     #: Size of each part of a multipart upload (S3 needs at least 5 MiB but for the last one).
     part_size = 8 * 1024 * 1024
+    #: Keys per answer of :meth:`listing` (S3's own maximum).
+    list_page_size = 1000
 
     def __init__(
         self,
@@ -271,6 +290,17 @@ class S3FileStore:
     def delete(self, key: str) -> None:
         # S3 answers 204 for a missing key too: deleting twice is fine.
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """Every object under the folder ``prefix``, with the time it was last written
+        (pages of 1,000 keys, fetched as they are read)."""
+        folder = self._key(prefix.rstrip("/")) + "/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=folder, PaginationConfig={"PageSize": self.list_page_size}
+        )
+        for page in pages:
+            for item in page.get("Contents", ()):
+                yield item["Key"][len(self.prefix) :], item["LastModified"]
 
     def check(self) -> None:
         """Raise when the bucket cannot be reached or written (readiness probe)."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import time
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from guichet.billing import runs as runs_module
 from guichet.billing.models import BillableItem, BillingRun, Invoice, PrintPart
@@ -180,7 +182,7 @@ async def test_a_large_print_file_comes_in_volumes_and_the_parts_go(backend, mon
             printed += [n for page in pages for n in postal if n in page.extract_text()]
         assert printed == postal
         assert set(run.print_keys) <= set(archived)
-        assert not any(files.exists(runs_module._print_part_key(run, n)) for n in postal)
+        assert list(files.listing(f"tenants/{tenant_id}/billing/{ledger_id}/")) == []
         again, _ = await run_period(db, settings, tenant_id, code)
         async with db.session(tenant_id) as session:
             assert (await session.get(BillingRun, again)).print_keys == []
@@ -272,3 +274,97 @@ async def test_the_command_writes_every_volume_of_a_large_print_file(
     assert written.returncode == 0, written.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["courrier-1.pdf", "courrier-2.pdf"]
     assert [len(PdfReader(tmp_path / f"courrier-{n}.pdf").pages) for n in (1, 2)] == [1, 1]
+
+
+class StopsOnce:
+    """The file store, but the first call of ``method`` on a key that ``when`` picks raises, as
+    a worker killed right there would."""
+
+    def __init__(self, files, method, when):
+        self.files, self.method, self.when, self.stopped = files, method, when, False
+
+    def __getattr__(self, name):
+        real = getattr(self.files, name)
+        if name != self.method:
+            return real
+
+        def call(key, *args):
+            if not self.stopped and self.when(key):
+                self.stopped = True
+                raise RuntimeError("worker killed")
+            return real(key, *args)
+
+        return call
+
+
+async def test_parts_a_stop_left_unnamed_are_swept_once_a_day_old(backend):
+    """Two stops leave a batch's part of the print file in the store with no row naming it:
+    after writing it, before its batch is committed; after the volumes are recorded, before the
+    parts are deleted. Nothing is printed twice; the beat's sweep deletes those parts once they
+    are a day old, and keeps a part a row names, a young one, and anything outside the parts'
+    folders."""
+    settings = backend.settings
+    files = create_file_store(settings)
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=4)
+    folder = f"tenants/{tenant_id}/billing/{ledger_id}/"
+
+    def parts():
+        return sorted(key for key, _written in files.listing(folder))
+
+    def age(key, days=2):
+        old = time.time() - days * 86400
+        os.utime(settings.files_dir / key, (old, old))
+
+    async def sweep():
+        async with db.session(all_tenants=True) as session:
+            return await runs_module.sweep_print_parts(session, files)
+
+    try:
+        in_batch = StopsOnce(files, "put", lambda key: "/invoices/" in key)
+        with pytest.raises(RuntimeError, match="worker killed"):
+            await run_period(db, settings, tenant_id, code, files=in_batch, batch=2)
+        [unnamed] = parts()
+        assert await _print_parts(db, tenant_id, ledger_id) == []
+        after_volumes = StopsOnce(files, "delete", lambda key: key.startswith(folder))
+        with pytest.raises(RuntimeError, match="worker killed"):
+            await run_period(db, settings, tenant_id, code, files=after_volumes, batch=2)
+        async with db.session(tenant_id) as session:
+            postal = await postal_numbers(session, ledger_id)
+            runs = (
+                await session.execute(select(BillingRun).where(BillingRun.ledger_id == ledger_id))
+            ).scalars()
+            printed = [
+                number
+                for run in runs
+                for key in run.print_keys
+                for page in PdfReader(io.BytesIO(files.get(key))).pages
+                for number in postal
+                if number in page.extract_text()
+            ]
+        assert printed == postal  # the batch made again is printed once, its first part never
+        left = parts()
+        assert len(left) == 3 and unnamed in left  # two joined parts the stop did not delete
+        assert await _print_parts(db, tenant_id, ledger_id) == []
+
+        assert await sweep() == 0 and parts() == left  # young: maybe a batch not committed yet
+        invoice_pdf = (await _invoices(db, tenant_id, ledger_id))[0].pdf_key
+        for key in [*left, invoice_pdf]:
+            age(key)
+        named = left[1]
+        async with db.transaction(tenant_id) as session:  # as a batch not yet joined
+            session.add(
+                PrintPart(
+                    tenant_id=tenant_id,
+                    ledger_id=ledger_id,
+                    period="2020-02",
+                    first_number="77000001",
+                    storage_key=named,
+                )
+            )
+        assert await sweep() == 2
+        assert parts() == [named] and files.exists(invoice_pdf)
+        async with db.transaction(tenant_id) as session:
+            await session.execute(delete(PrintPart).where(PrintPart.storage_key == named))
+        assert await sweep() == 1 and parts() == []
+    finally:
+        await db.dispose()

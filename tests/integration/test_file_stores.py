@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -190,6 +191,37 @@ def test_put_stream_failing_midway_keeps_the_previous_version(store: FileStore) 
     with pytest.raises(RuntimeError):
         store.put_stream(KEY, chunks())
     assert store.get(KEY) == b"previous"
+
+
+def test_listing_gives_the_files_under_a_folder_with_when_they_were_written(
+    store: FileStore,
+) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    store.put("tenants/5a3c/billing/a/1.pdf", b"1")
+    store.put("tenants/5a3c/billing/a/b/2.pdf", b"2")
+    store.put("tenants/5a3c/billing-runs/3.pdf", b"3")  # beside the folder, not in it
+    store.put("tenants/5a3d/billing/4.pdf", b"4")
+    listed = dict(store.listing("tenants/5a3c/billing/"))
+    assert sorted(listed) == ["tenants/5a3c/billing/a/1.pdf", "tenants/5a3c/billing/a/b/2.pdf"]
+    after = datetime.now(UTC) + timedelta(seconds=5)
+    assert all(before <= written <= after for written in listed.values())
+    assert sorted(dict(store.listing("tenants/5a3c/billing"))) == sorted(listed)
+    assert list(store.listing("tenants/5a3c/nothing/")) == []
+    store.delete("tenants/5a3c/billing/a/1.pdf")
+    assert [key for key, _ in store.listing("tenants/5a3c/billing/")] == [
+        "tenants/5a3c/billing/a/b/2.pdf"
+    ]
+    for bad in ("../", "/etc/", ""):
+        with pytest.raises(ValueError):
+            list(store.listing(bad))
+
+
+def test_s3_listing_follows_every_page(s3_store: S3FileStore) -> None:
+    s3_store.list_page_size = 2
+    keys = [f"tenants/5a3c/billing/{n}.pdf" for n in range(5)]
+    for key in keys:
+        s3_store.put(key, b"x")
+    assert sorted(key for key, _ in s3_store.listing("tenants/5a3c/billing/")) == keys
 
 
 BAD_KEYS = [

@@ -242,11 +242,13 @@ async def run_with_print_file(settings: Any, slug: str, volumes: list[bytes]) ->
         await db.dispose()
 
 
-async def run_period(db: Any, settings: Any, tenant_id: Any, code: str, **kwargs: Any) -> Any:
+async def run_period(
+    db: Any, settings: Any, tenant_id: Any, code: str, files: Any = None, **kwargs: Any
+) -> Any:
     """A billing run of ledger ``code`` for 2020-02, carried to its end; (run id, emails)."""
     async with db.transaction(tenant_id) as session:
         run_id = (await create_run(session, tenant_id, code, "2020-02")).id
-    renderer, files = TemplateRenderer(settings.themes_dir), create_file_store(settings)
+    renderer, files = TemplateRenderer(settings.themes_dir), files or create_file_store(settings)
     return run_id, await execute_run(db, settings, renderer, files, tenant_id, run_id, **kwargs)
 
 

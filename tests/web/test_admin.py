@@ -777,10 +777,32 @@ async def test_operator_exports_then_deletes_a_tenant_in_two_steps(web, backend)
         page=page.text,
     )
     assert wrong.status_code == 400 and "Recopiez exactement" in text(wrong)
+    # files no row names (a stop left them): deleted with the tenant; another tenant's stay
+    from guichet.files import create_file_store
+    from guichet.tenancy.models import Tenant
+
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            ids = dict((await session.execute(select(Tenant.slug, Tenant.id))).all())
+    finally:
+        await db.dispose()
+    files = create_file_store(backend.settings)
+    own = [
+        f"tenants/{ids[slug]}/billing/{unique('l')}/2020-02/courrier-77000001-0a1b2c.pdf",
+        f"tenants/{ids[slug]}/invoices/{unique('i')}.pdf",
+        f"tenants/{slug}/logo-0123456789abcdef.svg",
+    ]
+    others = [f"tenants/{ids['ccas-castres']}/billing/{unique('l')}/2020-02/courrier-1-0a.pdf"]
+    for key in own + others:
+        files.put(key, b"%PDF-1.7 left by a stop")
     deleted = await post_form(
         web, f"/operator/collectivites/{slug}/suppression", {"confirm_slug": slug}, page=page.text
     )
     assert "est supprimée" in text(deleted)
+    assert [files.exists(key) for key in own + others] == [False, False, False, True]
+    files.delete(others[0])
+    assert [key for key, _ in files.listing(f"exports/{slug}/")]  # its archive stays
     assert (await web.get(f"/{slug}/", headers=FR)).status_code == 404
     db = Database(backend.settings)
     try:

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import secrets
 import tempfile
 import uuid
 from collections import defaultdict
@@ -43,9 +44,18 @@ from guichet.tenancy.models import Tenant
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
 
-__all__ = ["RUN_TASK", "create_run", "execute_run", "period_label"]
+__all__ = [
+    "ORPHAN_PART_AGE",
+    "RUN_TASK",
+    "SWEEP_PARTS_TASK",
+    "create_run",
+    "execute_run",
+    "period_label",
+    "sweep_print_parts",
+]
 
 RUN_TASK = "guichet.billing.run"
+SWEEP_PARTS_TASK = "guichet.billing.sweep_print_parts"
 _sqlite_locks: dict[str, asyncio.Lock] = {}
 log = logging.getLogger("guichet.billing.runs")
 MONTHS_FR = (
@@ -359,10 +369,52 @@ async def _email_adherents(
     return queued
 
 
+def _print_parts_folder(tenant_id: uuid.UUID) -> str:
+    return f"tenants/{tenant_id}/billing/"
+
+
 def _print_part_key(run: BillingRun, first_number: str) -> str:
+    """A key of its own for every part written, even for the same batch rendered again after a
+    stop: a part left by a stop is never overwritten, so never named later (sweep_print_parts)."""
     return (
-        f"tenants/{run.tenant_id}/billing/{run.ledger_id}/{run.period}/courrier-{first_number}.pdf"
+        f"{_print_parts_folder(run.tenant_id)}{run.ledger_id}/{run.period}/"
+        f"courrier-{first_number}-{secrets.token_hex(6)}.pdf"
     )
+
+
+# A part is written before the commit of its batch, which writes the row naming it: a part
+# that no row names may be a batch still being made, for seconds; after this long it is one
+# left by a stop.
+ORPHAN_PART_AGE = timedelta(days=1)
+
+
+async def sweep_print_parts(
+    session: AsyncSession, files: FileStore, older_than: timedelta = ORPHAN_PART_AGE
+) -> int:
+    """Delete the batches' parts that no row names, older than ``older_than``; returns how many.
+    Platform-level, every tenant (the worker's beat).
+
+    Two stops leave such parts: between writing a batch's part and committing the batch (the
+    row goes with the batch's invoices, which are rendered again, under another key), and
+    between the commit that records the period's volumes, which deletes the parts' rows, and
+    the deletion of their files. Nothing is lost either way: the part is printed in a volume or
+    made again; only the file stays."""
+    limit = datetime.now(UTC) - older_than
+    named = set((await session.execute(select(PrintPart.storage_key))).scalars())
+    tenants = list((await session.execute(select(Tenant.id))).scalars())
+    await session.commit()  # nothing held open while the store is listed
+
+    def sweep() -> int:
+        deleted = 0
+        for tenant_id in tenants:
+            for key, written in list(files.listing(_print_parts_folder(tenant_id))):
+                if key not in named and written < limit:
+                    log.info("deleting print part %s: no row names it since %s", key, written)
+                    files.delete(key)
+                    deleted += 1
+        return deleted
+
+    return await asyncio.to_thread(sweep)
 
 
 # A volume of the print file closes once it holds this many pages (at the end of a batch's

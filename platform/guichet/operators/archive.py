@@ -9,8 +9,9 @@ digests of keys and tokens, the payment backends' encrypted options; so do the e
 outbox (transient, and they carry live links).
 
 Deleting removes every row of the tenant, table by table in reverse dependency order (so no
-foreign key is in the way), then the tenant, then its files; its audit lines stay. It is
-refused unless an archive was made in the last seven days.
+foreign key is in the way), then the tenant, then its files: those its rows named, and whatever
+else is left in the store under the tenant's folders (a file a stop left unnamed). Its audit
+lines and its archives stay. It is refused unless an archive was made in the last seven days.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from guichet.tenancy.models import Tenant
 __all__ = [
     "EXPORT_VALID_DAYS",
     "delete_tenant",
+    "delete_tenant_files",
     "export_key",
     "export_tenant",
     "recent_export",
@@ -177,3 +179,20 @@ async def delete_tenant(session: AsyncSession, tenant: Tenant) -> tuple[list[str
         deleted += int(getattr(result, "rowcount", 0) or 0)
     await session.delete(tenant)
     return keys, deleted
+
+
+def delete_tenant_files(files: FileStore, tenant_id: uuid.UUID, slug: str, keys: list[str]) -> int:
+    """Delete, once the tenant's rows are gone, the files they named (``keys``) and every file
+    left under the tenant's folder (``tenants/<id>/``: a part or a PDF a stop left with no row
+    naming it) and its logos (``tenants/<slug>/logo-…``); returns how many. Its archives
+    (``exports/<slug>/``) stay."""
+    leftover = [key for key, _written in files.listing(f"tenants/{tenant_id}/")]
+    logos = [
+        key
+        for key, _written in files.listing(f"tenants/{slug}/")
+        if key.rsplit("/", 1)[-1].startswith("logo-")
+    ]
+    every = sorted(set(keys) | set(leftover) | set(logos))
+    for key in every:
+        files.delete(key)
+    return len(every)

@@ -37,7 +37,12 @@ from guichet.audit.services import audit, audit_lines
 from guichet.i18n import N_, format_bytes, ngettext
 from guichet.i18n import gettext as _
 from guichet.notifications.services import enqueue_delivery
-from guichet.operators.archive import delete_tenant, export_tenant, recent_export
+from guichet.operators.archive import (
+    delete_tenant,
+    delete_tenant_files,
+    export_tenant,
+    recent_export,
+)
 from guichet.operators.health import system_checks
 from guichet.operators.onboarding import (
     invitation_email,
@@ -708,8 +713,7 @@ class OperatorController(Controller):
         octx.audit(operator, "tenant.deleted", tenant_id, target=slug, rows=rows, name=name)
         await octx.db.commit()
         services = services_of(octx.request)
-        for key in keys:
-            await asyncio.to_thread(services.files.delete, key)
+        await asyncio.to_thread(delete_tenant_files, services.files, tenant_id, slug, keys)
         await services.resolver.invalidate()
         octx.flash(
             _("%(name)s est supprimée ; son archive reste disponible.", name=name), "success"
