@@ -766,10 +766,10 @@ def tenants_delete(slug: str, confirm: str) -> None:
                     target=slug,
                     detail={"rows": rows},
                 )
+            await services.resolver.invalidate()
             removed = await asyncio.to_thread(
                 delete_tenant_files, services.files, tenant_id, slug, keys
             )
-            await services.resolver.invalidate()
         return f"tenant {slug} deleted ({rows} rows, {removed} files)"
 
     click.echo(asyncio.run(work()))

@@ -114,8 +114,9 @@ class LocalFileStore:
         """Every stored file under the folder ``prefix`` (``tenants/<uuid>/billing/``), with
         the time it was last written, in no particular order. A write cut short by a crash
         shows as a ``.tmp-`` file beside its key."""
-        folder = self._path(prefix.rstrip("/"))
-        root = self.root.resolve()
+        base = prefix.rstrip("/")
+        folder = self._path(base)
+        # keys from the folder as named, not as resolved: a linked folder keeps its keys
         for dirpath, _dirs, names in os.walk(folder):
             for name in names:
                 path = Path(dirpath, name)
@@ -123,7 +124,8 @@ class LocalFileStore:
                     written = path.stat().st_mtime
                 except FileNotFoundError:  # deleted meanwhile
                     continue
-                yield path.relative_to(root).as_posix(), datetime.fromtimestamp(written, UTC)
+                key = f"{base}/{path.relative_to(folder).as_posix()}"
+                yield key, datetime.fromtimestamp(written, UTC)
 
     def check(self) -> None:
         """Raise when the store cannot be written (readiness probe)."""

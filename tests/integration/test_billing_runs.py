@@ -200,7 +200,9 @@ async def test_a_large_print_file_comes_in_volumes_and_the_parts_go(backend, mon
                     ledger_id=ledger_id,
                     period=run.period,
                     first_number=postal[0],
-                    storage_key=runs_module._print_part_key(run, postal[0]),
+                    # named as the upgrade to rows names its candidates
+                    storage_key=f"tenants/{tenant_id}/billing/{ledger_id}/{run.period}/"
+                    f"courrier-{postal[0]}.pdf",
                 )
             )
             await runs_module._print_file(session, run, files)

@@ -33,6 +33,7 @@ ACCESS_KEY = "guichet-access"
 SECRET_KEY = "guichet-secret"  # moto accepts any
 REGION = "us-east-1"
 MiB = 1024 * 1024
+DAY = timedelta(days=1)
 
 
 def free_port() -> int:
@@ -222,6 +223,106 @@ def test_s3_listing_follows_every_page(s3_store: S3FileStore) -> None:
     for key in keys:
         s3_store.put(key, b"x")
     assert sorted(key for key, _ in s3_store.listing("tenants/5a3c/billing/")) == keys
+
+
+def test_listing_a_linked_folder_gives_the_keys_as_named(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path / "files")
+    (tmp_path / "files" / "volume" / "5a3c").mkdir(parents=True)  # another folder of the store
+    (tmp_path / "files" / "tenants").mkdir()
+    (tmp_path / "files" / "tenants" / "5a3c").symlink_to(tmp_path / "files" / "volume" / "5a3c")
+    store.put("tenants/5a3c/billing/1.pdf", b"1")
+    assert [key for key, _ in store.listing("tenants/5a3c/")] == ["tenants/5a3c/billing/1.pdf"]
+
+
+TENANT = uuid.UUID("5a3c0000-0000-4000-8000-000000000001")
+OTHER = uuid.UUID("5a3c0000-0000-4000-8000-000000000002")
+LEDGER = "9b1d0000-0000-4000-8000-000000000003"
+
+
+def test_the_sweep_deletes_unnamed_parts_only(store: FileStore) -> None:
+    """What the beat's sweep of print parts deletes, on both stores: parts and cut-short writes
+    in the parts' folders that no row names, written before the limit; nothing else."""
+    from guichet.billing.runs import _unnamed_parts
+
+    folder = f"tenants/{TENANT}/billing/{LEDGER}/2020-02/"
+    unnamed = folder + "courrier-2001000001-0123456789ab.pdf"
+    cut_short = folder + ".tmp-k2j3h4"
+    named = folder + "courrier-2001000051-0123456789ac.pdf"
+    legacy = folder + "courrier-2001000101.pdf"  # before keys had a suffix: named by its row
+    beside = f"tenants/{TENANT}/billing/notes.txt"  # not a part: no sweep of it
+    other_tenant = f"tenants/{OTHER}/billing/{LEDGER}/2020-02/courrier-1-0123456789ad.pdf"
+    elsewhere = f"tenants/{TENANT}/invoices/{LEDGER}-0123456789ab.pdf"
+    for key in (unnamed, cut_short, named, legacy, beside, other_tenant, elsewhere):
+        store.put(key, b"%PDF")
+    later = datetime.now(UTC) + timedelta(minutes=1)  # everything written before it
+    assert _unnamed_parts(store, [TENANT], {named, legacy}, datetime.now(UTC) - DAY) == 0
+    assert _unnamed_parts(store, [TENANT], {named, legacy}, later) == 2
+    left = {key for key, _ in store.listing(f"tenants/{TENANT}/")}
+    assert left == {named, legacy, beside, elsewhere}
+    assert store.exists(other_tenant)  # its tenant was not swept
+    assert _unnamed_parts(store, [OTHER], set(), later) == 1
+
+
+def test_the_sweep_goes_on_past_a_failing_tenant_or_key(store: FileStore) -> None:
+    from guichet.billing.runs import _unnamed_parts
+
+    parts = [
+        f"tenants/{tenant}/billing/{LEDGER}/2020-02/courrier-{n}-0123456789ab.pdf"
+        for tenant in (TENANT, OTHER)
+        for n in (1, 2)
+    ]
+    for key in parts:
+        store.put(key, b"%PDF")
+
+    class Failing:
+        def listing(self, prefix: str):
+            if str(TENANT) in prefix:
+                raise OSError("listing refused")
+            return store.listing(prefix)
+
+        def delete(self, key: str) -> None:
+            if key == parts[2]:
+                raise OSError("delete refused")
+            store.delete(key)
+
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert _unnamed_parts(Failing(), [TENANT, OTHER], set(), later) == 1  # type: ignore[arg-type]
+    assert [store.exists(key) for key in parts] == [True, True, True, False]
+
+
+def test_deleting_a_tenant_deletes_what_is_left_under_its_folders(store: FileStore) -> None:
+    from guichet.operators.archive import delete_tenant_files
+
+    named = [f"tenants/{TENANT}/photos/ab.jpg", "tenants/albi/logo-0123456789abcdef.svg"]
+    leftover = [
+        f"tenants/{TENANT}/billing/{LEDGER}/2020-02/courrier-1-0123456789ab.pdf",
+        "tenants/albi/logo-fedcba9876543210.png",  # an older logo
+    ]
+    kept = [
+        f"tenants/{OTHER}/photos/cd.jpg",
+        "tenants/albi/notes/logo-0123456789abcdef.svg",  # not where a logo goes
+        "tenants/albi-2/logo-0123456789abcdef.svg",  # another tenant's slug
+        "exports/albi/albi-20261207-120000.zip",  # the archive stays
+    ]
+    for key in named + leftover + kept:
+        store.put(key, b"x")
+    assert delete_tenant_files(store, TENANT, "albi", [*named, "tenants/albi/never.pdf"]) == 5
+    assert [store.exists(key) for key in named + leftover + kept] == [False] * 4 + [True] * 4
+
+
+def test_deleting_a_tenant_deletes_the_named_files_when_listing_fails(tmp_path: Path) -> None:
+    from guichet.operators.archive import delete_tenant_files
+
+    store = LocalFileStore(tmp_path / "files")
+    store.put(f"tenants/{TENANT}/photos/ab.jpg", b"x")
+
+    class Unlistable(LocalFileStore):
+        def listing(self, prefix: str):
+            raise OSError("listing refused")
+
+    unlistable = Unlistable(tmp_path / "files")
+    assert delete_tenant_files(unlistable, TENANT, "albi", [f"tenants/{TENANT}/photos/ab.jpg"]) == 1
+    assert not store.exists(f"tenants/{TENANT}/photos/ab.jpg")
 
 
 BAD_KEYS = [

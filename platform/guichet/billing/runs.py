@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import re
 import secrets
 import tempfile
 import uuid
@@ -386,6 +387,36 @@ def _print_part_key(run: BillingRun, first_number: str) -> str:
 # that no row names may be a batch still being made, for seconds; after this long it is one
 # left by a stop.
 ORPHAN_PART_AGE = timedelta(days=1)
+# What a batch writes in the parts' folder: its part, or the temporary file of a write cut short.
+_PART_NAME = re.compile(r"[0-9a-f-]{36}/\d{4}-\d{2}/(courrier-[\w-]+\.pdf|\.tmp-\w+)")
+_SUFFIXED_PART = re.compile(r"courrier-[\w-]+-[0-9a-f]{12}\.pdf")
+
+
+def _unnamed_parts(
+    files: FileStore, tenants: list[uuid.UUID], named: set[str], limit: datetime
+) -> int:
+    """Delete the parts in the tenants' parts folders that ``named`` does not hold, written
+    before ``limit``; returns how many. A tenant whose folder cannot be listed, or a key that
+    cannot be deleted, is logged and skipped: the next sweep tries again."""
+    deleted = 0
+    for tenant_id in tenants:
+        folder = _print_parts_folder(tenant_id)
+        try:
+            listed = list(files.listing(folder))
+        except Exception:
+            log.exception("cannot list the print parts of tenant %s", tenant_id)
+            continue
+        for key, written in listed:
+            if key in named or written >= limit or not _PART_NAME.fullmatch(key[len(folder) :]):
+                continue
+            try:
+                files.delete(key)
+            except Exception:
+                log.exception("cannot delete the print part %s", key)
+                continue
+            log.info("deleted print part %s: no row named it since %s", key, written)
+            deleted += 1
+    return deleted
 
 
 async def sweep_print_parts(
@@ -403,18 +434,7 @@ async def sweep_print_parts(
     named = set((await session.execute(select(PrintPart.storage_key))).scalars())
     tenants = list((await session.execute(select(Tenant.id))).scalars())
     await session.commit()  # nothing held open while the store is listed
-
-    def sweep() -> int:
-        deleted = 0
-        for tenant_id in tenants:
-            for key, written in list(files.listing(_print_parts_folder(tenant_id))):
-                if key not in named and written < limit:
-                    log.info("deleting print part %s: no row names it since %s", key, written)
-                    files.delete(key)
-                    deleted += 1
-        return deleted
-
-    return await asyncio.to_thread(sweep)
+    return await asyncio.to_thread(_unnamed_parts, files, tenants, named, limit)
 
 
 # A volume of the print file closes once it holds this many pages (at the end of a batch's
@@ -448,7 +468,15 @@ def _join_volumes(files: FileStore, parts: list[str], first_key: str) -> int:
         try:
             data = files.get(key)
         except FileNotFoundError:  # a stop after deleting parts; the upgrade's candidates
-            log.info("print part %s is not in the store: joined already, or never written", key)
+            if _SUFFIXED_PART.fullmatch(key.rsplit("/", 1)[-1]):
+                # a batch's own part, named by its row, is deleted only after that row: lost
+                log.error(
+                    "print part %s is named but not in the store: its postal invoices are "
+                    "missing from this print file (print them from their own PDFs)",
+                    key,
+                )
+            else:  # the candidates the upgrade to rows named, one per invoice
+                log.info("print part %s is not in the store: joined already, or never written", key)
             continue
         writer = writer or PdfWriter()
         writer.append(io.BytesIO(data))

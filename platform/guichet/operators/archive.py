@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import tempfile
 import uuid
 import zipfile
@@ -45,6 +47,9 @@ __all__ = [
 ]
 
 EXPORT_VALID_DAYS = 7
+# A tenant's logo beside its slug (admin/controllers.py, tenancy/catalog.py), never deeper.
+_LOGO = re.compile(r"logo-[0-9a-f]{16}\.[a-z]{3,4}")
+log = logging.getLogger("guichet.operators.archive")
 FILE_COLUMNS = {"storage_key", "pdf_key", "photo_file", "logo_file", "print_pdf_key"}
 SECRET_COLUMNS = {
     "password_hash",
@@ -182,17 +187,31 @@ async def delete_tenant(session: AsyncSession, tenant: Tenant) -> tuple[list[str
 
 
 def delete_tenant_files(files: FileStore, tenant_id: uuid.UUID, slug: str, keys: list[str]) -> int:
-    """Delete, once the tenant's rows are gone, the files they named (``keys``) and every file
+    """Delete, once the tenant's rows are gone, the files they named (``keys``), then every file
     left under the tenant's folder (``tenants/<id>/``: a part or a PDF a stop left with no row
-    naming it) and its logos (``tenants/<slug>/logo-…``); returns how many. Its archives
-    (``exports/<slug>/``) stay."""
-    leftover = [key for key, _written in files.listing(f"tenants/{tenant_id}/")]
-    logos = [
-        key
-        for key, _written in files.listing(f"tenants/{slug}/")
-        if key.rsplit("/", 1)[-1].startswith("logo-")
-    ]
-    every = sorted(set(keys) | set(leftover) | set(logos))
-    for key in every:
-        files.delete(key)
-    return len(every)
+    naming it) and its logos (``tenants/<slug>/logo-<digest>.<ext>``); returns how many. Its
+    archives (``exports/<slug>/``) stay. A file that cannot be deleted, or a folder that cannot
+    be listed, is logged and skipped: the rows are gone already."""
+    deleted = 0
+
+    def remove(key: str) -> None:
+        nonlocal deleted
+        try:
+            files.delete(key)
+        except Exception:
+            log.exception("cannot delete %s of deleted tenant %s", key, slug)
+        else:
+            deleted += 1
+
+    for key in sorted(set(keys)):
+        remove(key)
+    for folder, wanted in ((f"tenants/{tenant_id}/", None), (f"tenants/{slug}/", _LOGO)):
+        try:
+            listed = [key for key, _written in files.listing(folder)]
+        except Exception:
+            log.exception("cannot list %s of deleted tenant %s", folder, slug)
+            continue
+        for key in listed:
+            if key not in keys and (wanted is None or wanted.fullmatch(key[len(folder) :])):
+                remove(key)
+    return deleted

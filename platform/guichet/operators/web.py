@@ -713,8 +713,8 @@ class OperatorController(Controller):
         octx.audit(operator, "tenant.deleted", tenant_id, target=slug, rows=rows, name=name)
         await octx.db.commit()
         services = services_of(octx.request)
-        await asyncio.to_thread(delete_tenant_files, services.files, tenant_id, slug, keys)
         await services.resolver.invalidate()
+        await asyncio.to_thread(delete_tenant_files, services.files, tenant_id, slug, keys)
         octx.flash(
             _("%(name)s est supprimée ; son archive reste disponible.", name=name), "success"
         )
