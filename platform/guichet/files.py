@@ -9,7 +9,9 @@ a leading ``/``, backslashes, NUL, empty segments) with :class:`ValueError`, and
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -29,7 +31,11 @@ __all__ = [
     "S3FileStore",
     "check_key",
     "create_file_store",
+    "delete_folder",
+    "delete_keys",
 ]
+
+log = logging.getLogger("guichet.files")
 
 
 class FileStore(Protocol):
@@ -310,6 +316,35 @@ class S3FileStore:
         probe = self.prefix + ".readyz"
         self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"ok", ContentType=_CONTENT_TYPE)
         self.client.delete_object(Bucket=self.bucket, Key=probe)
+
+
+def delete_keys(files: FileStore, keys: Iterable[str]) -> int:
+    """Delete each key once its rows are gone; a key that cannot be deleted is logged and
+    skipped (the rows are gone already: stopping would leave the others). Returns how many."""
+    deleted = 0
+    for key in sorted(set(keys)):
+        try:
+            files.delete(key)
+        except Exception:
+            log.exception("cannot delete stored file %s", key)
+        else:
+            deleted += 1
+    return deleted
+
+
+def delete_folder(files: FileStore, folder: str, only: re.Pattern[str] | None = None) -> int:
+    """Delete every file under ``folder`` (those whose name inside it ``only`` matches, when
+    given): what a stop left there with no row naming it, once its owner is erased. A folder
+    that cannot be listed is logged and skipped. Returns how many were deleted."""
+    folder = folder.rstrip("/") + "/"
+    try:
+        listed = [key for key, _written in files.listing(folder)]
+    except Exception:
+        log.exception("cannot list stored files under %s", folder)
+        return 0
+    return delete_keys(
+        files, [key for key in listed if only is None or only.fullmatch(key[len(folder) :])]
+    )
 
 
 def create_file_store(settings: Settings) -> FileStore:

@@ -383,12 +383,32 @@ async def test_export_holds_only_the_citizens_own_data(web, backend):
 
 
 async def test_delete_account_erases_and_detaches(web, backend):
+    from sqlalchemy import select
+
+    from guichet.accounts.models import Citizen
+    from guichet.db.session import Database
+    from guichet.files import create_file_store
+
     username, _ = await new_citizen(web, backend.settings)
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            citizen = await session.scalar(select(Citizen).where(Citizen.username == username))
+            other = await session.scalar(select(Citizen).where(Citizen.username == "calquier"))
+    finally:
+        await db.dispose()
+    # a document a stop left in the store with no row naming it; another citizen's stays
+    files = create_file_store(backend.settings)
+    left = f"tenants/{citizen.tenant_id}/citizens/{citizen.id}/documents/{unique('d')}.pdf"
+    others = f"tenants/{other.tenant_id}/citizens/{other.id}/documents/{unique('d')}.pdf"
+    for key in (left, others):
+        files.put(key, b"%PDF-1.7")
     page = await web.get("/ccas-castres/mon-espace/mes-donnees", headers=FR)
     refused = await post_form(
         web, "/ccas-castres/mon-espace/supprimer", {"password": STRONG}, page=page.text
     )
     assert refused.status_code == 400 and "Cochez la case" in text(refused)
+    assert files.exists(left)
     done = await post_form(
         web,
         "/ccas-castres/mon-espace/supprimer",
@@ -396,6 +416,8 @@ async def test_delete_account_erases_and_detaches(web, backend):
         page=page.text,
     )
     assert "Votre espace est supprimé" in text(done)
+    assert not files.exists(left) and files.exists(others)
+    files.delete(others)
     web.cookies.clear()
     assert (await login(web, "ccas-castres", username)).status_code == 400
     # The username is free again.

@@ -32,6 +32,7 @@ from guichet.accounts.web import (
     signup_limit,
 )
 from guichet.accounts.wizard import STEPS, Wizard
+from guichet.files import delete_folder, delete_keys
 from guichet.i18n import gettext as _
 from guichet.web.pages import render_page
 
@@ -1092,10 +1093,13 @@ class AccountsController(Controller):
                 errors=errors,
                 page_title=_("Mes données personnelles"),
             )
+        folder = f"tenants/{ctx.tenant.id}/citizens/{citizen.id}/"
         files = await ctx.accounts.delete_account(citizen, ctx.ip)
         await ctx.commit()
-        for key in files:
-            ctx.request.app.state.services.files.delete(key)
+        store = ctx.request.app.state.services.files
+        # the files its rows named, then any a stop left in the citizen's folder unnamed
+        await asyncio.to_thread(delete_keys, store, files)
+        await asyncio.to_thread(delete_folder, store, folder)
         ctx.manager.clear(ctx.session)
         response = render_page(
             ctx.request, "accounts/deleted.html", page_title=_("Espace supprimé")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import tempfile
 import uuid
@@ -33,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.audit.models import AuditEvent
 from guichet.billing.models import BillingRun
-from guichet.files import FileStore
+from guichet.files import FileStore, delete_folder, delete_keys
 from guichet.models import TENANT_OWNED_TABLES, Base  # every table: an archive holds them all
 from guichet.tenancy.models import Tenant
 
@@ -49,7 +48,6 @@ __all__ = [
 EXPORT_VALID_DAYS = 7
 # A tenant's logo beside its slug (admin/controllers.py, tenancy/catalog.py), never deeper.
 _LOGO = re.compile(r"logo-[0-9a-f]{16}\.[a-z]{3,4}")
-log = logging.getLogger("guichet.operators.archive")
 FILE_COLUMNS = {"storage_key", "pdf_key", "photo_file", "logo_file", "print_pdf_key"}
 SECRET_COLUMNS = {
     "password_hash",
@@ -190,28 +188,9 @@ def delete_tenant_files(files: FileStore, tenant_id: uuid.UUID, slug: str, keys:
     """Delete, once the tenant's rows are gone, the files they named (``keys``), then every file
     left under the tenant's folder (``tenants/<id>/``: a part or a PDF a stop left with no row
     naming it) and its logos (``tenants/<slug>/logo-<digest>.<ext>``); returns how many. Its
-    archives (``exports/<slug>/``) stay. A file that cannot be deleted, or a folder that cannot
-    be listed, is logged and skipped: the rows are gone already."""
-    deleted = 0
-
-    def remove(key: str) -> None:
-        nonlocal deleted
-        try:
-            files.delete(key)
-        except Exception:
-            log.exception("cannot delete %s of deleted tenant %s", key, slug)
-        else:
-            deleted += 1
-
-    for key in sorted(set(keys)):
-        remove(key)
-    for folder, wanted in ((f"tenants/{tenant_id}/", None), (f"tenants/{slug}/", _LOGO)):
-        try:
-            listed = [key for key, _written in files.listing(folder)]
-        except Exception:
-            log.exception("cannot list %s of deleted tenant %s", folder, slug)
-            continue
-        for key in listed:
-            if key not in keys and (wanted is None or wanted.fullmatch(key[len(folder) :])):
-                remove(key)
-    return deleted
+    archives (``exports/<slug>/``) stay. Failures are logged and skipped: the rows are gone."""
+    return (
+        delete_keys(files, keys)
+        + delete_folder(files, f"tenants/{tenant_id}/")
+        + delete_folder(files, f"tenants/{slug}/", only=_LOGO)
+    )
