@@ -425,6 +425,33 @@ async def test_delete_account_erases_and_detaches(web, backend):
     assert "Votre espace est créé" in text(response)
 
 
+async def test_sign_in_leads_back_to_the_page_asked_for(web, backend):
+    """A senior follows a link of an email to an invoice while signed out: once signed in,
+    they are on that page, not on MON ACCUEIL."""
+    username, _ = await new_citizen(web, backend.settings)
+    web.cookies.clear()
+    asked = "/ccas-castres/mon-espace/factures?vue=historique"
+    away = await web.get(asked, headers=FR, follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"] == "/ccas-castres/"
+    signed_in = await login(web, "ccas-castres", username)
+    assert str(signed_in.url).endswith(asked) and signed_in.status_code == 200
+    assert "MES FACTURES" in text(signed_in).upper()
+    # once only: the next sign-in goes to MON ACCUEIL
+    await post_form(web, "/ccas-castres/deconnexion", {}, page=signed_in.text)
+    again = await login(web, "ccas-castres", username)
+    assert str(again.url).endswith("/ccas-castres/mon-espace")
+    # a form sent while signed out is not where sign-in leads
+    await post_form(web, "/ccas-castres/deconnexion", {}, page=again.text)
+    page = await web.get("/ccas-castres/", headers=FR)
+    await web.post(
+        "/ccas-castres/mon-espace/coordonnees",
+        data={"_csrf_token": csrf(page.text)},
+        headers=FR,
+        follow_redirects=False,
+    )
+    assert str((await login(web, "ccas-castres", username)).url).endswith("/mon-espace")
+
+
 async def test_pages_behind_login_redirect_when_signed_out(web):
     for path in (
         "/mon-espace",

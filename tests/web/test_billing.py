@@ -220,6 +220,16 @@ async def test_refused_and_cancelled_payments_leave_the_invoice_unpaid(web, back
     invoice, payments, transactions = await state(backend.settings, invoice_id)
     assert payments == 0 and invoice.status == "non_reglee"
     assert sorted(t.status for t in transactions) == ["cancelled", "refused"]
+    # her history says how each attempt ended, not only that it started
+    await start_payment(web, invoice_id, email)
+    history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
+    number = invoice.number
+    for outcome in (
+        "en attente de la réponse de la banque",
+        "paiement annulé",
+        "paiement refusé par la banque",
+    ):
+        assert f"Facture {number} : 8,53\xa0€ — {outcome}" in history, history
 
 
 @pytest.mark.parametrize(

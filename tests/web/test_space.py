@@ -107,6 +107,54 @@ async def test_contact_details_change_with_the_wizard_rules_and_history(web, bac
     assert bad.status_code == 400 and "doit être renseigné" in text(bad)
 
 
+async def test_the_details_are_one_form_and_the_history_speaks_the_pages_words(web, backend):
+    """Typing a mobile number, then saving the address, keeps the mobile number (one form);
+    an error anywhere keeps everything typed; the history names the fields as the page does,
+    shows values as the page shows them, and the time on the citizen's clock."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    await new_citizen(web, backend.settings)
+    url = "/ccas-castres/mon-espace/coordonnees"
+    page = await web.get(url, headers=FR)
+    assert page.text.count("<form") == page.text.count("</form>")
+    assert (
+        len(re.findall(r'<form method="post" action="[^"]*/mon-espace/coordonnees"', page.text))
+        == 1
+    )
+    form = {
+        "civility": "Madame",
+        "last_name": "Durand",
+        "first_names": "Jeanne",
+        "birth_date": "1948-03-21",
+        "birth_country": "FR",
+        "street_name": "rue Émile Zola",
+        "postcode": "8110",  # wrong
+        "city": "Castres",
+        "country": "FR",
+        "mobile": "06 11 22 33 44",
+        "preferred_contact": "mobile",
+    }
+    wrong = await post_form(web, url, {**form, "section": "adresse"}, page=page.text)
+    assert wrong.status_code == 400 and "5 chiffres" in text(wrong)
+    assert 'value="06 11 22 33 44"' in wrong.text and 'value="rue Émile Zola"' in wrong.text
+    saved = await post_form(web, url, {**form, "postcode": "81100", "section": "adresse"})
+    assert "Vos coordonnées sont enregistrées" in text(saved)
+    again = await web.get(url, headers=FR)
+    assert 'value="06 11 22 33 44"' in again.text and 'value="81100"' in again.text
+    history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
+    for change in (
+        "Mobile : « [^»]* » → « 06 11 22 33 44 »",
+        "Moyen de contact préféré : « Courriel » → « Mobile »",
+        "Nom de la voie : « [^»]* » → « rue Émile Zola »",
+        "Date de naissance : « [^»]* » → « 21/03/1948 »",
+    ):
+        assert re.search(change, history), (change, history[history.find("<table") :])
+    assert "preferred_contact" not in history and "street_name" not in history
+    today = datetime.now(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y à %H")
+    assert today in history  # Paris time, as the other pages
+
+
 async def test_contacts_add_change_remove(web, backend):
     await new_citizen(web, backend.settings)
     refused = await post_form(

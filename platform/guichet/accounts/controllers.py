@@ -23,12 +23,14 @@ from guichet.accounts.passwords import check_password, policy_text, verify_passw
 from guichet.accounts.photos import PhotoError, store_photo
 from guichet.accounts.services import dumps
 from guichet.accounts.web import (
+    AFTER_LOGIN,
     LIMITS,
     AccountsContext,
     login_ip_limit,
     private_page,
     provide_ctx,
     require_citizen,
+    return_path,
     signup_limit,
 )
 from guichet.accounts.wizard import STEPS, Wizard
@@ -647,8 +649,9 @@ class AccountsController(Controller):
             )
         ctx.accounts.logged_in(citizen, ctx.ip)
         await ctx.commit()
+        target = ctx.session.get(AFTER_LOGIN)  # the page asked for before signing in
         ctx.sign_in(citizen)
-        return await ctx.redirect("/mon-espace")
+        return await ctx.redirect(target if return_path(target) else "/mon-espace")
 
     async def _login_failed(
         self,

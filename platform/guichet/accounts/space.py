@@ -76,6 +76,108 @@ EVENT_LABELS = {
 }
 
 
+# The names of "Mes coordonnées", for its error summary and for the history's lines.
+FIELD_LABELS = {
+    "civility": N_("Civilité"),
+    "last_name": N_("Nom usuel"),
+    "birth_name": N_("Nom de naissance"),
+    "first_names": N_("Prénom(s)"),
+    "birth_date": N_("Date de naissance"),
+    "birth_country": N_("Pays de naissance"),
+    "birth_department": N_("Département de naissance"),
+    "birth_commune": N_("Commune de naissance"),
+    "photo": N_("Photo"),
+    "street_number": N_("Numéro"),
+    "street_number_suffix": N_("Complément du numéro"),
+    "street_name": N_("Nom de la voie"),
+    "building": N_("Bâtiment"),
+    "apartment": N_("Appartement"),
+    "address_complement": N_("Complément"),
+    "postcode": N_("Code postal"),
+    "city": N_("Ville"),
+    "country": N_("Pays"),
+    "phone": N_("Téléphone"),
+    "mobile": N_("Mobile"),
+    "fax": N_("Fax"),
+    "preferred_contact": N_("Moyen de contact préféré"),
+}
+CONTACT_MEANS = {
+    "email": N_("Courriel"),
+    "phone": N_("Téléphone"),
+    "mobile": N_("Mobile"),
+    "fax": N_("Fax"),
+}
+PAYMENT_OUTCOMES = {
+    "pending": N_("en attente de la réponse de la banque"),
+    "paid": N_("paiement accepté"),
+    "refused": N_("paiement refusé par la banque"),
+    "cancelled": N_("paiement annulé"),
+    "expired": N_("paiement non terminé"),
+    "error": N_("paiement non abouti (erreur de la banque)"),
+}
+
+
+def field_labels() -> dict[str, str]:
+    return {name: _(label) for name, label in FIELD_LABELS.items()}
+
+
+def _shown(field: str, value: str, locale: str) -> str:
+    """A value of "Mes coordonnées" as the page shows it (a country's name, not its code)."""
+    if not value:
+        return value
+    if field in ("country", "birth_country"):
+        return dict(geo.countries(locale)).get(value, value)
+    if field == "birth_department":
+        return dict(geo.departements()).get(value, value)
+    if field == "preferred_contact":
+        return _(CONTACT_MEANS[value]) if value in CONTACT_MEANS else value
+    if field == "birth_date":
+        try:
+            return i18n.format_date(date.fromisoformat(value))
+        except ValueError:
+            return value
+    return value
+
+
+def history_lines(event: CitizenEvent, outcomes: dict[str, str], locale: str) -> list[str]:
+    """What the history says of an event, beside its label: each change of "Mes
+    coordonnées" with the names and values the page shows, a payment's invoice, amount and
+    outcome (``outcomes``: the attempt's status by reference)."""
+    detail = event.detail or {}
+    kind = event.kind.split(":")[0]
+    if kind == "details_changed":
+        labels = field_labels()
+        return [
+            _(
+                "%(field)s : « %(old)s » → « %(new)s »",
+                field=labels.get(name, name),
+                old=_shown(name, str(change.get("from", "")), locale),
+                new=_shown(name, str(change.get("to", "")), locale),
+            )
+            for name, change in detail.items()
+            if isinstance(change, dict)
+        ]
+    if kind == "payment_started" and "invoice" in detail:
+        status = outcomes.get(str(detail.get("reference", "")), "")
+        line = _(
+            "Facture %(number)s : %(amount)s",
+            number=detail["invoice"],
+            amount=i18n.format_money(int(detail.get("amount_cents", 0))),
+        )
+        return [f"{line} — {_(PAYMENT_OUTCOMES[status])}" if status in PAYMENT_OUTCOMES else line]
+    if kind == "paperless_changed":
+        if detail.get("paperless"):
+            return [_("Adhérent : factures envoyées à %(email)s", email=detail.get("email", ""))]
+        return [_("Non adhérent : factures envoyées par courrier")]
+    if kind in ("username_changed", "email_changed") and "to" in detail:
+        return [_("« %(old)s » → « %(new)s »", old=detail.get("from", ""), new=detail["to"])]
+    if kind == "email_change_requested" and "to" in detail:
+        return [str(detail["to"])]
+    if kind == "service_linked" and "reference" in detail:
+        return [_("Dossier %(reference)s", reference=detail["reference"])]
+    return []
+
+
 def current_values(citizen: Citizen) -> dict[str, str]:
     values = {
         name: str(getattr(citizen, name) or "")
@@ -145,7 +247,6 @@ class SpaceController(Controller):
         ctx: AccountsContext,
         citizen: Citizen,
         status_code: int = 200,
-        section: str = "",
         values: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
     ) -> Response[Any]:
@@ -156,10 +257,10 @@ class SpaceController(Controller):
             "space/details.html",
             citizen,
             status_code=status_code,
-            section=section,
             values=merged,
             errors=errors or {},
             countries=geo.countries(locale),
+            labels=field_labels(),
             departements=geo.departements(),
             civilities=forms.CIVILITIES,
             suffixes=forms.STREET_SUFFIXES,
@@ -179,58 +280,73 @@ class SpaceController(Controller):
         if not isinstance(citizen, Citizen):
             return citizen
         form = await ctx.request.form()
-        section = form.get("section", "")
         files = ctx.request.app.state.services.files
-        if section == "identite":
-            values, errors = forms.clean_identity(form)
-            fields = IDENTITY_FIELDS
-            upload = form.get("photo")
-            new_photo = ""
-            if isinstance(upload, UploadFile) and upload.filename and not errors:
-                content = await upload.read()
-                if content:
-                    try:
-                        new_photo = await asyncio.to_thread(
-                            store_photo, files, ctx.tenant.id, content
-                        )
-                    except PhotoError as exc:
-                        errors["photo"] = str(exc)
-        elif section == "adresse":
-            values, errors = forms.clean_address(form)
-            fields = ADDRESS_FIELDS
-        elif section == "contact":
-            values, errors = forms.clean_contact({**dict(form), "email": citizen.email})
-            errors.pop("email", None)
-            fields = CONTACT_FIELDS
-        else:
+        # One form holds the three sections, so that saving one never loses what was typed in
+        # another: each section sent is checked, and all are saved together or none is.
+        cleaners: dict[str, tuple[Any, tuple[str, ...]]] = {
+            "identite": (forms.clean_identity, IDENTITY_FIELDS),
+            "adresse": (forms.clean_address, ADDRESS_FIELDS),
+            "contact": (
+                lambda raw: forms.clean_contact({**dict(raw), "email": citizen.email}),
+                CONTACT_FIELDS,
+            ),
+        }
+        sent = [name for name, (_clean, fields) in cleaners.items() if set(fields) & set(form)]
+        if not sent:
             raise NotFoundException()
+        values: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for name in sent:
+            clean, _fields = cleaners[name]
+            section_values, section_errors = clean(form)
+            section_errors.pop("email", None)  # changed on the page of the identifiers
+            values.update(section_values)
+            errors.update(section_errors)
+        new_photo = ""
+        upload = form.get("photo")
+        if "identite" in sent and isinstance(upload, UploadFile) and upload.filename:
+            content = await upload.read()
+            if content and not errors:
+                try:
+                    new_photo = await asyncio.to_thread(store_photo, files, ctx.tenant.id, content)
+                except PhotoError as exc:
+                    errors["photo"] = str(exc)
+            elif content:
+                errors["photo"] = _(
+                    "Choisissez la photo à nouveau une fois les erreurs corrigées "
+                    "(un navigateur ne la garde pas)."
+                )
         if errors:
-            return await self._details_page(ctx, citizen, 400, section, values, errors)
-        changes = {}
-        for name in fields:
-            old = current_values(citizen)[name]
-            new = values.get(name, "")
-            if old != new:
-                changes[name] = {"from": old, "to": new}
-                if name == "birth_date":
-                    from datetime import date
-
-                    citizen.birth_date = date.fromisoformat(new) if new else None
-                else:
-                    setattr(citizen, name, new)
+            return await self._details_page(ctx, citizen, 400, values=values, errors=errors)
+        before = current_values(citizen)
+        changed = False
         old_photo = ""
-        if section == "identite":
-            if new_photo:
-                old_photo, citizen.photo_file = citizen.photo_file, new_photo
-                changes["photo"] = {"from": "", "to": "nouvelle photo"}
-            elif form.get("remove_photo") == "yes" and citizen.photo_file:
-                old_photo, citizen.photo_file = citizen.photo_file, ""
-                changes["photo"] = {"from": "photo", "to": ""}
-        if changes:
-            ctx.accounts.record(citizen, f"details_changed:{section}", changes, ctx.ip)
+        for name in sent:
+            changes = {}
+            for field in cleaners[name][1]:
+                old, new = before[field], values.get(field, "")
+                if old != new:
+                    changes[field] = {"from": old, "to": new}
+                    if field == "birth_date":
+                        from datetime import date
+
+                        citizen.birth_date = date.fromisoformat(new) if new else None
+                    else:
+                        setattr(citizen, field, new)
+            if name == "identite":
+                if new_photo:
+                    old_photo, citizen.photo_file = citizen.photo_file, new_photo
+                    changes["photo"] = {"from": "", "to": "nouvelle photo"}
+                elif form.get("remove_photo") == "yes" and citizen.photo_file:
+                    old_photo, citizen.photo_file = citizen.photo_file, ""
+                    changes["photo"] = {"from": "photo", "to": ""}
+            if changes:
+                ctx.accounts.record(citizen, f"details_changed:{name}", changes, ctx.ip)
+                changed = True
+        if changed:
             await ctx.commit()
             if old_photo:
-                files.delete(old_photo)
+                await asyncio.to_thread(files.delete, old_photo)
             ctx.flash(_("Vos coordonnées sont enregistrées."), "success")
         else:
             ctx.flash(_("Aucune modification : rien n'a changé."), "info")
@@ -253,16 +369,45 @@ class SpaceController(Controller):
         citizen = await require_citizen(ctx)
         if not isinstance(citizen, Citizen):
             return citizen
+        from guichet.billing.models import PaymentTransaction
+
         events = await ctx.accounts.events.get_many(
             CitizenEvent.citizen_id == citizen.id,
             LimitOffset(limit=200, offset=0),
             order_by=[(CitizenEvent.created_at, True)],
         )
+        events = events[:200]
+        references = {
+            str(e.detail["reference"])
+            for e in events
+            if e.kind == "payment_started"
+            and isinstance(e.detail, dict)
+            and "reference" in e.detail
+        }
+        outcomes: dict[str, str] = {}
+        if references:
+            rows = await ctx.db.execute(
+                select(PaymentTransaction.reference, PaymentTransaction.status).where(
+                    PaymentTransaction.tenant_id == ctx.tenant.id,
+                    PaymentTransaction.reference.in_(references),
+                )
+            )
+            outcomes = {reference: str(status) for reference, status in rows.all()}
+        locale = i18n.current_locale()
+        rows_shown = [
+            {
+                "when": i18n.format_datetime(event.created_at),
+                "label": _(EVENT_LABELS[event.kind.split(":")[0]])
+                if event.kind.split(":")[0] in EVENT_LABELS
+                else event.kind,
+                "lines": history_lines(event, outcomes, locale),
+            }
+            for event in events
+        ]
         return await private_page(
             ctx,
             "space/history.html",
             citizen,
-            events=events[:200],
-            event_labels=EVENT_LABELS,
+            events=rows_shown,
             page_title=_("Mon historique"),
         )

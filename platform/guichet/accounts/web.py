@@ -146,12 +146,32 @@ async def build_context(
     )
 
 
+AFTER_LOGIN = "after_login"
+
+
+def return_path(target: Any) -> bool:
+    """Whether ``target`` may be where sign-in leads: a path of the tenant's own (the tenant's
+    base is put before it), printable, of reasonable length."""
+    return (
+        isinstance(target, str)
+        and target.startswith("/")
+        and not target.startswith("//")
+        and len(target) <= 512
+        and all(" " < c <= "~" for c in target)
+    )
+
+
 async def require_citizen(ctx: AccountsContext) -> Citizen | Response[Any]:
     """The signed-in citizen, or the response that sends them where they must go first."""
     from guichet.i18n import gettext as _
 
     citizen = await ctx.citizen()
     if citizen is None:
+        if ctx.request.method == "GET":  # back to this page once signed in (a link in an email)
+            query = ctx.request.url.query
+            target = ctx.request.url.path.removeprefix(ctx.base) + (f"?{query}" if query else "")
+            if return_path(target):
+                ctx.session.set(AFTER_LOGIN, target)
         ctx.flash(
             _(
                 "Votre session a expiré ou vous n'êtes pas connecté : identifiez-vous "
