@@ -484,3 +484,43 @@ def test_dashboard_zones_are_regions_named_by_their_heading(live_server, page):
     log_in(page, live_server, CASTRES, DEMO_USERNAME, DEMO_PASSWORD)
     for name in ("MON ESPACE", "MON TABLEAU DE BORD", "MES FACTURES", "CONTACTS", "CONNEXION"):
         expect(page.get_by_role("region", name=name, exact=True)).to_have_count(1)
+
+
+def test_the_space_fits_a_phone_screen(browser, live_server):
+    """On a 320-pixel-wide phone no page of the space is wider than the screen: the tables
+    become one block per row, each value under its column's name, and stay tables for screen
+    readers (roles) and for axe."""
+    context = browser.new_context(
+        locale="fr-FR",
+        extra_http_headers={"Accept-Language": "fr-FR"},
+        viewport={"width": 320, "height": 700},
+    )
+    page = context.new_page()
+    try:
+        log_in(page, live_server, CASTRES, DEMO_USERNAME, DEMO_PASSWORD)
+        base = f"{live_server}/{CASTRES}"
+        page.goto(f"{base}/mon-espace/factures/")
+        page.get_by_role("link", name=re.compile("2001000001")).first.click()
+        invoice = page.url
+        for url in (
+            invoice,
+            f"{base}/mon-espace/historique",
+            f"{base}/mon-espace/pieces/",
+            f"{base}/mon-espace/factures/adhesion",
+            f"{base}/mon-espace/demandes/",
+            f"{base}/mon-espace/coordonnees",
+            f"{base}/mon-espace",
+        ):
+            page.goto(url)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 320, (url, width)
+            assert_no_axe_violation(page)
+        page.goto(invoice)
+        summary = page.get_by_role("table").first
+        expect(summary.get_by_role("columnheader", name="Reste à payer")).to_be_attached()
+        due = summary.locator("td[data-label='Reste à payer']")
+        expect(due).to_contain_text("8,53")
+        shown = due.evaluate("cell => getComputedStyle(cell, '::before').content")
+        assert shown == '"Reste à payer : "', shown  # the column's name, shown above its value
+    finally:
+        context.close()

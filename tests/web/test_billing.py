@@ -79,6 +79,42 @@ async def test_demo_invoice_is_listed_as_the_guide_shows_it(web):
         assert expected in detail, expected
 
 
+async def test_no_invoice_yet_says_why(web, backend):
+    """No invoice because no service is linked (add a key), or because none was issued yet."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from guichet.accounts.models import Citizen, ServiceAccount
+    from tests.support.billing import tenant_and_service
+
+    username, _ = await new_citizen(web, backend.settings)
+    url = "/ccas-castres/mon-espace/factures/"
+    none_linked = text(await web.get(url, headers=FR))
+    assert "dès qu'un service est relié à votre espace" in none_linked
+    assert "Ajouter une clé d'accès" in none_linked
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            tenant, service = await tenant_and_service(session)
+            citizen = await session.scalar(select(Citizen).where(Citizen.username == username))
+            session.add(
+                ServiceAccount(
+                    tenant_id=tenant.id,
+                    service_id=service.id,
+                    reference=f"T-{uuid4().hex[:10]}",
+                    holder_name="Madame TEST",
+                    key_digest=uuid4().hex * 2,
+                    citizen_id=citizen.id,
+                    linked_at=datetime.now(UTC),
+                )
+            )
+    finally:
+        await db.dispose()
+    linked = text(await web.get(url, headers=FR))
+    assert "dès que le service relié à votre espace vous en adressera une" in linked
+    assert "Ajouter une clé d'accès" not in linked
+
+
 async def test_invoice_pdf_is_a_real_pdf_of_the_invoice(web, backend):
     username, _ = await new_citizen(web, backend.settings)
     invoice_id = await invoice_for(backend.settings, "ccas-castres", username, cents=1706)
@@ -126,6 +162,14 @@ async def test_pay_online_through_the_signed_sandbox_bank(web, backend):
     assert "Paiement confirmé" in mail.subject and reference in mail.text_body
     detail = text(await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR))
     assert "Cette facture est déjà réglée" in detail  # never paid twice online
+    assert "Le paiement en ligne est disponible" not in detail  # no window for a paid invoice
+    import io
+
+    from pypdf import PdfReader
+
+    pdf = await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}/pdf")
+    paid_pdf = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert "Cette facture est réglée" in paid_pdf and "Comment régler" not in paid_pdf
 
 
 @pytest.mark.parametrize(

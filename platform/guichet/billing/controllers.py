@@ -99,11 +99,14 @@ class BillingController(Controller):
                 }
             )
         unpaid = sum(len(g["open"]) for g in groups)  # type: ignore[arg-type,misc]
+        # no invoice yet: because no service is linked, or because none was issued yet?
+        linked = bool(groups) or bool(await ctx.accounts.linked_accounts(citizen))
         return await private_page(
             ctx,
             "billing/list.html",
             citizen,
             groups=groups,
+            linked=linked,
             unpaid=unpaid,
             status_labels=STATUS_LABELS,
             page_title=_("MES FACTURES"),
