@@ -175,13 +175,25 @@ def web(host: str, port: int, workers: int) -> None:
     )
 
 
+def run_environment(environ: dict[str, str], host: str, port: int) -> dict[str, str]:
+    """The environment of ``guichet run``'s processes: unless GUICHET_PUBLIC_URL is set, the
+    links of the emails lead to the address served (another port than 8000 included)."""
+    env = dict(environ)
+    if not env.get("GUICHET_PUBLIC_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        shown = f"[{shown}]" if ":" in shown else shown
+        env["GUICHET_PUBLIC_URL"] = f"http://{shown}:{port}"
+    return env
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def run(host: str, port: int) -> None:
     """The embedded default: the web server and a Celery worker together; Ctrl-C stops both."""
+    env = run_environment(dict(os.environ), host, port)
+    os.environ["GUICHET_PUBLIC_URL"] = env["GUICHET_PUBLIC_URL"]
     settings = _settings()
-    env = dict(os.environ)
     worker = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [
             sys.executable,

@@ -38,11 +38,16 @@ def test_cecile_pays_her_invoice_through_the_sandbox_bank(live_server, page):
     with open(download.value.path(), "rb") as handle:
         assert handle.read(5) == b"%PDF-"
     expect(page.get_by_label("* Courriel", exact=True)).to_have_value("c.alquier@ville-castres.fr")
+    expect(page.get_by_text("avec Paybox, service de paiement sécurisé")).to_be_visible()
     page.get_by_role("button", name=re.compile("PAYER LA FACTURE")).click()
     no_violation(page)
     page.get_by_role("button", name="Continuer vers le paiement sécurisé").click()
     expect(page.get_by_text("CCAS CASTRES VADS")).to_be_visible()
     expect(page.get_by_text("Montant : 8.53 EUR")).to_be_visible()
+    expect(page.get_by_role("heading", name="Choisissez votre moyen de paiement")).to_be_visible()
+    no_violation(page)
+    page.get_by_role("button", name="CB", exact=True).click()
+    expect(page.get_by_role("heading", name="Paiement de 8.53 EUR")).to_be_visible()
     no_violation(page)
     page.get_by_label("Numéro de carte").fill("4970 1000 0000 0000")
     page.get_by_label("Date de fin de validité (MM/AA)").fill("12/30")

@@ -209,3 +209,14 @@ def test_commands_import_no_page_controller(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_guichet_run_sends_emails_with_links_to_the_address_it_serves():
+    from guichet.cli import run_environment
+
+    served = run_environment({"PATH": "/bin"}, "127.0.0.1", 8211)
+    assert served["GUICHET_PUBLIC_URL"] == "http://127.0.0.1:8211" and served["PATH"] == "/bin"
+    assert run_environment({}, "0.0.0.0", 8000)["GUICHET_PUBLIC_URL"] == "http://127.0.0.1:8000"
+    assert run_environment({}, "::1", 8000)["GUICHET_PUBLIC_URL"] == "http://[::1]:8000"
+    chosen = {"GUICHET_PUBLIC_URL": "https://guichet.example.fr"}
+    assert run_environment(chosen, "127.0.0.1", 8211) == chosen  # set by the operator: kept

@@ -848,3 +848,10 @@ async def test_sign_ins_from_one_address_wait_after_the_configured_number(backen
         refused = await login(client, "ccas-castres", username)
         assert refused.status_code == 429
         assert "Trop de tentatives de connexion" in text(refused)
+
+
+async def test_every_rule_a_new_password_must_follow_is_shown_before_it_is_typed(web, backend):
+    await new_citizen(web, backend.settings)
+    page = text(await web.get("/ccas-castres/mon-espace/identifiants", headers=FR))
+    assert "Le mot de passe doit contenir au minimum 8 caractère(s)" in page
+    assert "ni votre nom ni votre nom d'utilisateur" in page and "trop courant" in page

@@ -637,3 +637,42 @@ async def test_a_part_paid_at_the_desk_lowers_what_is_left_and_online_pays_the_r
     assert (await notify(web, bank_answer(backend.settings, fields))).status_code == 200
     invoice, payments, _ = await state(backend.settings, invoice_id)
     assert invoice.status == "reglee" and invoice.paid_cents == 1706 and payments == 2
+
+
+async def test_the_sandbox_bank_checks_the_expiry_and_keeps_what_was_typed(web, backend):
+    from guichet.billing.sandbox import expiry_problem
+
+    username, email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    fields = await start_payment(web, invoice_id, email)
+    choose = await web.post("/sandbox/banque", data=fields)
+    assert "Choisissez votre moyen de paiement" in text(choose) and 'value="visa"' in choose.text
+    card = await web.post("/sandbox/banque", data={**fields, "method": "visa"})
+    assert "Paiement de 8.53 EUR" in text(card) and 'name="card_number"' in card.text
+    for expiry, message in (
+        ("13/19", "par exemple 09/28"),
+        ("01/20", "n'est plus valable"),
+        ("", "Indiquez la date de fin de validité"),
+    ):
+        refused = await web.post(
+            "/sandbox/banque/payer",
+            data={
+                **fields,
+                "method": "visa",
+                "action": "pay",
+                "card_number": "4970 1000 0000 0000",
+                "expiry": expiry,
+                "cvv": "123",
+            },
+        )
+        assert refused.status_code == 400 and message in text(refused), expiry
+        assert 'value="4970 1000 0000 0000"' in refused.text  # kept; the cryptogram is not
+        assert 'value="123"' not in refused.text
+    invoice, payments, _transactions = await state(backend.settings, invoice_id)
+    assert payments == 0 and invoice.status == "non_reglee"
+    from datetime import date
+
+    today = date(2026, 12, 7)
+    assert expiry_problem("12/26", today) == "" and expiry_problem("01/27", today) == ""
+    assert expiry_problem("11/26", today) and expiry_problem("1/27", today)
+    assert expiry_problem(" 09 / 28 ", today) == ""

@@ -19,7 +19,7 @@ from guichet import i18n
 from guichet.accounts import forms, geo
 from guichet.accounts.captcha import CHOICES, Captcha
 from guichet.accounts.models import Citizen, CitizenStatus, TokenPurpose
-from guichet.accounts.passwords import check_password, policy_text, verify_password
+from guichet.accounts.passwords import check_password, policy_hint, verify_password
 from guichet.accounts.photos import PhotoError, store_photo
 from guichet.accounts.services import dumps
 from guichet.accounts.web import (
@@ -147,7 +147,7 @@ class AccountsController(Controller):
             context["countries"] = geo.countries(i18n.current_locale())
             context["suffixes"] = forms.STREET_SUFFIXES
         elif slug == "authentification":
-            context["policy"] = policy_text(ctx.tenant.password_policy)
+            context["policy"] = policy_hint(ctx.tenant.password_policy)
             context["services"] = await ctx.accounts.active_services()
             context["captcha"] = None
             if ctx.tenant.feature("captcha"):
@@ -733,7 +733,7 @@ class AccountsController(Controller):
             valid=citizen is not None,
             token=token,
             errors={},
-            policy=policy_text(ctx.tenant.password_policy),
+            policy=policy_hint(ctx.tenant.password_policy),
             page_title=_("Nouveau mot de passe"),
         )
 
@@ -760,7 +760,7 @@ class AccountsController(Controller):
                 token=token,
                 errors=errors,
                 status_code=400,
-                policy=policy_text(ctx.tenant.password_policy),
+                policy=policy_hint(ctx.tenant.password_policy),
                 page_title=_("Nouveau mot de passe"),
             )
         await ctx.accounts.reset_password(token, data["password"], ctx.ip)
@@ -861,7 +861,7 @@ class AccountsController(Controller):
             citizen,
             errors={},
             values={},
-            policy=policy_text(ctx.tenant.password_policy),
+            policy=policy_hint(ctx.tenant.password_policy),
             page_title=_("Modifier mes identifiants"),
         )
 
@@ -935,7 +935,7 @@ class AccountsController(Controller):
                 errors=errors,
                 values=values,
                 which=which,
-                policy=policy_text(ctx.tenant.password_policy),
+                policy=policy_hint(ctx.tenant.password_policy),
                 page_title=_("Modifier mes identifiants"),
             )
         await ctx.commit()

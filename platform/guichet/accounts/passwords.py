@@ -13,7 +13,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from guichet.i18n import gettext as _
 from guichet.tenancy.snapshot import PasswordPolicy
 
-__all__ = ["check_password", "dummy_hash", "hash_password", "policy_text", "verify_password"]
+__all__ = [
+    "check_password",
+    "dummy_hash",
+    "hash_password",
+    "policy_hint",
+    "policy_text",
+    "verify_password",
+]
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 COMMON_PASSWORDS = Path(__file__).parent / "data" / "common-passwords.txt"
@@ -69,6 +76,19 @@ def policy_text(policy: PasswordPolicy) -> str:
     if parts:
         text += _(" dont au moins : ") + ", ".join(parts)
     return text
+
+
+def policy_hint(policy: PasswordPolicy) -> str:
+    """The rules shown under a new password's field: the guide's sentence, then the checks it
+    does not name, so that nobody learns them only from a refusal."""
+    return (
+        policy_text(policy)
+        + ". "
+        + _(
+            "Il ne doit contenir ni votre nom ni votre nom d'utilisateur, ni être un mot de "
+            "passe trop courant (comme « motdepasse1 »)."
+        )
+    )
 
 
 def _fold(text: str) -> str:

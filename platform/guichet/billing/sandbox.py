@@ -1,9 +1,10 @@
 """The sandbox bank of the embedded default and the tests (never in production).
 
 It looks like the guide's Paybox screens ("Résumé de la transaction", "CCAS CASTRES VADS",
-card number, expiry, CVV) and speaks the Systempay v2 protocol that eopayment implements: it
-checks the signature of the request, then signs its answer with the same HMAC-SHA-256, sends it
-server-to-server to ``vads_url_check`` and sends the citizen back to ``vads_url_return``.
+"Choisissez votre moyen de paiement", then card number, expiry, CVV) and speaks the Systempay
+v2 protocol that eopayment implements: it checks the signature of the request, then signs its
+answer with the same HMAC-SHA-256, sends it server-to-server to ``vads_url_check`` and sends
+the citizen back to ``vads_url_return``.
 
 Test cards: 4970 1000 0000 0000 pays; 4970 1000 0000 0014 is refused; "Annuler" cancels.
 """
@@ -11,7 +12,8 @@ Test cards: 4970 1000 0000 0000 pays; 4970 1000 0000 0014 is refused; "Annuler" 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +24,7 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
 from guichet.billing.backends import SANDBOX_SITE_ID, sandbox_secret
+from guichet.i18n import gettext as _
 from guichet.web.pages import render_page, services_of
 
 __all__ = ["CARD_PAID", "CARD_REFUSED", "SandboxBankController", "sign"]
@@ -29,6 +32,23 @@ __all__ = ["CARD_PAID", "CARD_REFUSED", "SandboxBankController", "sign"]
 log = logging.getLogger("guichet.sandbox")
 CARD_PAID = "4970100000000000"
 CARD_REFUSED = "4970100000000014"
+METHODS = {"cb": "CB", "visa": "Visa", "mastercard": "Mastercard"}
+_EXPIRY = re.compile(r"(0[1-9]|1[0-2])\s*/\s*(\d{2})")
+
+
+def expiry_problem(text: str, today: date | None = None) -> str:
+    """Why a card's end of validity (MM/AA) is refused; empty when it is good."""
+    text = text.strip()
+    if not text:
+        return _("Indiquez la date de fin de validité.")
+    found = _EXPIRY.fullmatch(text)
+    if found is None:
+        return _("Indiquez le mois puis l'année, sur deux chiffres chacun : par exemple 09/28.")
+    today = today or date.today()
+    month, year = int(found.group(1)), 2000 + int(found.group(2))
+    if (year, month) < (today.year, today.month):
+        return _("Cette carte n'est plus valable : sa date de fin de validité est passée.")
+    return ""
 
 
 def _backend(secret: str) -> Any:
@@ -65,14 +85,19 @@ class SandboxBankController(Controller):
     @post("/", name="sandbox:bank")
     async def bank(self, request: Request[Any, Any, Any]) -> Response[Any]:
         secret = self._secret(request)
-        fields = _vads(await request.form())
+        form = await request.form()
+        fields = _vads(form)
         if not fields.get("signature") or sign(fields, secret) != fields["signature"]:
             return render_page(request, "sandbox/refused.html", status_code=400)
+        method = str(form.get("method", ""))  # first the means of payment, then the card
         return render_page(
             request,
             "sandbox/bank.html",
             fields=fields,
             amount_cents=int(fields.get("vads_amount", "0") or 0),
+            method=method if method in METHODS else "",
+            methods=METHODS,
+            values={},
             errors={},
             headers={"Cache-Control": "no-store"},
         )
@@ -91,18 +116,27 @@ class SandboxBankController(Controller):
         else:
             errors = {}
             if card not in (CARD_PAID, CARD_REFUSED):
-                errors["card_number"] = "Numéro de carte inconnu de la banque de test."
-            if not str(form.get("expiry", "")).strip():
-                errors["expiry"] = "Indiquez la date de fin de validité."
-            if len(str(form.get("cvv", "")).strip()) != 3:
-                errors["cvv"] = "Le cryptogramme visuel compte 3 chiffres."
+                errors["card_number"] = _("Numéro de carte inconnu de la banque de test.")
+            if problem := expiry_problem(str(form.get("expiry", ""))):
+                errors["expiry"] = problem
+            cvv = str(form.get("cvv", "")).strip()
+            if len(cvv) != 3 or not cvv.isdigit():
+                errors["cvv"] = _("Le cryptogramme visuel compte 3 chiffres.")
             if errors:
+                method = str(form.get("method", ""))
                 return render_page(
                     request,
                     "sandbox/bank.html",
                     status_code=400,
                     fields=fields,
                     errors=errors,
+                    method=method if method in METHODS else "cb",
+                    methods=METHODS,
+                    # what was typed stays, but the cryptogram (as a bank does)
+                    values={
+                        "card_number": str(form.get("card_number", ""))[:30],
+                        "expiry": str(form.get("expiry", ""))[:10],
+                    },
                     amount_cents=int(fields.get("vads_amount", "0") or 0),
                     headers={"Cache-Control": "no-store"},
                 )
