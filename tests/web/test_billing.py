@@ -131,6 +131,7 @@ async def test_invoice_pdf_is_a_real_pdf_of_the_invoice(web, backend):
     text_of_pdf = page.extract_text()
     assert "FACTURATION SERVICE SÉNIORS" in text_of_pdf and "17,06" in text_of_pdf
     assert "CCAS de Castres" in text_of_pdf  # the page footer
+    assert "auprès du CCAS de Castres" in " ".join(text_of_pdf.split())  # not « de CCAS »
     # One family throughout, the footer included (it came out in a third font, DejaVu Serif).
     fonts = {
         str(font.get_object()["/BaseFont"]).split("+")[-1]

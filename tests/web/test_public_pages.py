@@ -195,3 +195,19 @@ async def test_a_logo_missing_from_the_store_is_a_404_not_an_error(web, backend)
         for path in moved:
             path.rename(path.with_name(path.name.removesuffix(".away")))
     assert (await web.get("/ccas-castres/logo")).status_code == 200
+
+
+async def test_the_tenant_is_named_with_its_article_in_french(client):
+    """« Contactez le CCAS de Castres », « la Mairie de Val-Dorée »; in English, the name."""
+
+    def text(response):
+        return " ".join(unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+
+    castres = text(await client.get("/ccas-castres/mot-de-passe-oublie", headers=FR))
+    assert "Contactez le CCAS de Castres" in castres
+    valdoree = text(await client.get("/mairie-valdoree/mot-de-passe-oublie", headers=FR))
+    assert "Contactez la Mairie de Val-Dorée" in valdoree
+    english = text(
+        await client.get("/mairie-valdoree/mot-de-passe-oublie", headers={"Accept-Language": "en"})
+    )
+    assert "Contact Mairie de Val-Dorée" in english

@@ -643,8 +643,8 @@ class AccountsController(Controller):
                 ctx,
                 username,
                 _(
-                    "Votre espace est verrouillé. Contactez %(name)s pour le débloquer.",
-                    name=ctx.tenant.name,
+                    "Votre espace est verrouillé. Contactez %(the_name)s pour le débloquer.",
+                    the_name=ctx.tenant.the_name,
                 ),
             )
         ctx.accounts.logged_in(citizen, ctx.ip)

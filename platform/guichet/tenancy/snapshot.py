@@ -8,7 +8,35 @@ from typing import Any
 
 from guichet.tenancy.models import Tenant, TenantStatus
 
-__all__ = ["PasswordPolicy", "TenantSnapshot"]
+__all__ = ["PasswordPolicy", "TenantSnapshot", "french_forms"]
+
+# The article a French sentence puts before an institution's name, by its first word: "le CCAS
+# de Castres" (du, au), "la Mairie de Val-Dorée" (de la, à la), "l'Agglomération …" (de l',
+# à l'); any other first word is a place, which takes none ("Castres", "d'Albi").
+_MASCULINE = {
+    "ccas", "cias", "centre", "conseil", "département", "pôle", "service", "sivu", "sivom",
+    "syndicat",
+}  # fmt: skip
+_FEMININE = {
+    "commune", "communauté", "direction", "maison", "mairie", "métropole", "régie", "ville",
+}  # fmt: skip
+_ELIDED = {"agglomération", "établissement", "espace", "hôtel", "office", "union"}
+
+
+def french_forms(name: str) -> tuple[str, str, str]:
+    """(le …, du …, au …) for ``name``: "le CCAS de Castres", "du CCAS de Castres", "au CCAS
+    de Castres"; "la Mairie …", "de la Mairie …", "à la Mairie …"; "l'Agglomération …",
+    "de l'…", "à l'…"; "Castres", "de Castres", "à Castres"; "Albi", "d'Albi", "à Albi"."""
+    first = name.split(" ", 1)[0].split("-", 1)[0].lower()
+    if first in _MASCULINE:
+        return f"le {name}", f"du {name}", f"au {name}"
+    if first in _FEMININE:
+        return f"la {name}", f"de la {name}", f"à la {name}"
+    if first in _ELIDED:
+        return f"l'{name}", f"de l'{name}", f"à l'{name}"
+    if first[:1] in "aeiouyàâéèêëîïôöûü":
+        return name, f"d'{name}", f"à {name}"
+    return name, f"de {name}", f"à {name}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +125,25 @@ class TenantSnapshot:
             document_max_bytes=tenant.document_max_bytes,
             document_quota_bytes=tenant.document_quota_bytes,
         )
+
+    # In French sentences, the name with its article ("Contactez le CCAS de Castres", "le
+    # portail du CCAS de Castres", "restent au CCAS de Castres"); in another language, the name.
+    def _french(self, name: str, form: int) -> str:
+        from guichet.i18n import current_locale
+
+        return french_forms(name)[form] if current_locale() == "fr" else name
+
+    @property
+    def the_name(self) -> str:
+        return self._french(self.name, 0)
+
+    @property
+    def of_name(self) -> str:
+        return self._french(self.name, 1)
+
+    @property
+    def at_name(self) -> str:
+        return self._french(self.name, 2)
 
     def feature(self, name: str, default: bool = True) -> bool:
         return bool(self.features.get(name, default))
