@@ -677,3 +677,15 @@ async def test_the_sandbox_bank_checks_the_expiry_and_keeps_what_was_typed(web, 
     assert expiry_problem("12/26", today) == "" and expiry_problem("01/27", today) == ""
     assert expiry_problem("11/26", today) and expiry_problem("1/27", today)
     assert expiry_problem(" 09 / 28 ", today) == ""
+
+
+async def test_an_empty_email_is_asked_for_not_called_invalid(web, backend):
+    username, _email = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username)
+    url = f"/ccas-castres/mon-espace/factures/{invoice_id}"
+    page = await web.get(url, headers=FR)
+    empty = await post_form(web, f"{url}/payer", {"email": ""}, page=page.text)
+    assert empty.status_code == 400 and "Indiquez votre adresse de courriel" in text(empty)
+    wrong = await post_form(web, f"{url}/payer", {"email": "cecile@"}, page=page.text)
+    assert wrong.status_code == 400 and "Adresse de courriel invalide" in text(wrong)
+    assert 'value="cecile@"' in wrong.text  # kept

@@ -60,6 +60,10 @@ async def test_form_is_prefilled_and_errors_keep_what_was_typed(web, backend):
     assert response.status_code == 400
     page = text(response)
     assert "Date invalide" in page and "Numéro invalide" in page
+    # the example is a date of now, not a birth date from the last century
+    from datetime import date
+
+    assert f"par exemple {date.today():%d/%m/%Y}" in page and "21/03/1948" not in page
     assert "Choisissez une valeur dans la liste." in page
     assert "Joignez ce document" in page  # the tax notice is required
     assert 'value="31/02/1948"' in page and 'value="Digicode 1234"' not in page
@@ -576,8 +580,12 @@ async def test_double_send_makes_one_request_and_one_email(web, backend):
         web,
         MEALS,
         {**meal_answers(), "action": "continuer"},
-        files={"file-avis_imposition": ("avis.pdf", PDF, "application/pdf")},
+        files={
+            "file-avis_imposition": ("C:\\Mes documents\\avis-2025.pdf", PDF, "application/pdf")
+        },
     )
+    # the summary shows which file goes with the document asked for
+    assert "Dernier avis d'imposition (avis-2025.pdf)" in text(summary)
     token = csrf(summary.text)
     responses = await asyncio.gather(
         *(web.post(f"{MEALS}/envoyer", data={"_csrf_token": token}, headers=FR) for _ in range(3))

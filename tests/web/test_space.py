@@ -163,6 +163,10 @@ async def test_contacts_add_change_remove(web, backend):
         {"kind": "medecin", "first_name": "", "last_name": ""},
     )
     assert refused.status_code == 400 and "au moins le prénom" in text(refused)
+    # the rule is said before, and neither name is marked as required on its own
+    form = await web.get("/ccas-castres/mon-espace/contacts/nouveau", headers=FR)
+    assert "Indiquez au moins le prénom ou le nom" in text(form)
+    assert not re.search(r'name="first_name"[^>]*aria-required', form.text)
     await post_form(
         web,
         "/ccas-castres/mon-espace/contacts/nouveau",

@@ -159,14 +159,15 @@ class BillingController(Controller):
         form = await ctx.request.form()
         email = str(form.get("email", "")).strip()[:254]
         if not valid_email(email):
-            return await self._invoice_page(
-                ctx,
-                citizen,
-                view,
-                400,
-                {"email": _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")},
-                email,
+            message = (
+                _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")
+                if email
+                else _(
+                    "Indiquez votre adresse de courriel : la confirmation du paiement y sera "
+                    "envoyée."
+                )
             )
+            return await self._invoice_page(ctx, citizen, view, 400, {"email": message}, email)
         blocker = payment_blocker(view.invoice, view.ledger)
         if blocker:
             return await self._invoice_page(ctx, citizen, view, 400, email=email)

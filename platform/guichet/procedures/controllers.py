@@ -132,6 +132,15 @@ async def _uploads(form: Any, name: str) -> list[tuple[str, bytes]]:
     return files
 
 
+def _titled(label: str, filename: str) -> str:
+    """« Dernier avis d'imposition (avis-2025.pdf) »: the document asked for, and the file the
+    citizen chose, so that the summary shows which file went (the name as sent, its folder and
+    invisible characters left out)."""
+    name = "".join(c for c in filename.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable())
+    name = name.strip()[:80]
+    return f"{label} ({name})"[:150] if name else label[:150]
+
+
 def field_labels(procedure: Procedure) -> dict[str, str]:
     """Error-summary labels: every field, each part of an address, each document."""
     part_labels = {
@@ -542,14 +551,13 @@ class ProceduresController(Controller):
             choice = _text(form, name, 40)
             try:
                 if uploads:
-                    _filename, data = uploads[0]
+                    filename, data = uploads[0]
+                    title = _titled(slot["label"], filename)
                     if documents is not None and form.get(f"store-{slot['key']}"):
-                        stored = await documents.add(
-                            slot["label"][:150], DocumentKind.OTHER, None, data
-                        )
+                        stored = await documents.add(title, DocumentKind.OTHER, None, data)
                         await service.attach_stored(draft, slot["key"], stored)
                     else:
-                        await service.attach(draft, slot["label"], data, slot=slot["key"])
+                        await service.attach(draft, title, data, slot=slot["key"])
                 elif choice == "retirer":
                     await service.clear_slot(draft, slot["key"])
                 elif choice and choice != "garder" and documents is not None:

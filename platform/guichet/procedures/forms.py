@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -99,7 +100,10 @@ def _clean_field(
     elif kind == "date":
         parsed = parse_date(text)
         if parsed is None or not 1900 <= parsed.year <= 2100:
-            errors[key] = _("Date invalide : écrivez-la comme 21/03/1948.")
+            errors[key] = _(
+                "Date invalide : écrivez-la sous la forme jj/mm/aaaa, par exemple %(example)s.",
+                example=date.today().strftime("%d/%m/%Y"),
+            )
         else:
             values[key] = parsed.isoformat()
     elif kind == "number":
