@@ -148,7 +148,9 @@ class WebSettings:
     """The HTTP side."""
 
     public_url: str = env_field(
-        "GUICHET_PUBLIC_URL", "http://127.0.0.1:8000", "Base URL used in emails and redirects."
+        "GUICHET_PUBLIC_URL",
+        "http://127.0.0.1:8000",
+        "Base URL used in emails and redirects (unset: guichet run uses its --host/--port).",
     )
     secret_key: str = env_field(
         "GUICHET_SECRET_KEY",

@@ -34,6 +34,24 @@ from guichet.tenancy.snapshot import french_forms
         ),
         ("Castres", ("Castres", "de Castres", "à Castres")),  # a place takes no article
         ("Albi", ("Albi", "d'Albi", "à Albi")),
+        ("Le Mans", ("Le Mans", "du Mans", "au Mans")),
+        (
+            "Les Sables-d'Olonne",
+            ("Les Sables-d'Olonne", "des Sables-d'Olonne", "aux Sables-d'Olonne"),
+        ),
+        ("La Rochelle", ("La Rochelle", "de La Rochelle", "à La Rochelle")),
+        (
+            "C.C.A.S. de Lavaur",
+            ("le C.C.A.S. de Lavaur", "du C.C.A.S. de Lavaur", "au C.C.A.S. de Lavaur"),
+        ),
+        (
+            "Association Soleil",
+            ("l'Association Soleil", "de l'Association Soleil", "à l'Association Soleil"),
+        ),
+        (
+            "EHPAD Les Tilleuls",
+            ("l'EHPAD Les Tilleuls", "de l'EHPAD Les Tilleuls", "à l'EHPAD Les Tilleuls"),
+        ),
     ],
 )
 def test_french_forms(name, forms):

@@ -443,13 +443,20 @@ async def test_sign_in_leads_back_to_the_page_asked_for(web, backend):
     # a form sent while signed out is not where sign-in leads
     await post_form(web, "/ccas-castres/deconnexion", {}, page=again.text)
     page = await web.get("/ccas-castres/", headers=FR)
-    await web.post(
+    posted = await web.post(
         "/ccas-castres/mon-espace/coordonnees",
         data={"_csrf_token": csrf(page.text)},
         headers=FR,
         follow_redirects=False,
     )
+    assert posted.status_code == 303 and posted.headers["location"] == "/ccas-castres/"
     assert str((await login(web, "ccas-castres", username)).url).endswith("/mon-espace")
+    # a download asked for while signed out leads to the page that offers it, not to the file
+    await post_form(web, "/ccas-castres/deconnexion", {}, page=(await web.get(asked)).text)
+    await web.get("/ccas-castres/mon-espace/mes-donnees/export", headers=FR)
+    back = await login(web, "ccas-castres", username)
+    assert str(back.url).endswith("/ccas-castres/mon-espace/mes-donnees")
+    assert back.headers["content-type"].startswith("text/html")
 
 
 async def test_pages_behind_login_redirect_when_signed_out(web):
@@ -854,4 +861,4 @@ async def test_every_rule_a_new_password_must_follow_is_shown_before_it_is_typed
     await new_citizen(web, backend.settings)
     page = text(await web.get("/ccas-castres/mon-espace/identifiants", headers=FR))
     assert "Le mot de passe doit contenir au minimum 8 caractère(s)" in page
-    assert "ni votre nom ni votre nom d'utilisateur" in page and "trop courant" in page
+    assert "ni vos nom et prénom ni votre nom d'utilisateur" in page and "trop courant" in page

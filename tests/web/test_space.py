@@ -114,7 +114,7 @@ async def test_the_details_are_one_form_and_the_history_speaks_the_pages_words(w
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    await new_citizen(web, backend.settings)
+    username, _email = await new_citizen(web, backend.settings)
     url = "/ccas-castres/mon-espace/coordonnees"
     page = await web.get(url, headers=FR)
     assert page.text.count("<form") == page.text.count("</form>")
@@ -151,8 +151,29 @@ async def test_the_details_are_one_form_and_the_history_speaks_the_pages_words(w
     ):
         assert re.search(change, history), (change, history[history.find("<table") :])
     assert "preferred_contact" not in history and "street_name" not in history
-    today = datetime.now(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y à %H")
-    assert today in history  # Paris time, as the other pages
+    when = re.search(r"(\d\d/\d\d/\d{4}) à (\d\d)h(\d\d)", history)
+    shown = datetime.strptime(" ".join(when.groups()), "%d/%m/%Y %H %M")
+    now = datetime.now(ZoneInfo("Europe/Paris")).replace(tzinfo=None)
+    assert abs((now - shown).total_seconds()) < 300, (shown, now)  # Paris time, not UTC
+    # data stored under older rules (a postcode now refused) never stops another change
+    from sqlalchemy import update
+
+    from guichet.accounts.models import Citizen
+    from guichet.db.session import Database
+
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            await session.execute(
+                update(Citizen).where(Citizen.username == username).values(postcode="8110")
+            )
+    finally:
+        await db.dispose()
+    page = await web.get(url, headers=FR)
+    sent = {**form, "postcode": "8110", "mobile": "06 99 88 77 66"}
+    saved = await post_form(web, url, sent, page=page.text)
+    assert saved.status_code == 200 and "Vos coordonnées sont enregistrées" in text(saved)
+    assert 'value="06 99 88 77 66"' in (await web.get(url, headers=FR)).text
 
 
 async def test_contacts_add_change_remove(web, backend):

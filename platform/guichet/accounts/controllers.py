@@ -26,11 +26,11 @@ from guichet.accounts.web import (
     AFTER_LOGIN,
     LIMITS,
     AccountsContext,
+    after_login,
     login_ip_limit,
     private_page,
     provide_ctx,
     require_citizen,
-    return_path,
     signup_limit,
 )
 from guichet.accounts.wizard import STEPS, Wizard
@@ -649,9 +649,9 @@ class AccountsController(Controller):
             )
         ctx.accounts.logged_in(citizen, ctx.ip)
         await ctx.commit()
-        target = ctx.session.get(AFTER_LOGIN)  # the page asked for before signing in
+        target = after_login(ctx.session.get(AFTER_LOGIN))  # the page asked for before
         ctx.sign_in(citizen)
-        return await ctx.redirect(target if return_path(target) else "/mon-espace")
+        return await ctx.redirect(target)
 
     async def _login_failed(
         self,

@@ -85,8 +85,8 @@ def policy_hint(policy: PasswordPolicy) -> str:
         policy_text(policy)
         + ". "
         + _(
-            "Il ne doit contenir ni votre nom ni votre nom d'utilisateur, ni être un mot de "
-            "passe trop courant (comme « motdepasse1 »)."
+            "Il ne doit contenir ni vos nom et prénom ni votre nom d'utilisateur, ni être un "
+            "mot de passe trop courant (comme « motdepasse1 »)."
         )
     )
 

@@ -148,7 +148,9 @@ def history_lines(event: CitizenEvent, outcomes: dict[str, str], locale: str) ->
     if kind == "details_changed":
         labels = field_labels()
         return [
-            _(
+            (_("Photo ajoutée") if change.get("to") else _("Photo retirée"))
+            if name == "photo"
+            else _(
                 "%(field)s : « %(old)s » → « %(new)s »",
                 field=labels.get(name, name),
                 old=_shown(name, str(change.get("from", "")), locale),
@@ -281,8 +283,10 @@ class SpaceController(Controller):
             return citizen
         form = await ctx.request.form()
         files = ctx.request.app.state.services.files
-        # One form holds the three sections, so that saving one never loses what was typed in
-        # another: each section sent is checked, and all are saved together or none is.
+        # One form holds the three sections, so that saving never loses what was typed in one of
+        # them: each section that was changed is checked, and all are saved together or none
+        # is. A section left as it was is not checked again (data stored under older rules
+        # never stops a citizen from changing a phone number).
         cleaners: dict[str, tuple[Any, tuple[str, ...]]] = {
             "identite": (forms.clean_identity, IDENTITY_FIELDS),
             "adresse": (forms.clean_address, ADDRESS_FIELDS),
@@ -291,9 +295,20 @@ class SpaceController(Controller):
                 CONTACT_FIELDS,
             ),
         }
-        sent = [name for name, (_clean, fields) in cleaners.items() if set(fields) & set(form)]
-        if not sent:
+        before = current_values(citizen)
+        upload = form.get("photo")
+        new_file = isinstance(upload, UploadFile) and bool(upload.filename)
+        removing = form.get("remove_photo") == "yes"
+
+        def changed(name: str, fields: tuple[str, ...]) -> bool:
+            if name == "identite" and (new_file or removing):
+                return True
+            return any(str(form.get(f, "")).strip() != before[f] for f in fields if f in form)
+
+        present = [name for name, (_clean, fields) in cleaners.items() if set(fields) & set(form)]
+        if not present:
             raise NotFoundException()
+        sent = [name for name in present if changed(name, cleaners[name][1])]
         values: dict[str, str] = {}
         errors: dict[str, str] = {}
         for name in sent:
@@ -303,7 +318,6 @@ class SpaceController(Controller):
             values.update(section_values)
             errors.update(section_errors)
         new_photo = ""
-        upload = form.get("photo")
         if "identite" in sent and isinstance(upload, UploadFile) and upload.filename:
             content = await upload.read()
             if content and not errors:
@@ -317,9 +331,9 @@ class SpaceController(Controller):
                     "(un navigateur ne la garde pas)."
                 )
         if errors:
+            values["remove_photo"] = "yes" if removing else ""
             return await self._details_page(ctx, citizen, 400, values=values, errors=errors)
-        before = current_values(citizen)
-        changed = False
+        saved = False
         old_photo = ""
         for name in sent:
             changes = {}
@@ -342,8 +356,8 @@ class SpaceController(Controller):
                     changes["photo"] = {"from": "photo", "to": ""}
             if changes:
                 ctx.accounts.record(citizen, f"details_changed:{name}", changes, ctx.ip)
-                changed = True
-        if changed:
+                saved = True
+        if saved:
             await ctx.commit()
             if old_photo:
                 await asyncio.to_thread(files.delete, old_photo)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +149,25 @@ async def build_context(
 
 
 AFTER_LOGIN = "after_login"
+AFTER_LOGIN_FOR = 30 * 60  # seconds: the next person at a shared computer starts at MON ACCUEIL
+# A download asked for while signed out leads, once signed in, to the page it is on: a redirect
+# to a file would leave the citizen on the sign-in page, thinking it failed.
+_DOWNLOAD = re.compile(r"(/(pdf|telecharger|export|photo)|/recu/[^/]+)$")
+
+
+def page_of(path: str) -> str:
+    """The page of ``path``: itself, or for a download the page that offers it
+    (``/mon-espace/factures/<id>/pdf`` → ``/mon-espace/factures/<id>``)."""
+    return _DOWNLOAD.sub("", path) or "/mon-espace"
+
+
+def after_login(stored: Any) -> str:
+    """Where sign-in leads: the page kept by ``require_citizen`` if it is recent and safe."""
+    if not isinstance(stored, dict) or not isinstance(stored.get("at"), int | float):
+        return "/mon-espace"
+    path = stored.get("path")
+    fresh = 0 <= time.time() - stored["at"] <= AFTER_LOGIN_FOR
+    return path if fresh and isinstance(path, str) and return_path(path) else "/mon-espace"
 
 
 def return_path(target: Any) -> bool:
@@ -156,6 +177,7 @@ def return_path(target: Any) -> bool:
         isinstance(target, str)
         and target.startswith("/")
         and not target.startswith("//")
+        and "\\" not in target
         and len(target) <= 512
         and all(" " < c <= "~" for c in target)
     )
@@ -168,10 +190,12 @@ async def require_citizen(ctx: AccountsContext) -> Citizen | Response[Any]:
     citizen = await ctx.citizen()
     if citizen is None:
         if ctx.request.method == "GET":  # back to this page once signed in (a link in an email)
+            path = ctx.request.url.path.removeprefix(ctx.base)
             query = ctx.request.url.query
-            target = ctx.request.url.path.removeprefix(ctx.base) + (f"?{query}" if query else "")
+            target = page_of(path)
+            target += f"?{query}" if query and target == path else ""
             if return_path(target):
-                ctx.session.set(AFTER_LOGIN, target)
+                ctx.session.set(AFTER_LOGIN, {"path": target, "at": time.time()})
         ctx.flash(
             _(
                 "Votre session a expiré ou vous n'êtes pas connecté : identifiez-vous "

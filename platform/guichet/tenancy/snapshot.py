@@ -20,14 +20,23 @@ _MASCULINE = {
 _FEMININE = {
     "commune", "communauté", "direction", "maison", "mairie", "métropole", "régie", "ville",
 }  # fmt: skip
-_ELIDED = {"agglomération", "établissement", "espace", "hôtel", "office", "union"}
+_ELIDED = {
+    "agence", "agglomération", "association", "ehpad", "établissement", "espace", "hôtel",
+    "office", "union",
+}  # fmt: skip
 
 
 def french_forms(name: str) -> tuple[str, str, str]:
     """(le …, du …, au …) for ``name``: "le CCAS de Castres", "du CCAS de Castres", "au CCAS
     de Castres"; "la Mairie …", "de la Mairie …", "à la Mairie …"; "l'Agglomération …",
-    "de l'…", "à l'…"; "Castres", "de Castres", "à Castres"; "Albi", "d'Albi", "à Albi"."""
-    first = name.split(" ", 1)[0].split("-", 1)[0].lower()
+    "de l'…", "à l'…"; "Castres", "de Castres", "à Castres"; "Albi", "d'Albi", "à Albi";
+    "Le Mans", "du Mans", "au Mans"; "Les Sables-d'Olonne", "des Sables…", "aux Sables…"."""
+    first = name.split(" ", 1)[0].split("-", 1)[0].lower().replace(".", "")
+    rest = name.split(" ", 1)[1] if " " in name else ""
+    if first == "le" and rest:  # a place whose name has its article: du Mans, au Mans
+        return name, f"du {rest}", f"au {rest}"
+    if first == "les" and rest:
+        return name, f"des {rest}", f"aux {rest}"
     if first in _MASCULINE:
         return f"le {name}", f"du {name}", f"au {name}"
     if first in _FEMININE:
