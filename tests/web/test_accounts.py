@@ -495,6 +495,12 @@ async def test_audio_captcha_over_http(web):
     assert audio.headers["content-type"] == "audio/wav" and audio.content[:4] == b"RIFF"
     image = await web.get(f"/mairie-valdoree/captcha/{challenge}/0")
     assert image.headers["content-type"].startswith("image/svg+xml")
+    # never the icon's own file, never the same bytes twice: no lookup table of the icons
+    from guichet.accounts.captcha import icon_svg, icons
+
+    again = await web.get(f"/mairie-valdoree/captcha/{challenge}/0")
+    assert image.content != again.content and image.content.startswith(b"<svg")
+    assert all(icon_svg(i["name"]) not in (image.content, again.content) for i in icons())
     # The captcha of this session cannot be fetched from another tenant.
     assert (await web.get(f"/ccas-castres/captcha/{challenge}/0")).status_code == 404
     response = await post_form(

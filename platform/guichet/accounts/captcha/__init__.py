@@ -143,7 +143,8 @@ class CaptchaService:
         challenge = await self.current(tenant_id, session_id)
         if challenge is None or challenge.id != challenge_id or not 0 <= index < CHOICES:
             return None
-        return icon_svg(challenge.order[index])
+        # drawn anew at every request: the icon's own file would be recognised by its bytes
+        return disguise_svg(icon_svg(challenge.order[index]))
 
     async def audio(
         self, tenant_id: str, session_id: str, challenge_id: str, locale: str
