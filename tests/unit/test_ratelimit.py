@@ -13,17 +13,34 @@ LIMIT = Limit("t", free=3, window=3600, base=2, cap=60)
 
 async def test_waits_grow_then_cap():
     limiter = RateLimiter(MemoryStore())
-    waits = []
-    for _ in range(8):
-        waits.append(await limiter.attempt(LIMIT, "tenant", "x"))
+    proceeded, imposed = [], []
+    for _ in range(9):
+        proceeded.append(await limiter.attempt(LIMIT, "tenant", "x") == 0)
+        imposed.append(await limiter.retry_after(LIMIT, "tenant", "x"))
         await limiter.store.delete("t:tenant:x:until")  # as if each wait had passed
-    assert waits == [0, 0, 0, 2, 4, 8, 16, 32]
+    # every attempt made once the wait has passed goes ahead (what "réessayez dans N
+    # secondes" promises); from the free-th on, each imposes a doubled wait on the next
+    assert proceeded == [True] * 9
+    assert imposed == [0, 0, 2, 4, 8, 16, 32, 60, 60]  # capped
     await limiter.attempt(LIMIT, "tenant", "x")
-    await limiter.store.delete("t:tenant:x:until")
-    assert await limiter.attempt(LIMIT, "tenant", "x") == 60  # capped
     assert 55 <= await limiter.retry_after(LIMIT, "tenant", "x") <= 60
     # while waiting, attempts are refused and not counted
     assert await limiter.attempt(LIMIT, "tenant", "x") > 0
+    await limiter.store.delete("t:tenant:x:until")
+    assert await limiter.attempt(LIMIT, "tenant", "x") == 0
+
+
+async def test_the_attempt_after_the_announced_wait_is_tried(monkeypatch):
+    """The staff's second factor: five wrong codes, « réessayez dans 30 secondes »; 31 seconds
+    later the next code is really checked (it was refused, and the wait doubled, for ever)."""
+    limiter = RateLimiter(MemoryStore())
+    code = Limit("code", free=5, window=900, base=30, cap=900)
+    assert [await limiter.attempt(code, "t", "u") for _ in range(5)] == [0] * 5
+    assert 29 <= await limiter.attempt(code, "t", "u") <= 30  # refused, not counted
+    real = ratelimit.time.time
+    monkeypatch.setattr(ratelimit.time, "time", lambda: real() + 31)
+    assert await limiter.attempt(code, "t", "u") == 0  # tried
+    assert 59 <= await limiter.retry_after(code, "t", "u") <= 60  # the next one waits longer
 
 
 async def test_subjects_and_tenants_are_separate():
@@ -79,3 +96,21 @@ async def test_parallel_attempts_on_redis(redis_srv):
     finally:
         await store.__aexit__(None, None, None)
         cleanup_prefix(redis_srv.url, namespace)
+
+
+async def test_the_attempt_after_the_wait_is_tried_on_redis(redis_srv):
+    import uuid
+
+    from litestar.stores.redis import RedisStore
+
+    namespace = f"rltest{uuid.uuid4().hex[:8]}"
+    store = RedisStore.with_client(url=redis_srv.url, namespace=namespace)
+    try:
+        limiter = RateLimiter(store)
+        assert [await limiter.attempt(LIMIT, "t", "x") for _ in range(3)] == [0, 0, 0]
+        assert 1 <= await limiter.attempt(LIMIT, "t", "x") <= 2  # waiting: refused
+        await store.delete("t:t:x:until")  # as if the wait had passed
+        assert await limiter.attempt(LIMIT, "t", "x") == 0  # tried
+        assert 3 <= await limiter.retry_after(LIMIT, "t", "x") <= 4  # the next waits longer
+    finally:
+        await store.__aexit__(None, None, None)

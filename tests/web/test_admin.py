@@ -369,6 +369,11 @@ async def test_operator_puts_a_tenant_in_maintenance_and_back(web, backend):
     )
     citizen_page = await web.get(f"/{slug}/", headers=FR)
     assert citizen_page.status_code == 503 and "Retour à 14 h." in text(citizen_page)
+    # the staff's spaces stay open, their roots included (an administrator lands on /admin)
+    for path in ("/admin", "/admin/", "/admin/parametres", "/agents", "/agents/connexion"):
+        staff = await web.get(f"/{slug}{path}", headers=FR, follow_redirects=False)
+        assert staff.status_code != 503, path
+    assert (await web.get(f"/{slug}/administration", headers=FR)).status_code == 503
     back = await post_form(
         web, f"/operator/collectivites/{slug}/etat", {"status": "active"}, page=page.text
     )

@@ -22,7 +22,10 @@ __all__ = ["LOCALE_COOKIE", "TenantMiddleware", "TenantUnavailable", "UnknownTen
 LOCALE_COOKIE = "guichet_locale"
 # Pages that stay reachable during maintenance so that the maintenance page is branded.
 _ALWAYS_SERVED = ("branding.css", "logo")
-_OPEN_IN_MAINTENANCE = ("/agents/", "/admin/", "/paiement/notification")
+# what stays open when a tenant is in maintenance: the staff's spaces (their root included:
+# /admin, where an administrator lands and ends the maintenance) and the bank's notifications
+_OPEN_IN_MAINTENANCE = {"agents", "admin"}
+_NOTIFICATIONS = "/paiement/notification"
 
 
 class UnknownTenant(NotFoundException):
@@ -82,5 +85,6 @@ class TenantMiddleware:
             # staff keep working (and can end the maintenance they started); the bank's
             # notifications still land, so that no payment is lost
             inside = scope["path"][len(slug) + 1 :]
-            if not inside.startswith(_OPEN_IN_MAINTENANCE):
+            first = inside.lstrip("/").split("/", 1)[0]
+            if first not in _OPEN_IN_MAINTENANCE and inside.rstrip("/") != _NOTIFICATIONS:
                 raise TenantUnavailable(tenant, "maintenance")
