@@ -680,6 +680,11 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
         page=page.text,
     )
     assert bad.status_code == 400 and "2026-10" in text(bad)
+    for typo in ("1900-01", "2099-01"):
+        far = await post_form(
+            web, "/ccas-castres/admin/facturation/", {"ledger": "seniors", "period": typo}
+        )
+        assert far.status_code == 400 and "Choisissez un mois entre 2000 et" in text(far), typo
     launched = await post_form(
         web,
         "/ccas-castres/admin/facturation/",
@@ -733,7 +738,11 @@ async def test_the_print_file_of_a_run_is_downloaded_by_volume_from_the_billing_
         assert (await web.get(f"{base}/{missing}", headers=FR)).status_code == 404
     web.cookies.clear()
     await signed_in_staff(web, backend.settings, role="agent")  # no billing permission
-    assert (await web.get(f"{base}/1", headers=FR)).status_code == 403
+    refused = await web.get(f"{base}/1", headers=FR)
+    assert refused.status_code == 403
+    # the role is named as the reason, not an expired form
+    shown = text(refused)
+    assert "Votre rôle ne permet pas" in shown and "formulaire a expiré" not in shown
     web.cookies.clear()
     await signed_in_staff(web, backend.settings, slug="mairie-valdoree", role="administrateur")
     other = f"/mairie-valdoree/admin/facturation/lancements/{run_id}/courrier/1"

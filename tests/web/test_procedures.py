@@ -280,6 +280,25 @@ async def test_agent_thread_complements_and_acceptance(web, backend):
     assert "Le message est envoyé au demandeur." in text(written)
     assert await outbox(backend.settings, "ccas-castres", email, "request_message")
     me = re.search(r'<option value="([0-9a-f-]{36})">Paul AGENT', text(written)).group(1)
+    # nobody whose role cannot open the requests is offered, nor accepted
+    from sqlalchemy import select
+
+    from guichet.db.session import Database
+    from guichet.staff.models import StaffUser
+
+    await new_staff(backend.settings, role="regisseur", name="Rémi RÉGIE")
+    offered = text(await web.get(agent_page, headers=FR))
+    assert "Paul AGENT" in offered and "Rémi RÉGIE" not in offered
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            cashier = await session.scalar(
+                select(StaffUser.id).where(StaffUser.name == "Rémi RÉGIE").limit(1)
+            )
+    finally:
+        await db.dispose()
+    refused = await post_form(web, f"{agent_page}/attribuer", {"assignee": str(cashier)}, page=page)
+    assert refused.status_code == 400 and "Choisissez un agent dans la liste" in text(refused)
     assigned = await post_form(web, f"{agent_page}/attribuer", {"assignee": me}, page=page)
     assert "Demande attribuée à Paul AGENT." in text(assigned)
     agent_cookies = dict(web.cookies)

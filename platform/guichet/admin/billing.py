@@ -185,8 +185,13 @@ class BillingAdminController(Controller):
         errors: dict[str, str] = {}
         if values["ledger"] not in {ledger.code for ledger in await self._ledgers(ctx)}:
             errors["ledger"] = _("Choisissez la régie dans la liste.")
+        last_year = date.today().year + 1
         if not _PERIOD.fullmatch(values["period"]):
             errors["period"] = _("Le mois sous la forme 2026-10.")
+        elif not 2000 <= int(values["period"][:4]) <= last_year:  # 1900-01 or 2099-01: a typo
+            errors["period"] = _(
+                "Choisissez un mois entre 2000 et %(last_year)s.", last_year=last_year
+            )
         if errors:
             return await self._runs_page(ctx, staff, values, errors, status_code=400)
         run = await create_run(ctx.db, ctx.tenant.id, values["ledger"], values["period"])

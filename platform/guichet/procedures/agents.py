@@ -69,7 +69,8 @@ class AgentRequestsController(Controller):
         errors: dict[str, str] | None = None,
         values: dict[str, str] | None = None,
     ) -> Response[Any]:
-        colleagues = await StaffService(ctx.db, ctx.tenant.id).active()
+        staff_service = StaffService(ctx.db, ctx.tenant.id)
+        colleagues, assignable = await staff_service.active(), await staff_service.assignable()
         allowed = [
             RequestStatus(s) for s in view.procedure.statuses if s != RequestStatus.DRAFT.value
         ]
@@ -85,7 +86,7 @@ class AgentRequestsController(Controller):
             message_files=view.message_files(),
             status_labels=STATUS_LABELS,
             statuses=[(s.value, _(STATUS_LABELS[s])) for s in allowed],
-            assignee_options=[(str(c.id), c.name) for c in colleagues],
+            assignee_options=[(str(c.id), c.name) for c in assignable],
             assignee=next((c for c in colleagues if c.id == view.request.assigned_to), None),
             errors=errors or {},
             values=values or {},
@@ -219,7 +220,7 @@ class AgentRequestsController(Controller):
         staff, service, view = opened
         form = await ctx.request.form()
         chosen = _text(form, "assignee", 40)
-        colleagues = {str(c.id): c for c in await StaffService(ctx.db, ctx.tenant.id).active()}
+        colleagues = {str(c.id): c for c in await StaffService(ctx.db, ctx.tenant.id).assignable()}
         if chosen and chosen not in colleagues:
             return await self._detail_page(
                 ctx,

@@ -34,6 +34,15 @@ class StaffService:
     async def by_email(self, email: str) -> StaffUser | None:
         return await self.repository.get_one_or_none(email=email.strip().lower())
 
+    async def assignable(self) -> list[StaffUser]:
+        """Who a request can be given to: active members who opened their space (invitation
+        accepted) and whose role opens the requests (administrators and agents)."""
+        return [
+            user
+            for user in await self.active()
+            if user.password_hash and user.role in (StaffRole.ADMIN, StaffRole.AGENT)
+        ]
+
     async def active(self) -> list[StaffUser]:
         return list(
             await self.repository.get_many(

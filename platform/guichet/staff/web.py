@@ -27,6 +27,7 @@ from guichet.i18n import gettext as _
 from guichet.staff import twofactor
 from guichet.staff.models import StaffRole, StaffUser
 from guichet.staff.services import STAFF_POLICY, StaffService
+from guichet.web.errors import ROLE_REFUSED
 from guichet.web.pages import render_page
 from guichet.web.ratelimit import Limit
 
@@ -81,7 +82,7 @@ async def require_staff(
         ctx.flash(_("Identifiez-vous pour accéder à l'espace agents."), "warning")
         return await ctx.redirect("/agents/connexion")
     if user.role not in PERMISSIONS[permission]:
-        raise PermissionDeniedException()
+        raise PermissionDeniedException(detail=ROLE_REFUSED)
     return user
 
 

@@ -56,6 +56,9 @@ def _render_error(
 
 
 _CLIENT_GONE = "client disconnected prematurely"  # what litestar's Request says
+# The detail of a 403 raised because a staff member's role does not allow the page (any other
+# 403 is a form that could not be verified).
+ROLE_REFUSED = "role does not allow this page"
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
@@ -72,7 +75,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
     tenant = _tenant_for_error(request)
-    return _render_error(request, status, tenant=tenant)
+    return _render_error(request, status, tenant=tenant, role_refused=exc.detail == ROLE_REFUSED)
 
 
 def handle_not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[str]:
