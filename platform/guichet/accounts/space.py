@@ -139,14 +139,16 @@ def _shown(field: str, value: str, locale: str) -> str:
     return value
 
 
-def history_lines(event: CitizenEvent, outcomes: dict[str, str], locale: str) -> list[str]:
+def history_lines(
+    event: CitizenEvent, outcomes: dict[str, str], locale: str, labels: dict[str, str]
+) -> list[str]:
     """What the history says of an event, beside its label: each change of "Mes
     coordonnées" with the names and values the page shows, a payment's invoice, amount and
-    outcome (``outcomes``: the attempt's status by reference)."""
+    outcome (``outcomes``: the attempt's status by reference; ``labels``: field_labels(), made
+    once per page)."""
     detail = event.detail or {}
     kind = event.kind.split(":")[0]
     if kind == "details_changed":
-        labels = field_labels()
         return [
             (_("Photo ajoutée") if change.get("to") else _("Photo retirée"))
             if name == "photo"
@@ -407,17 +409,17 @@ class SpaceController(Controller):
                 )
             )
             outcomes = {reference: str(status) for reference, status in rows.all()}
-        locale = i18n.current_locale()
-        rows_shown = [
-            {
-                "when": i18n.format_datetime(event.created_at),
-                "label": _(EVENT_LABELS[event.kind.split(":")[0]])
-                if event.kind.split(":")[0] in EVENT_LABELS
-                else event.kind,
-                "lines": history_lines(event, outcomes, locale),
-            }
-            for event in events
-        ]
+        locale, labels = i18n.current_locale(), field_labels()
+        rows_shown = []
+        for event in events:
+            kind = event.kind.split(":")[0]
+            rows_shown.append(
+                {
+                    "when": i18n.format_datetime(event.created_at),
+                    "label": _(EVENT_LABELS[kind]) if kind in EVENT_LABELS else event.kind,
+                    "lines": history_lines(event, outcomes, locale, labels),
+                }
+            )
         return await private_page(
             ctx,
             "space/history.html",
