@@ -492,6 +492,51 @@ def staff_create(slug: str, email: str, name: str, role: str, password: str) -> 
     click.echo(asyncio.run(work()))
 
 
+@staff.command("reset-access")
+@click.argument("slug")
+@click.argument("email")
+def staff_reset_access(slug: str, email: str) -> None:
+    """Reset the access of EMAIL, a staff member of tenant SLUG who lost their password or
+    their phone and has no administrator left to do it from /SLUG/admin/agents: the password
+    and the second factor are erased, their sessions end, and the link printed (valid seven
+    days) lets them choose a password and enrol a new authenticator. Hand it to them yourself;
+    nothing is emailed."""
+    settings = _settings()
+
+    async def work() -> str:
+        from guichet.audit.services import audit
+        from guichet.staff.services import INVITATION_DAYS, StaffService
+
+        tenant_id = await _tenant_id(settings, slug)
+        db = Database(settings)
+        try:
+            async with db.transaction(tenant_id) as session:
+                service = StaffService(session, tenant_id)
+                user = await service.by_email(email)
+                if user is None or not user.active:
+                    raise click.ClickException(f"{email} is not an active staff member of {slug}")
+                token = service.reset_access(user)
+                audit(
+                    session,
+                    tenant_id=tenant_id,
+                    actor_kind="system",
+                    actor_id=None,
+                    actor_name="guichet CLI",
+                    action="staff.access_reset",
+                    target=user.email,
+                )
+        finally:
+            await db.dispose()
+        return (
+            f"access of {user.email} reset in {slug}; link valid {INVITATION_DAYS} days:\n"
+            f"{settings.web.public_url}/{slug}/agents/invitation/{token}"
+        )
+
+    from guichet.db.session import Database
+
+    click.echo(asyncio.run(work()))
+
+
 @main.group()
 def operators() -> None:
     """Platform operators (they sign in at /operator/)."""

@@ -1,9 +1,13 @@
 """The `guichet` command line."""
 
+import hashlib
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from guichet.models import TENANT_OWNED_TABLES
@@ -114,6 +118,25 @@ def test_cli_creates_staff_with_a_strong_password_once(tmp_path):
     assert again.returncode == 1 and "already a staff member" in again.stderr
     unknown = guichet("staff", "create", "nulle-part", "a@b.fr", "X", "--password", "x")
     assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    # a member locked out with no administrator left: the operator resets their access
+    [database] = tmp_path.glob("*.db")
+
+    def stored() -> tuple[str, str, str]:
+        with sqlite3.connect(database) as connection:
+            return connection.execute(
+                "SELECT password_hash, invite_hash, invite_expires_at FROM staff_user "
+                "WHERE email = 'agent@ccas.fr'"
+            ).fetchone()
+
+    assert stored()[0] and stored()[1] is None
+    reset = guichet("staff", "reset-access", "ccas-castres", "AGENT@ccas.fr")
+    assert reset.returncode == 0, reset.stderr
+    [link] = re.findall(r"http://\S+/ccas-castres/agents/invitation/(\S+)", reset.stdout)
+    password_hash, invite_hash, expires = stored()
+    assert password_hash == "" and invite_hash == hashlib.sha256(link.encode()).hexdigest()
+    assert expires > str(datetime.now(UTC) + timedelta(days=6))
+    nobody = guichet("staff", "reset-access", "ccas-castres", "personne@ccas.fr")
+    assert nobody.returncode == 1 and "not an active staff member" in nobody.stderr
 
 
 def test_cli_onboards_lists_exports_and_deletes_a_tenant(tmp_path):

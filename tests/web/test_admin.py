@@ -3,6 +3,7 @@ route matrix, tenant administration (branding, services and keys, staff, audit l
 onboarding a tenant, and that nobody acts across tenants or across kinds of users."""
 
 import re
+import time
 from html import unescape
 
 import pyotp
@@ -1270,3 +1271,151 @@ async def test_new_pages_in_english(web, backend):
     ):
         response = await web.get(f"/ccas-castres{path}", headers=EN)
         assert response.status_code == 200 and expected in unescape(response.text), path
+
+
+async def test_an_administrator_resets_a_locked_out_members_access(web, backend):
+    email, password, _secret = await new_staff(backend.settings, name="Perdu TÉLÉPHONE")
+    # the member is signed in elsewhere: that session ends with the reset
+    landing = await staff_login(web, "ccas-castres", email, password, _secret)
+    assert "/agents/demandes/" in str(landing.url)
+    elsewhere = dict(web.cookies)
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="administrateur")
+    page = await web.get("/ccas-castres/admin/agents", headers=FR)
+    member_id = await staff_id(backend, email)
+    asked = await post_form(
+        web, f"/ccas-castres/admin/agents/{member_id}", {"action": "reinitialiser"}, page=page.text
+    )
+    # one click only asks: nothing is changed or sent yet
+    assert "Réinitialiser l'accès de Perdu TÉLÉPHONE" in text(asked)
+    assert f"Elle reçoit à {email} un lien, valable 7 jours" in text(asked)
+    assert not await outbox(backend.settings, "ccas-castres", email, "staff_access_reset")
+    assert await status_with(web, elsewhere, "/ccas-castres/agents/demandes/") == 200
+    done = await post_form(
+        web,
+        f"/ccas-castres/admin/agents/{member_id}",
+        {"action": "reinitialiser", "confirmation": "oui"},
+        page=asked.text,
+    )
+    assert f"un lien pour choisir un nouveau mot de passe est envoyé à {email}" in text(done)
+    assert "double authentification à activer" not in text(done)  # no password yet
+    assert await status_with(web, elsewhere, "/ccas-castres/agents/demandes/") == 303
+    [mail] = await outbox(backend.settings, "ccas-castres", email, "staff_access_reset")
+    assert "votre ancien mot de passe et votre double authentification ne fonctionnent plus" in (
+        mail.text_body
+    )
+    # the old password opens nothing
+    web.cookies.clear()
+    refused = await post_form(
+        web, "/ccas-castres/agents/connexion", {"email": email, "password": password}
+    )
+    assert refused.status_code == 400
+    path = link_path(mail, backend.settings.web.public_url)
+    chosen = await web.get(path, headers=FR)
+    assert "votre accès a été réinitialisé" in text(chosen)
+    new = "Nouveau-Passe-2027"
+    enrol = await post_form(
+        web, path, {"password": new, "password_confirmation": new}, page=chosen.text
+    )
+    assert "Double authentification" in text(enrol), text(enrol)[:2000]
+    secret = re.search(r'class="totp-key">([A-Z2-7 ]+)<', enrol.text).group(1).replace(" ", "")
+    assert secret != _secret
+    signed = await post_form(
+        web,
+        "/ccas-castres/agents/double-authentification",
+        {"code": pyotp.TOTP(secret).now()},
+        page=enrol.text,
+    )
+    assert "/ccas-castres/agents/demandes/" in str(signed.url), text(signed)[:2000]
+    assert (await web.get(path, headers=FR)).status_code == 404  # the link is spent
+    assert "staff.access_reset" in await audit_actions(backend, email)
+
+
+async def test_a_staff_member_who_forgot_their_password_still_needs_their_code(web, backend):
+    email, password, secret = await new_staff(backend.settings, name="Oubli MOTDEPASSE")
+    web.cookies.clear()
+    login = await web.get("/ccas-castres/agents/connexion", headers=FR)
+    assert 'href="/ccas-castres/agents/mot-de-passe-oublie"' in login.text
+    bad = await post_form(web, "/ccas-castres/agents/mot-de-passe-oublie", {"email": "oubli@"})
+    assert bad.status_code == 400 and "Adresse de courriel invalide" in text(bad)
+    assert 'value="oubli@"' in bad.text  # what was typed is kept
+    unknown = await post_form(
+        web, "/ccas-castres/agents/mot-de-passe-oublie", {"email": "personne@exemple.fr"}
+    )
+    sent = await post_form(web, "/ccas-castres/agents/mot-de-passe-oublie", {"email": email})
+    # the same answer whether or not the address is a member's
+    assert "Si cette adresse est celle d'un membre de l'équipe" in text(unknown)
+    assert text(unknown) == text(sent).replace(email, "personne@exemple.fr")
+    assert not await outbox(backend.settings, "ccas-castres", "personne@exemple.fr")
+    [mail] = await outbox(backend.settings, "ccas-castres", email, "staff_password_reset")
+    assert "valable 60 minutes" in mail.text_body
+    path = link_path(mail, backend.settings.web.public_url)
+    # the link is this tenant's only
+    assert (await web.get(path.replace("ccas-castres", "mairie-valdoree"))).status_code == 404
+    # until the link is used, the password is unchanged (asking opens nothing to whoever asks)
+    still = await staff_login(web, "ccas-castres", email, password, secret)
+    assert "/agents/demandes/" in str(still.url)
+    web.cookies.clear()
+    page = await web.get(path, headers=FR)
+    assert "choisissez un nouveau mot de passe pour" in text(page)
+    new = "Souvenir-Neuf-2027"
+    code_page = await post_form(
+        web, path, {"password": new, "password_confirmation": new}, page=page.text
+    )
+    # the password is changed but nobody is signed in before the second factor
+    assert str(code_page.url).endswith("/ccas-castres/agents/connexion/code")
+    assert "Votre mot de passe est changé" in text(code_page)
+    assert "Code de vérification" in text(code_page) and "Me déconnecter" not in text(code_page)
+    signed = await post_form(
+        web,
+        "/ccas-castres/agents/connexion/code",
+        # the current code served to sign in above: the next one (a code serves once)
+        {"code": pyotp.TOTP(secret).at(time.time() + 30)},
+        page=code_page.text,
+    )
+    assert "/ccas-castres/agents/demandes/" in str(signed.url), text(signed)[:2000]
+    assert (await web.get(path, headers=FR)).status_code == 404  # spent
+    web.cookies.clear()
+    old = await post_form(
+        web, "/ccas-castres/agents/connexion", {"email": email, "password": password}
+    )
+    assert old.status_code == 400
+    actions = await audit_actions(backend, email)
+    assert "staff.password_reset_asked" in actions and "staff.password_reset" in actions
+
+
+async def status_with(web, cookies, path):
+    """The status of ``path`` for the browser whose cookies are ``cookies``."""
+    mine = dict(web.cookies)
+    web.cookies.clear()
+    web.cookies.update(cookies)
+    try:
+        response = await web.get(path, headers=FR, follow_redirects=False)
+    finally:
+        web.cookies.clear()
+        web.cookies.update(mine)
+    return response.status_code
+
+
+async def staff_id(backend, email):
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            return await session.scalar(select(StaffUser.id).where(StaffUser.email == email))
+    finally:
+        await db.dispose()
+
+
+async def audit_actions(backend, target_or_actor):
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            rows = await session.execute(
+                select(AuditEvent.action).where(
+                    (AuditEvent.target == target_or_actor)
+                    | AuditEvent.actor_name.contains(target_or_actor)
+                )
+            )
+            return {action for (action,) in rows}
+    finally:
+        await db.dispose()

@@ -31,6 +31,7 @@ from guichet.accounts.web import (
     private_page,
     provide_ctx,
     require_citizen,
+    same_time_whatever_happened,
     signup_limit,
 )
 from guichet.accounts.wizard import STEPS, Wizard
@@ -57,15 +58,6 @@ async def read_form(request: Request[Any, Any, Any]) -> FormData:
 def _text(data: FormData, name: str, limit: int = 300) -> str:
     value = data.get(name, "")
     return value.strip()[:limit] if isinstance(value, str) else ""
-
-
-ANSWER_SECONDS = 0.6
-
-
-async def _same_time_whatever_happened(started: float) -> None:
-    """Answer after the same delay whether an account matched (token, email rendered, outbox
-    row) or not, so that timing does not reveal who has an account."""
-    await asyncio.sleep(max(0.0, ANSWER_SECONDS - (time.monotonic() - started)))
 
 
 def personal_words(values: dict[str, Any]) -> list[str]:
@@ -585,7 +577,7 @@ class AccountsController(Controller):
             await ctx.limiter.hit(LIMITS["reset"], str(ctx.tenant.id), ctx.ip)
             await ctx.accounts.resend_activation(login)
             await ctx.commit()
-        await _same_time_whatever_happened(started)
+        await same_time_whatever_happened(started)
         ctx.flash(
             _(
                 "Si un espace en attente d'activation correspond, un nouveau lien vient "
@@ -719,7 +711,7 @@ class AccountsController(Controller):
             await ctx.limiter.hit(LIMITS["reset"], tid, forms.username_subject(login))
             await ctx.accounts.request_reset(login)
             await ctx.commit()
-        await _same_time_whatever_happened(started)
+        await same_time_whatever_happened(started)
         return await self._page(
             ctx, "accounts/forgot_sent.html", page_title=_("J'ai oublié mon mot de passe")
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -26,8 +27,18 @@ __all__ = [
     "NotSignedIn",
     "client_ip",
     "login_ip_limit",
+    "same_time_whatever_happened",
     "signup_limit",
 ]
+
+ANSWER_SECONDS = 0.6
+
+
+async def same_time_whatever_happened(started: float) -> None:
+    """Answer after the same delay whether an account matched (token, email rendered, outbox
+    row) or not, so that timing does not reveal who has an account."""
+    await asyncio.sleep(max(0.0, ANSWER_SECONDS - (time.monotonic() - started)))
+
 
 LIMITS = {
     # a username from one address: 5 free attempts, then 2 s, 4 s, … capped at 15 minutes

@@ -37,8 +37,15 @@ from guichet.operators.onboarding import invitation_email
 from guichet.procedures.controllers import _text as form_text
 from guichet.procedures.models import OPEN_STATUSES, ProcedureRequest
 from guichet.staff.models import ROLE_LABELS, StaffRole, StaffUser
-from guichet.staff.services import StaffService
-from guichet.staff.web import require_staff, staff_audit, staff_page
+from guichet.staff.services import INVITATION_DAYS, StaffService
+from guichet.staff.web import (
+    confirm_first,
+    confirmed,
+    require_staff,
+    staff_audit,
+    staff_link_email,
+    staff_page,
+)
 from guichet.tenancy.catalog import LOGO_TYPES, MAX_LOGO_BYTES, PAGE_BACKGROUND, _svg_is_active
 from guichet.tenancy.contrast import AA_NORMAL_TEXT, InvalidColour, contrast_ratio
 from guichet.tenancy.models import Service, Tenant
@@ -887,6 +894,45 @@ class AdminController(Controller):
             member.role = StaffRole(_text(form, "role", 20))
             member.session_epoch += 1
             staff_audit(ctx, staff, "staff.role_changed", member.email, {"role": member.role.value})
+        elif action == "reinitialiser" and member.active:
+            if not confirmed(form):
+                return await confirm_first(
+                    ctx,
+                    staff,
+                    title=_("Réinitialiser l'accès de %(name)s", name=member.name),
+                    explanation=[
+                        _(
+                            "Pour une personne qui a perdu son mot de passe ou le téléphone qui "
+                            "donne ses codes : son mot de passe et sa double authentification "
+                            "sont effacés et ses sessions ouvertes se ferment."
+                        ),
+                        _(
+                            "Elle reçoit à %(email)s un lien, valable %(days)s jours, pour "
+                            "choisir un nouveau mot de passe puis activer la double "
+                            "authentification sur son téléphone.",
+                            email=member.email,
+                            days=INVITATION_DAYS,
+                        ),
+                    ],
+                    action=f"/admin/agents/{member.id}",
+                    fields={"action": "reinitialiser"},
+                    button=_("Réinitialiser l'accès"),
+                    back="/admin/agents",
+                )
+            token = StaffService(ctx.db, ctx.tenant.id).reset_access(member)
+            queued = [staff_link_email(ctx, "staff_access_reset", member, token)]
+            staff_audit(ctx, staff, "staff.access_reset", member.email)
+            await self._commit(ctx, queued)
+            ctx.flash(
+                _(
+                    "L'accès de %(name)s est réinitialisé : un lien pour choisir un nouveau mot "
+                    "de passe est envoyé à %(email)s.",
+                    name=member.name,
+                    email=member.email,
+                ),
+                "success",
+            )
+            return await ctx.redirect("/admin/agents")
         elif action in ("desactiver", "reactiver"):
             member.active = action == "reactiver"
             member.session_epoch += 1

@@ -1,5 +1,5 @@
-"""Staff accounts: creation (CLI until the back-office's invitations), sign-in, the signed-in
-staff member of a request."""
+"""Staff accounts: creation (CLI until the back-office's invitations), invitations, sign-in, a
+forgotten password and an administrator's reset of a member's access."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from guichet.accounts.passwords import hash_password, needs_rehash, verify_passw
 from guichet.staff.models import StaffRepository, StaffRole, StaffUser
 from guichet.tenancy.snapshot import PasswordPolicy
 
-__all__ = ["INVITATION_DAYS", "STAFF_POLICY", "StaffService"]
+__all__ = ["INVITATION_DAYS", "RESET_VALID", "STAFF_POLICY", "StaffService"]
 
 # Staff reach every citizen's requests and invoices: a longer password than citizens'.
 STAFF_POLICY = PasswordPolicy(min_length=12, min_lowercase=1, min_uppercase=1, min_digits=1)
 INVITATION_DAYS = 7
+RESET_VALID = timedelta(hours=1)  # a forgotten password's link
 
 
 class StaffService:
@@ -73,7 +74,6 @@ class StaffService:
     async def invite(self, email: str, name: str, role: StaffRole) -> tuple[StaffUser, str]:
         """A staff member who chooses a password by the emailed link (valid seven days);
         returns the token for the link (only its hash is kept)."""
-        token = secrets.token_urlsafe(32)
         user = await self.by_email(email)
         if user is None:
             user = StaffUser(
@@ -82,9 +82,35 @@ class StaffService:
             user = await self.repository.add(user)
         else:  # invited again before accepting: the new name and role hold, and it is active
             user.name, user.role, user.active = name.strip(), role, True
+        return user, self._link(user, timedelta(days=INVITATION_DAYS))
+
+    def _link(self, user: StaffUser, valid: timedelta) -> str:
+        """A new link to choose a password (the one before stops working); returns its token
+        (only its hash is kept)."""
+        token = secrets.token_urlsafe(32)
         user.invite_hash = hashlib.sha256(token.encode()).hexdigest()
-        user.invite_expires_at = datetime.now(UTC) + timedelta(days=INVITATION_DAYS)
-        return user, token
+        user.invite_expires_at = datetime.now(UTC) + valid
+        return token
+
+    async def request_reset(self, email: str) -> tuple[StaffUser, str] | None:
+        """A forgotten password: a link valid an hour for an active member who has one (an
+        invitation not yet accepted is sent again by an administrator). The password and the
+        second factor stay as they are until the link is used, and the second factor is still
+        asked after it: a mailbox alone opens nothing."""
+        user = await self.by_email(email) if email else None
+        if user is None or not user.active or not user.password_hash:
+            return None
+        return user, self._link(user, RESET_VALID)
+
+    def reset_access(self, user: StaffUser) -> str:
+        """An administrator's reset for a member who lost their password or their phone: the
+        password and the second factor are erased, every session ends, and the member chooses
+        a password and enrols a new authenticator by the link (valid seven days)."""
+        user.password_hash = ""
+        user.totp_secret = ""
+        user.totp_step = 0
+        user.session_epoch += 1
+        return self._link(user, timedelta(days=INVITATION_DAYS))
 
     async def authenticate(self, email: str, password: str) -> StaffUser | None:
         """The active staff member with these credentials, or None (similar time either way)."""

@@ -9,6 +9,7 @@ a 403, a page of another tenant is simply not there (the session belongs to its 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -20,13 +21,21 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath
 
+from guichet.accounts.forms import valid_email
 from guichet.accounts.passwords import check_password, hash_password
-from guichet.accounts.web import LIMITS, AccountsContext, login_ip_limit, provide_ctx
+from guichet.accounts.web import (
+    LIMITS,
+    AccountsContext,
+    login_ip_limit,
+    provide_ctx,
+    same_time_whatever_happened,
+)
 from guichet.audit.services import audit
 from guichet.i18n import gettext as _
+from guichet.notifications.services import queue_email
 from guichet.staff import twofactor
 from guichet.staff.models import StaffRole, StaffUser
-from guichet.staff.services import STAFF_POLICY, StaffService
+from guichet.staff.services import INVITATION_DAYS, RESET_VALID, STAFF_POLICY, StaffService
 from guichet.web.errors import ROLE_REFUSED
 from guichet.web.pages import render_page
 from guichet.web.ratelimit import Limit
@@ -34,9 +43,12 @@ from guichet.web.ratelimit import Limit
 __all__ = [
     "PERMISSIONS",
     "StaffAuthController",
+    "confirm_first",
+    "confirmed",
     "current_staff",
     "require_staff",
     "staff_audit",
+    "staff_link_email",
     "staff_page",
 ]
 
@@ -128,6 +140,40 @@ async def staff_page(
     return await ctx.finish(response)
 
 
+def confirmed(form: Any) -> bool:
+    """Whether a form comes from the confirmation page (:func:`confirm_first`)."""
+    return form.get("confirmation") == "oui"
+
+
+async def confirm_first(
+    ctx: AccountsContext,
+    staff: StaffUser,
+    *,
+    title: str,
+    explanation: list[str],
+    action: str,
+    button: str,
+    back: str,
+    fields: dict[str, str] | None = None,
+) -> Response[Any]:
+    """The page that asks a staff member to confirm an action that cannot be undone (cancel an
+    invoice, revoke a token, send emails…): what will happen, the button that does it (the same
+    form again, with ``confirmation=oui``) and a way back. It works without JavaScript; a
+    refresh of the result is a GET, never the action again."""
+    return await staff_page(
+        ctx,
+        "admin/confirm.html",
+        staff,
+        title=title,
+        explanation=explanation,
+        action=f"{ctx.base}{action}",
+        fields=fields or {},
+        button=button,
+        back=f"{ctx.base}{back}",
+        page_title=title,
+    )
+
+
 async def check_sign_in_code(
     db: Any,
     limiter: Any,
@@ -160,6 +206,28 @@ def code_error(wait: int) -> str:
 
 def _home(user: StaffUser) -> str:
     return "/agents/demandes/" if user.role == StaffRole.AGENT else "/admin/"
+
+
+def staff_link_email(ctx: AccountsContext, kind: str, user: StaffUser, token: str) -> uuid.UUID:
+    """Queue an email that carries a link to choose a password (``staff_password_reset``,
+    ``staff_access_reset``); returns the outbox id to hand to a worker after the commit."""
+    settings = ctx.accounts.settings
+    message = queue_email(
+        ctx.db,
+        ctx.request.app.state.services.renderer,
+        settings,
+        ctx.tenant,
+        kind=kind,
+        recipient=user.email,
+        locale=ctx.tenant.default_locale or "fr",
+        context={
+            "user": user,
+            "link": f"{settings.web.public_url}/{ctx.tenant.slug}/agents/invitation/{token}",
+            "minutes": int(RESET_VALID.total_seconds() // 60),
+            "days": INVITATION_DAYS,
+        },
+    )
+    return message.id
 
 
 def token_hash(token: str) -> str:
@@ -211,6 +279,7 @@ class StaffAuthController(Controller):
             values={},
             error="",
             action=f"{ctx.base}/agents/connexion",
+            forgot=f"{ctx.base}/agents/mot-de-passe-oublie",
             heading=_("Espace agents"),
             page_title=_("Espace agents"),
         )
@@ -256,6 +325,7 @@ class StaffAuthController(Controller):
             values={"email": email},
             error=error,
             action=f"{ctx.base}/agents/connexion",
+            forgot=f"{ctx.base}/agents/mot-de-passe-oublie",
             heading=_("Espace agents"),
             page_title=_("Espace agents"),
         )
@@ -353,18 +423,33 @@ class StaffAuthController(Controller):
         staff_audit(ctx, user, "staff.second_factor_enrolled")
         return await self._sign_in(ctx, user)
 
-    @get("/invitation/{token:str}", name="staff:invitation")
-    async def invitation(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
-        user = await self._invited(ctx, token)
+    async def _choose_page(
+        self,
+        ctx: AccountsContext,
+        user: StaffUser,
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Response[Any]:
+        """Choosing a password by an emailed link: an invitation, an administrator's reset (no
+        password left) or a forgotten password (the password kept until then)."""
         return await staff_page(
             ctx,
             "agents/invitation.html",
             None,
+            status_code=status_code,
             invited=user,
-            errors={},
+            errors=errors,
             policy=_("12 caractères au moins, dont une majuscule, une minuscule et un chiffre."),
-            page_title=_("Bienvenue dans l'espace agents"),
+            page_title=(
+                _("Nouveau mot de passe")
+                if user.password_hash or user.last_login_at
+                else _("Bienvenue dans l'espace agents")
+            ),
         )
+
+    @get("/invitation/{token:str}", name="staff:invitation")
+    async def invitation(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
+        return await self._choose_page(ctx, await self._invited(ctx, token), {})
 
     async def _invited(self, ctx: AccountsContext, token: str) -> StaffUser:
         user = await StaffService(ctx.db, ctx.tenant.id).by_invitation(token_hash(token[:100]))
@@ -386,26 +471,83 @@ class StaffAuthController(Controller):
         elif password != confirmation:
             errors["password_confirmation"] = _("Les deux mots de passe sont différents.")
         if errors:
-            return await staff_page(
-                ctx,
-                "agents/invitation.html",
-                None,
-                status_code=400,
-                invited=user,
-                errors=errors,
-                policy=_(
-                    "12 caractères au moins, dont une majuscule, une minuscule et un chiffre."
-                ),
-                page_title=_("Bienvenue dans l'espace agents"),
-            )
-        user.password_hash = hash_password(password)
+            return await self._choose_page(ctx, user, errors, status_code=400)
+        forgotten = bool(user.password_hash)
+        user.password_hash = await asyncio.to_thread(hash_password, password)
         user.invite_hash = None
         user.invite_expires_at = None
         user.session_epoch += 1
-        staff_audit(ctx, user, "staff.invitation_accepted")
+        if forgotten:
+            staff_audit(ctx, user, "staff.password_reset")
+        else:
+            staff_audit(ctx, user, "staff.invitation_accepted")
+        if user.totp_secret:  # a forgotten password: the second factor is still asked
+            self._start(ctx, "staff_pending", user)
+            await ctx.commit()
+            ctx.flash(
+                _(
+                    "Votre mot de passe est changé. Saisissez le code de votre application pour "
+                    "vous connecter."
+                ),
+                "success",
+            )
+            return await ctx.redirect("/agents/connexion/code")
         self._start(ctx, "staff_enrol", user)
         await ctx.commit()
         return await ctx.redirect("/agents/double-authentification")
+
+    async def _forgot_page(
+        self,
+        ctx: AccountsContext,
+        *,
+        sent: bool = False,
+        email: str = "",
+        error: str = "",
+    ) -> Response[Any]:
+        return await staff_page(
+            ctx,
+            "agents/forgot.html",
+            None,
+            status_code=400 if error else 200,
+            values={"email": email},
+            errors={"email": error} if error else {},
+            sent=sent,
+            page_title=_("Mot de passe oublié"),
+        )
+
+    @get("/mot-de-passe-oublie", name="staff:forgot")
+    async def forgot_page(self, ctx: AccountsContext) -> Response[Any]:
+        return await self._forgot_page(ctx)
+
+    @post("/mot-de-passe-oublie", name="staff:forgot_post")
+    async def forgot(self, ctx: AccountsContext) -> Response[Any]:
+        form = await ctx.request.form()
+        email = form.get("email", "")
+        email = email.strip()[:254] if isinstance(email, str) else ""
+        if not valid_email(email.lower()):
+            return await self._forgot_page(
+                ctx,
+                email=email,
+                error=_("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr"),
+            )
+        started = time.monotonic()
+        tid = str(ctx.tenant.id)
+        subject = f"staff:{email.lower()}"
+        if not await ctx.limiter.retry_after(
+            LIMITS["reset"], tid, f"staff:{ctx.ip}"
+        ) and not await ctx.limiter.retry_after(LIMITS["reset"], tid, subject):
+            await ctx.limiter.hit(LIMITS["reset"], tid, f"staff:{ctx.ip}")
+            await ctx.limiter.hit(LIMITS["reset"], tid, subject)
+            found = await StaffService(ctx.db, ctx.tenant.id).request_reset(email)
+            if found is not None:
+                user, token = found
+                ctx.accounts.queued.append(
+                    staff_link_email(ctx, "staff_password_reset", user, token)
+                )
+                staff_audit(ctx, user, "staff.password_reset_asked")
+                await ctx.commit()
+        await same_time_whatever_happened(started)
+        return await self._forgot_page(ctx, sent=True)
 
     @post("/deconnexion", name="staff:logout")
     async def logout(self, ctx: AccountsContext) -> Response[Any]:
