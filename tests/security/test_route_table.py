@@ -216,7 +216,7 @@ async def world(client: Any, backend: Any) -> World:
     response = await post_form(
         client,
         f"{service_page}/{ids['account_id']}/nouvelle-cle",
-        {},
+        {"confirmation": "oui"},
         page=(await client.get(service_page, headers=FR)).text,
     )
     assert response.status_code == 200, response.status_code

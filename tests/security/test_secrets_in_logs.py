@@ -145,7 +145,9 @@ async def test_no_secret_reaches_the_logs(web, backend, captured_logs):
     service = f"/{SLUG}/admin/services/action-sociale"
     account = await _new_file(settings)  # the demo files' keys stay as the other tests know them
     page = (await web.get(service, headers=FR)).text
-    fresh = await post_form(web, f"{service}/{account}/nouvelle-cle", {}, page=page)
+    fresh = await post_form(
+        web, f"{service}/{account}/nouvelle-cle", {"confirmation": "oui"}, page=page
+    )
     key = re.search(r'<strong class="access-key">([^<]+)</strong>', fresh.text)
     assert key, fresh.text[:2000]
     secrets.add(key.group(1))

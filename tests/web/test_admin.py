@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy import text as sql
 
+from guichet.accounts.models import ServiceAccount
 from guichet.audit.models import AuditEvent
 from guichet.db.session import Database
 from guichet.staff.models import StaffUser
@@ -647,11 +648,22 @@ async def test_cashier_records_a_payment_cancels_by_credit_note_and_exports(web,
     )
     assert refused.status_code == 400 and "remboursez-la d'abord" in text(refused)
     page = await web.get(f"/ccas-castres/admin/facturation/factures/{second}", headers=FR)
-    cancelled = await post_form(
+    asked = await post_form(
         web,
         f"/ccas-castres/admin/facturation/factures/{second}/annulation",
         {"reason": "erreur de tarif"},
         page=page.text,
+    )
+    # one click asks first, saying what will happen; nothing is cancelled yet
+    assert "Annuler la facture 9" in text(asked) and "« erreur de tarif »" in text(asked)
+    assert "8,53" in text(asked) and "ne peut pas être défaite" in text(asked)
+    still = text(await web.get(f"/ccas-castres/admin/facturation/factures/{second}", headers=FR))
+    assert "annulée" not in still.lower()
+    cancelled = await post_form(
+        web,
+        f"/ccas-castres/admin/facturation/factures/{second}/annulation",
+        {"reason": "erreur de tarif", "confirmation": "oui"},
+        page=asked.text,
     )
     assert "La facture est annulée par l'avoir AV-" in text(cancelled)
     credit = await web.get(f"/ccas-castres/admin/facturation/factures/{second}/avoir")
@@ -686,18 +698,44 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
             web, "/ccas-castres/admin/facturation/", {"ledger": "seniors", "period": typo}
         )
         assert far.status_code == 400 and "Choisissez un mois entre 2000 et" in text(far), typo
-    launched = await post_form(
+    runs_before = await count_rows(backend, "billing_run")
+    asked = await post_form(
         web,
         "/ccas-castres/admin/facturation/",
         {"ledger": "seniors", "period": "2018-01"},
         page=page.text,
     )
-    assert "janvier 2018" in text(launched).lower()
+    assert "lancer la facturation de janvier 2018 ?" in text(asked).lower()
+    assert "« FACTURATION SERVICE SÉNIORS »" in text(asked)
+    assert await count_rows(backend, "billing_run") == runs_before  # asked, not launched
+    launched = await post_form(
+        web,
+        "/ccas-castres/admin/facturation/",
+        {"ledger": "seniors", "period": "2018-01", "confirmation": "oui"},
+        page=asked.text,
+    )
+    assert "la facturation de janvier 2018 est lancée" in text(launched).lower()
+    assert await count_rows(backend, "billing_run") == runs_before + 1
     tokens = await web.get("/ccas-castres/admin/facturation/jetons", headers=FR)
+    form_id = re.search(r'name="form_id" value="([\w-]+)"', tokens.text).group(1)
+    tokens_before = await count_rows(backend, "api_token")
     created = await post_form(
-        web, "/ccas-castres/admin/facturation/jetons", {"name": "Logiciel test"}, page=tokens.text
+        web,
+        "/ccas-castres/admin/facturation/jetons",
+        {"name": "Logiciel test", "form_id": form_id},
+        page=tokens.text,
     )
     token = re.search(r"<code class=\"access-key\">(gch_[\w-]+)</code>", created.text).group(1)
+    # the page refreshed (the same form sent again): no second token, and it says why
+    again = await post_form(
+        web,
+        "/ccas-castres/admin/facturation/jetons",
+        {"name": "Logiciel test", "form_id": form_id},
+        page=tokens.text,
+    )
+    assert "Ce jeton est déjà créé et n'est plus affiché" in text(again)
+    assert "gch_" not in again.text
+    assert await count_rows(backend, "api_token") == tokens_before + 1
     api = await web.post(
         "/api/v1/ccas-castres/invoices",
         json={"invoices": []},
@@ -705,9 +743,16 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
     )
     assert api.status_code in (200, 201), api.text
     token_id = re.search(r"/jetons/([0-9a-f-]{36})/revoquer", created.text).group(1)
-    revoked = await post_form(
-        web, f"/ccas-castres/admin/facturation/jetons/{token_id}/revoquer", {}, page=created.text
+    revoke = f"/ccas-castres/admin/facturation/jetons/{token_id}/revoquer"
+    asked = await post_form(web, revoke, {}, page=created.text)
+    assert "Révoquer le jeton « Logiciel test » ?" in text(asked)
+    api = await web.post(
+        "/api/v1/ccas-castres/invoices",
+        json={"invoices": []},
+        headers={"Authorization": f"Bearer {token}"},
     )
+    assert api.status_code in (200, 201), api.text  # asked, not revoked
+    revoked = await post_form(web, revoke, {"confirmation": "oui"}, page=asked.text)
     assert "est révoqué" in text(revoked)
     api = await web.post(
         "/api/v1/ccas-castres/invoices",
@@ -980,7 +1025,13 @@ async def test_files_imported_from_csv_get_letters_and_emails(web, backend):
     pdf = PdfReader(io.BytesIO(letters.content))
     assert len(pdf.pages) == 2
     assert "Madame UN Odile" in pdf.pages[0].extract_text()
-    sent = await post_form(web, f"/{slug}/admin/services/as/courriels", {}, page=good.text)
+    asked = await post_form(web, f"/{slug}/admin/services/as/courriels", {}, page=good.text)
+    assert "Envoyer les clés par courriel ?" in text(asked)
+    assert "La clé d'accès va être envoyée à 1 dossier qui a une adresse" in text(asked)
+    assert not await outbox(backend.settings, slug, "un@exemple.fr", "access_key")
+    sent = await post_form(
+        web, f"/{slug}/admin/services/as/courriels", {"confirmation": "oui"}, page=asked.text
+    )
     assert "1 courriel envoyé." in text(sent)
     [mail] = await outbox(backend.settings, slug, "un@exemple.fr", "access_key")
     key = re.search(r"\b([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})\b", mail.text_body).group(1)
@@ -1419,3 +1470,42 @@ async def audit_actions(backend, target_or_actor):
             return {action for (action,) in rows}
     finally:
         await db.dispose()
+
+
+async def count_rows(backend, table):
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            return await session.scalar(sql(f"SELECT count(*) FROM {table}"))
+    finally:
+        await db.dispose()
+
+
+async def test_a_new_access_key_is_asked_for_first(web, backend):
+    from tests.security.test_secrets_in_logs import _new_file
+
+    account_id = await _new_file(backend.settings)
+    await signed_in_staff(web, backend.settings, role="administrateur")
+    service = "/ccas-castres/admin/services/action-sociale"
+    page = await web.get(service, headers=FR)
+    new_key = f"{service}/{account_id}/nouvelle-cle"
+    assert new_key in page.text
+
+    async def digest():
+        db = Database(backend.settings)
+        try:
+            async with db.session(all_tenants=True) as session:
+                return await session.scalar(
+                    select(ServiceAccount.key_digest).where(ServiceAccount.id == account_id)
+                )
+        finally:
+            await db.dispose()
+
+    before = await digest()
+    asked = await post_form(web, new_key, {}, page=page.text)
+    assert "Nouvelle clé pour le dossier LOG-" in text(asked)
+    assert "(Madame TEST) ne fonctionnera plus" in text(asked)
+    assert await digest() == before  # asked, not changed: the key handed out still works
+    renewed = await post_form(web, new_key, {"confirmation": "oui"}, page=asked.text)
+    assert "L'ancienne ne fonctionne plus" in text(renewed)
+    assert await digest() != before

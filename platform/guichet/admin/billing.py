@@ -10,6 +10,7 @@ import asyncio
 import csv
 import io
 import re
+import secrets
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -39,10 +40,10 @@ from guichet.billing.models import (
 )
 from guichet.billing.runs import RUN_TASK, create_run, period_label
 from guichet.billing.services import refresh_status
-from guichet.i18n import N_
+from guichet.i18n import N_, format_money
 from guichet.i18n import gettext as _
 from guichet.staff.models import StaffUser
-from guichet.staff.web import require_staff, staff_audit, staff_page
+from guichet.staff.web import confirm_first, confirmed, require_staff, staff_audit, staff_page
 from guichet.web.pages import download_response
 
 __all__ = ["INVOICE_STATUS_LABELS", "OFFLINE_METHODS", "BillingAdminController"]
@@ -194,6 +195,36 @@ class BillingAdminController(Controller):
             )
         if errors:
             return await self._runs_page(ctx, staff, values, errors, status_code=400)
+        if not confirmed(form):
+            ledger_name = next(
+                ledger.name
+                for ledger in await self._ledgers(ctx)
+                if ledger.code == values["ledger"]
+            )
+            return await confirm_first(
+                ctx,
+                staff,
+                title=_(
+                    "Lancer la facturation de %(period)s ?", period=period_label(values["period"])
+                ),
+                explanation=[
+                    _(
+                        "Les factures de %(period)s de la régie « %(ledger)s » vont être créées "
+                        "avec leurs numéros, puis envoyées : par courriel aux adhérents de la "
+                        "facture en ligne, dans le fichier à imprimer pour les autres.",
+                        period=period_label(values["period"]),
+                        ledger=ledger_name,
+                    ),
+                    _(
+                        "Une facture créée ne se supprime pas : elle s'annule par un avoir. "
+                        "Relancer le même mois ne crée pas de doublon."
+                    ),
+                ],
+                action="/admin/facturation/",
+                fields=values,
+                button=_("Lancer la facturation"),
+                back="/admin/facturation/",
+            )
         run = await create_run(ctx.db, ctx.tenant.id, values["ledger"], values["period"])
         staff_audit(ctx, staff, "billing.run_launched", f"{values['ledger']} {values['period']}")
         await ctx.db.commit()
@@ -459,6 +490,28 @@ class BillingAdminController(Controller):
             return await self._invoice_page(
                 ctx, staff, invoice, ledger, values, errors, status_code=400
             )
+        if not confirmed(form):
+            return await confirm_first(
+                ctx,
+                staff,
+                title=_("Annuler la facture %(number)s ?", number=invoice.number),
+                explanation=[
+                    _(
+                        "La facture %(number)s de %(recipient)s (%(amount)s) sera annulée par "
+                        "l'avoir %(credit_note)s, pour ce motif : « %(reason)s ».",
+                        number=invoice.number,
+                        recipient=invoice.recipient,
+                        amount=format_money(invoice.total_cents),
+                        credit_note=f"AV-{invoice.number}",
+                        reason=values["reason"],
+                    ),
+                    _("Une annulation ne peut pas être défaite."),
+                ],
+                action=f"/admin/facturation/factures/{invoice.id}/annulation",
+                fields=values,
+                button=_("Annuler la facture"),
+                back=f"/admin/facturation/factures/{invoice.id}",
+            )
         invoice.status = InvoiceStatus.CANCELLED
         invoice.cancelled_at = datetime.now(UTC)
         invoice.cancel_reason = values["reason"]
@@ -712,6 +765,7 @@ class BillingAdminController(Controller):
         fresh: str = "",
         status_code: int = 200,
         errors: dict[str, str] | None = None,
+        values: dict[str, str] | None = None,
     ) -> Response[Any]:
         tokens = list(
             (
@@ -730,6 +784,9 @@ class BillingAdminController(Controller):
             tokens=tokens,
             fresh=fresh,
             errors=errors or {},
+            values=values or {},
+            # the form's own id: sent again by a refresh, it creates no second token
+            form_id=secrets.token_urlsafe(16),
             page_title=_("Jetons d'API"),
         )
 
@@ -747,13 +804,30 @@ class BillingAdminController(Controller):
             return staff
         form = await ctx.request.form()
         name = _text(form, "name", 100)
+        form_id = _text(form, "form_id", 40)
         if not name:
             return await self._tokens_page(
-                ctx, staff, status_code=400, errors={"name": _("Ce champ est obligatoire.")}
+                ctx,
+                staff,
+                status_code=400,
+                errors={"name": _("Ce champ est obligatoire.")},
+                values={"name": name},
             )
+        used = list(ctx.session.get("token_forms") or [])
+        if form_id and form_id in used:  # the page refreshed, or the button pressed twice
+            ctx.flash(
+                _(
+                    "Ce jeton est déjà créé et n'est plus affiché. Si vous ne l'avez pas copié, "
+                    "révoquez-le et créez-en un autre."
+                ),
+                "warning",
+            )
+            return await ctx.redirect("/admin/facturation/jetons")
         token = await create_token(ctx.db, ctx.tenant.id, name)
         staff_audit(ctx, staff, "api_token.created", name)
         await ctx.db.commit()
+        if form_id:
+            ctx.session.set("token_forms", [*used, form_id][-20:])
         # shown on this answer only: never stored in clear, never in the session
         return await self._tokens_page(ctx, staff, fresh=token)
 
@@ -767,6 +841,22 @@ class BillingAdminController(Controller):
         )
         if token is None:
             raise NotFoundException()
+        if token.revoked_at is None and not confirmed(await ctx.request.form()):
+            return await confirm_first(
+                ctx,
+                staff,
+                title=_("Révoquer le jeton « %(name)s » ?", name=token.name),
+                explanation=[
+                    _(
+                        "Le logiciel qui utilise ce jeton ne pourra plus envoyer de factures au "
+                        "portail. Une révocation ne peut pas être défaite : il faudra créer un "
+                        "nouveau jeton et le donner à ce logiciel."
+                    )
+                ],
+                action=f"/admin/facturation/jetons/{token.id}/revoquer",
+                button=_("Révoquer le jeton"),
+                back="/admin/facturation/jetons",
+            )
         if token.revoked_at is None:
             token.revoked_at = datetime.now(UTC)
             staff_audit(ctx, staff, "api_token.revoked", token.name)

@@ -606,6 +606,28 @@ class AdminController(Controller):
         accounts = await _Accounts(session=ctx.db, tenant_id=ctx.tenant.id).get_many(
             ServiceAccount.service_id == service.id
         )
+        fresh = [
+            (account, key) for account, key in self._fresh(ctx, list(accounts)) if account.email
+        ]
+        if fresh and not confirmed(await ctx.request.form()):
+            return await confirm_first(
+                ctx,
+                staff,
+                title=_("Envoyer les clés par courriel ?"),
+                explanation=[
+                    ngettext(
+                        "La clé d'accès va être envoyée à %(num)s dossier qui a une adresse "
+                        "de courriel.",
+                        "Les clés d'accès vont être envoyées aux %(num)s dossiers qui ont une "
+                        "adresse de courriel.",
+                        len(fresh),
+                    ),
+                    _("Un courriel envoyé ne se reprend pas ; chaque envoi part de nouveau."),
+                ],
+                action=f"/admin/services/{service.code}/courriels",
+                button=_("Envoyer les courriels"),
+                back=f"/admin/services/{service.code}",
+            )
         services = ctx.request.app.state.services
         queued = [
             queue_email(
@@ -618,8 +640,7 @@ class AdminController(Controller):
                 locale=ctx.tenant.default_locale,
                 context={"service": service, "account": account, "key": key},
             ).id
-            for account, key in self._fresh(ctx, list(accounts))
-            if account.email
+            for account, key in fresh
         ]
         staff_audit(
             ctx, staff, "service_account.keys_emailed", service.code, {"count": len(queued)}
@@ -728,6 +749,27 @@ class AdminController(Controller):
             return staff
         service = await self._service(ctx, code)
         account = await self._account(ctx, service, account_id)
+        if not confirmed(await ctx.request.form()):
+            return await confirm_first(
+                ctx,
+                staff,
+                title=_(
+                    "Nouvelle clé pour le dossier %(reference)s ?", reference=account.reference
+                ),
+                explanation=[
+                    _(
+                        "La clé d'accès actuelle du dossier %(reference)s (%(holder)s) ne "
+                        "fonctionnera plus : une personne qui ne l'a pas encore saisie devra "
+                        "attendre la nouvelle, que vous lui remettrez par courrier ou par "
+                        "courriel.",
+                        reference=account.reference,
+                        holder=account.holder_name,
+                    )
+                ],
+                action=f"/admin/services/{service.code}/{account.id}/nouvelle-cle",
+                button=_("Créer une nouvelle clé"),
+                back=f"/admin/services/{service.code}",
+            )
         key = generate_access_key()
         account.key_digest = key_digest(
             ctx.accounts.settings.web.secret_key, str(ctx.tenant.id), key
