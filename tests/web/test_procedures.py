@@ -264,6 +264,13 @@ async def test_agent_thread_complements_and_acceptance(web, backend):
     assert no_comment.status_code == 400 and "quels compléments envoyer" in text(no_comment)
     bogus = await post_form(web, f"{agent_page}/statut", {"status": "brouillon"}, page=page)
     assert bogus.status_code == 400
+    # a refusal says why: the citizen is told nothing else
+    unexplained = await post_form(
+        web, f"{agent_page}/statut", {"status": "refusee", "comment": " "}, page=page
+    )
+    assert unexplained.status_code == 400
+    assert "pourquoi sa demande est refusée" in text(unexplained)
+    assert not await outbox(backend.settings, "ccas-castres", email, "request_status")
     waiting = await post_form(
         web,
         f"{agent_page}/statut",

@@ -156,6 +156,11 @@ class AgentRequestsController(Controller):
             errors["comment"] = _(
                 "Dites au demandeur quels compléments envoyer : ce commentaire lui est adressé."
             )
+        elif chosen == RequestStatus.REFUSED.value and not comment:
+            errors["comment"] = _(
+                "Dites au demandeur pourquoi sa demande est refusée, et s'il peut la refaire : "
+                "ce commentaire lui est adressé."
+            )
         if errors:
             return await self._detail_page(
                 ctx,
