@@ -7,6 +7,7 @@ import pytest
 
 from guichet.tenancy.catalog import CatalogError, load_catalog
 from guichet.tenancy.slugs import slug_problem
+from tests.support.images import huge_png
 
 ROOT = Path(__file__).resolve().parents[2]
 THEMES = ROOT / "themes"
@@ -82,6 +83,18 @@ def test_svg_logo_with_script_is_refused(tenant_dir):
     )
     with pytest.raises(CatalogError, match="scripts"):
         load_catalog(tenant_dir, THEMES)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"\x89PNG\r\n\x1a\n not an image", "cannot be read"), (None, "too many pixels")],
+)
+def test_a_raster_logo_must_be_readable_and_of_sensible_size(tenant_dir, content, reason):
+    (tenant_dir / "logo.png").write_bytes(content or huge_png(30000, 30000))
+    edit(tenant_dir, 'logo = "logo.svg"', 'logo = "logo.png"')
+    with pytest.raises(CatalogError) as info:
+        load_catalog(tenant_dir, THEMES)
+    assert any(f == "branding.logo" and reason in r for f, r in info.value.problems)
 
 
 @pytest.mark.parametrize("slug", ["ccas-castres", "a", "mairie-albi-2"])

@@ -16,6 +16,7 @@ from guichet.audit.models import AuditEvent
 from guichet.db.session import Database
 from guichet.staff.models import StaffUser
 from tests.support.accounts import FR, csrf, link_path, outbox, post_form, unique, wizard
+from tests.support.images import huge_png
 from tests.support.staff import (
     new_operator,
     new_staff,
@@ -211,6 +212,20 @@ async def test_onboarding_branding_service_key_and_a_citizen_with_it(web, backen
         page=page.text,
     )
     assert "Aperçu (non enregistré)" in text(preview)
+    # a logo of too many pixels (small on disk: WeasyPrint would draw it 0×0) or unreadable
+    for data, message in (
+        (huge_png(30000, 30000), "Ce logo a trop de pixels : 4000 pixels de côté au plus."),
+        (huge_png(4001, 10), "Ce logo a trop de pixels"),
+        (PNG[:40], "Cette image est illisible ou abîmée."),
+    ):
+        refused = await web.post(
+            f"/{slug}/admin/apparence",
+            data={"_csrf_token": csrf(page.text), **form, "on_primary_color": "#ffffff"},
+            files={"logo": ("logo.png", data, "image/png")},
+            headers=FR,
+        )
+        assert refused.status_code == 400 and message in text(refused)
+        assert len(data) < 200_000
     saved = await web.post(
         f"/{slug}/admin/apparence",
         data={"_csrf_token": csrf(page.text), **form, "on_primary_color": "#ffffff"},
@@ -548,6 +563,11 @@ async def test_settings_and_content_reach_the_citizens(web, backend):
         web, f"/{slug}/admin/parametres", {**form, "password_min_length": "3"}, page=page.text
     )
     assert bad.status_code == 400 and "Un nombre de 8 à 64." in text(bad)
+    phone = await post_form(
+        web, f"/{slug}/admin/parametres", {**form, "contact_phone": "abc"}, page=page.text
+    )
+    assert phone.status_code == 400 and "Numéro invalide : 10 chiffres" in text(phone)
+    assert 'value="abc"' in phone.text
     saved = await post_form(web, f"/{slug}/admin/parametres", form, page=page.text)
     assert "Les paramètres sont enregistrés." in text(saved)
     home = text(await web.get(f"/{slug}/", headers=FR))
@@ -639,6 +659,11 @@ async def test_cashier_records_a_payment_cancels_by_credit_note_and_exports(web,
     )
     assert "Le règlement est enregistré." in text(paid)
     assert "partiellement réglée" in text(paid) and "14,50" in text(paid)
+    page = await web.get(f"/ccas-castres/admin/facturation/factures/{first}", headers=FR)
+    cash = await post_form(
+        web, url, {"amount": "1", "paid_on": "03/11/2026", "method": "especes"}, page=page.text
+    )
+    assert "Le règlement est enregistré." in text(cash) and "13,50" in text(cash)
     # a partly paid invoice is not cancelled; an unpaid one is, by a credit note
     refused = await post_form(
         web,
@@ -674,13 +699,31 @@ async def test_cashier_records_a_payment_cancels_by_credit_note_and_exports(web,
     lines = export.content.decode("utf-8-sig").splitlines()
     assert lines[0] == "date;regie;facture;destinataire;montant;mode;reference"
     assert f"2026-11-02;seniors;{number};Madame {username.upper()};10,50;cheque;CHQ 1234" in lines
+    # no reference given: none exported (it was the agent's email)
+    assert f"2026-11-03;seniors;{number};Madame {username.upper()};1,00;especes;" in lines
+    # any two dates, from the billing page; a wrong one is said next to its field
+    billing = await web.get("/ccas-castres/admin/facturation/", headers=FR)
+    assert 'action="/ccas-castres/admin/facturation/paiements.csv"' in billing.text
+    one_day = await web.get(
+        "/ccas-castres/admin/facturation/paiements.csv?du=03/11/2026&au=03/11/2026"
+    )
+    assert len(one_day.content.decode("utf-8-sig").splitlines()) >= 2
+    assert all(line.startswith("2026-11-03") for line in one_day.text.splitlines()[1:])
+    for query, kept, message in (
+        ("du=32/11/2026&au=30/11/2026", 'value="32/11/2026"', "Date invalide"),
+        ("du=30/11/2026&au=01/11/2026", 'value="01/11/2026"', "La date de fin doit venir après"),
+    ):
+        wrong = await web.get(f"/ccas-castres/admin/facturation/paiements.csv?{query}", headers=FR)
+        assert wrong.status_code == 400 and message in text(wrong), query
+        assert "text/html" in wrong.headers["content-type"]
+        assert kept in wrong.text  # what was typed is kept
     # the citizen sees the payment and the cancellation
     web.cookies.clear()
     from tests.support.accounts import STRONG, login
 
     await login(web, "ccas-castres", username, STRONG)
     invoices = text(await web.get("/ccas-castres/mon-espace/factures/", headers=FR))
-    assert "14,50" in invoices
+    assert "13,50" in invoices
 
 
 async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
@@ -1291,9 +1334,9 @@ async def test_second_review_fixes(web, backend):
         "/ccas-castres/admin/facturation/paiements.csv?du=03/11/2026&au=03/11/2026"
     )
     assert ";'=1+1" in export.content.decode("utf-8-sig")
-    assert (
-        await web.get("/ccas-castres/admin/facturation/paiements.csv?au=31/12/9999")
-    ).status_code == 200
+    # a far date is no 500: it is refused next to its field (it was clamped to 2100 silently)
+    far = await web.get("/ccas-castres/admin/facturation/paiements.csv?au=31/12/9999", headers=FR)
+    assert far.status_code == 400 and "Date invalide" in text(far)
 
 
 async def test_new_pages_in_english(web, backend):
@@ -1509,3 +1552,12 @@ async def test_a_new_access_key_is_asked_for_first(web, backend):
     renewed = await post_form(web, new_key, {"confirmation": "oui"}, page=asked.text)
     assert "L'ancienne ne fonctionne plus" in text(renewed)
     assert await digest() != before
+
+
+async def test_the_money_still_due_is_shown_to_those_who_handle_billing_only(web, backend):
+    for role, shown in (("agent", False), ("regisseur", True), ("administrateur", True)):
+        web.cookies.clear()
+        await signed_in_staff(web, backend.settings, role=role)
+        dashboard = text(await web.get("/ccas-castres/admin/", headers=FR))
+        assert "Espaces personnels" in dashboard, role
+        assert ("Reste à encaisser" in dashboard) is shown, role

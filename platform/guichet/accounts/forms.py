@@ -12,17 +12,21 @@ from datetime import date
 from typing import Any
 
 from guichet.accounts import geo
+from guichet.i18n import N_
 from guichet.i18n import gettext as _
 
 __all__ = [
     "CIVILITIES",
     "CONTACT_MEANS",
+    "PHONE_PROBLEM",
     "STREET_SUFFIXES",
     "clean_address",
     "clean_contact",
     "clean_identity",
     "clean_username",
     "parse_date",
+    "valid_email",
+    "valid_phone",
 ]
 
 CIVILITIES = ("Madame", "Monsieur")
@@ -75,6 +79,18 @@ def normalize_phone(text: str) -> str:
     if compact.startswith("0033"):
         compact = "+33" + compact[4:]
     return compact
+
+
+def valid_phone(text: str) -> bool:
+    """A French number of ten digits or an international one (+ and 6 to 15 digits), spaces,
+    dots, dashes and brackets allowed."""
+    compact = normalize_phone(text)
+    return bool(_FR_PHONE.match(compact) or _INTL_PHONE.match(compact))
+
+
+PHONE_PROBLEM = N_(
+    "Numéro invalide : 10 chiffres (05 63 71 56 13) ou au format international (+33 5 63 71 56 13)."
+)
 
 
 def clean_identity(raw: Any, today: date | None = None) -> tuple[Values, Errors]:
@@ -201,13 +217,8 @@ def clean_contact(raw: Any) -> tuple[Values, Errors]:
     }
     errors: Errors = {}
     for name in ("phone", "mobile", "fax"):
-        if values[name]:
-            compact = normalize_phone(values[name])
-            if not (_FR_PHONE.match(compact) or _INTL_PHONE.match(compact)):
-                errors[name] = _(
-                    "Numéro invalide : 10 chiffres (05 63 71 56 13) ou au format "
-                    "international (+33 5 63 71 56 13)."
-                )
+        if values[name] and not valid_phone(values[name]):
+            errors[name] = _(PHONE_PROBLEM)
     if not values["email"]:
         errors["email"] = _(
             "Le courriel est obligatoire : il sert à activer votre espace et à "

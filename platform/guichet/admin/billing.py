@@ -24,7 +24,7 @@ from sqlalchemy import func, or_, select
 
 from guichet.accounts.forms import parse_date
 from guichet.accounts.web import AccountsContext, provide_ctx
-from guichet.admin.controllers import _text
+from guichet.admin.controllers import _param, _text
 from guichet.billing.backends import REAL_BACKENDS, backend_for
 from guichet.billing.crypto import decrypt_options, encrypt_options
 from guichet.billing.imports import create_token
@@ -142,8 +142,11 @@ class BillingAdminController(Controller):
         values: dict[str, str],
         errors: dict[str, str],
         status_code: int = 200,
+        export_values: dict[str, str] | None = None,
+        export_errors: dict[str, str] | None = None,
     ) -> Response[Any]:
         ledgers = await self._ledgers(ctx)
+        today = date.today()
         runs = list(
             (
                 await ctx.db.execute(
@@ -165,6 +168,9 @@ class BillingAdminController(Controller):
             period_label=period_label,
             values=values,
             errors=errors,
+            export_values=export_values
+            or {"du": today.replace(day=1).strftime("%d/%m/%Y"), "au": today.strftime("%d/%m/%Y")},
+            export_errors=export_errors or {},
             page_title=_("Facturation"),
         )
 
@@ -438,7 +444,7 @@ class BillingAdminController(Controller):
             amount_cents=cents,
             method=values["method"],
             paid_at=datetime.combine(paid_on, time(12, 0), tzinfo=UTC),
-            reference=values["reference"] or f"guichet-{staff.email}"[:100],
+            reference=values["reference"],  # who recorded it is in the audit log
         )
         ctx.db.add(payment)
         invoice.paid_cents += cents  # the row is locked: no other change in between
@@ -564,9 +570,26 @@ class BillingAdminController(Controller):
         if not isinstance(staff, StaffUser):
             return staff
         today = date.today()
-        start = parse_date(str(ctx.request.query_params.get("du", ""))) or today.replace(day=1)
-        end = parse_date(str(ctx.request.query_params.get("au", ""))) or today
-        start, end = max(start, date(2000, 1, 1)), min(end, date(2100, 12, 31))
+        asked = {name: _param(ctx, name, 20) for name in ("du", "au")}
+        start = parse_date(asked["du"]) if asked["du"] else today.replace(day=1)
+        end = parse_date(asked["au"]) if asked["au"] else today
+        errors: dict[str, str] = {}
+        for name, day in (("du", start), ("au", end)):
+            if day is None or not date(2000, 1, 1) <= day <= date(2100, 12, 31):
+                errors[name] = _("Date invalide : écrivez-la comme 21/03/2026.")
+        if not errors and start and end and end < start:
+            errors["au"] = _("La date de fin doit venir après la date de début.")
+        if errors or start is None or end is None:
+            last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+            return await self._runs_page(
+                ctx,
+                staff,
+                {"period": last_month},
+                {},
+                status_code=400,
+                export_values=asked,
+                export_errors=errors,
+            )
         rows = (
             await ctx.db.execute(
                 select(Payment, Invoice, Ledger)

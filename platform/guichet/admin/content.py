@@ -19,7 +19,7 @@ from litestar.params import FromPath
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from guichet.accounts.forms import parse_date, valid_email
+from guichet.accounts.forms import PHONE_PROBLEM, parse_date, valid_email, valid_phone
 from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.admin.controllers import _text, tenant_row
 from guichet.i18n import KNOWN_LOCALES, N_, locale_name
@@ -123,6 +123,8 @@ class ContentController(Controller):
         chosen = form.getall("locales", []) if hasattr(form, "getall") else []
         values["locales"] = [c for c in KNOWN_LOCALES if c in chosen]
         errors: dict[str, str] = {}
+        if values["contact_phone"] and not valid_phone(values["contact_phone"]):
+            errors["contact_phone"] = _(PHONE_PROBLEM)
         if values["contact_email"] and not valid_email(values["contact_email"]):
             errors["contact_email"] = _(
                 "Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr"

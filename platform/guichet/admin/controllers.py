@@ -46,7 +46,14 @@ from guichet.staff.web import (
     staff_link_email,
     staff_page,
 )
-from guichet.tenancy.catalog import LOGO_TYPES, MAX_LOGO_BYTES, PAGE_BACKGROUND, _svg_is_active
+from guichet.tenancy.catalog import (
+    LOGO_TYPES,
+    MAX_LOGO_BYTES,
+    MAX_LOGO_SIDE,
+    PAGE_BACKGROUND,
+    _svg_is_active,
+    raster_logo_check,
+)
 from guichet.tenancy.contrast import AA_NORMAL_TEXT, InvalidColour, contrast_ratio
 from guichet.tenancy.models import Service, Tenant
 from guichet.web.pages import download_response
@@ -161,6 +168,20 @@ def _text(form: Any, name: str, limit: int) -> str:
     """A one-line field: control characters and line breaks left out (a name with a line
     break would break every email header it goes into)."""
     return " ".join(form_text(form, name, limit).split())[:limit]
+
+
+def _raster_problem(data: bytes) -> str:
+    """Why a PNG or JPEG logo is refused, or an empty string."""
+    check = raster_logo_check(data)
+    if check == "unreadable":
+        return _("Cette image est illisible ou abîmée.")
+    if check == "too_large":
+        return _(
+            "Ce logo a trop de pixels : %(side)s pixels de côté au plus. Une image de 600 "
+            "pixels de large suffit.",
+            side=MAX_LOGO_SIDE,
+        )
+    return ""
 
 
 def _param(ctx: AccountsContext, name: str, limit: int) -> str:
@@ -347,6 +368,8 @@ class AdminController(Controller):
                 errors["logo"] = _("Le logo dépasse 512 Ko.")
             elif logo_type is None:
                 errors["logo"] = _("Le logo doit être une image SVG, PNG ou JPEG.")
+            elif logo_type != "image/svg+xml" and (problem := _raster_problem(logo_data)):
+                errors["logo"] = problem
             elif logo_type == "image/svg+xml" and _svg_is_active(logo_data):
                 errors["logo"] = _(
                     "Ce SVG contient des scripts ou des références externes : enregistrez-le "

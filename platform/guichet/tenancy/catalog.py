@@ -283,6 +283,8 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
                 logo = logo_path.read_bytes()
                 if len(logo) > MAX_LOGO_BYTES:
                     problems.append(("branding.logo", "larger than 512 KB"))
+                elif logo_suffix != ".svg" and (problem := raster_logo_problem(logo)):
+                    problems.append(("branding.logo", problem))
                 elif logo_suffix == ".svg" and _svg_is_active(logo):
                     problems.append(
                         (
@@ -556,6 +558,37 @@ def _text_or_file(
         problems.append((f"{label}.body", 'required (or file = "...")'))
         return ""
     return body
+
+
+MAX_LOGO_SIDE = 4000  # pixels: a logo shown 60 px high needs a few hundred at most
+
+
+def raster_logo_check(data: bytes) -> str:
+    """ "" when a PNG or JPEG logo can be used, "unreadable" when it cannot be read as an image,
+    "too_large" when it has more than MAX_LOGO_SIDE pixels a side (small on disk, such a file
+    is drawn 0×0 by WeasyPrint and slows every page): its header is read, never its pixels."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return "too_large" if max(image.size) > MAX_LOGO_SIDE else ""
+    except Image.DecompressionBombError:
+        return "too_large"
+    except (UnidentifiedImageError, OSError, ValueError):
+        return "unreadable"
+
+
+def raster_logo_problem(data: bytes) -> str | None:
+    """Why a PNG or JPEG logo cannot be used, in English for ``tenants apply``."""
+    return {
+        "unreadable": "the image cannot be read",
+        "too_large": f"too many pixels: at most {MAX_LOGO_SIDE} pixels a side",
+    }.get(raster_logo_check(data))
 
 
 def _svg_is_active(svg: bytes) -> bool:
