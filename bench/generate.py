@@ -229,6 +229,7 @@ def people(cur, tenants: int, citizens: int, invoices: int, castres: str) -> dic
                     0,
                     stamp,
                     stamp,
+                    f"nom{j}  cecile {name} {name}@exemple.fr 81100",  # search_text
                 )
 
     counts["citizen"] = _copy(
@@ -273,6 +274,7 @@ def people(cur, tenants: int, citizens: int, invoices: int, castres: str) -> dic
             "session_epoch",
             "created_at",
             "updated_at",
+            "search_text",
         ],
         citizen_rows(),
     )

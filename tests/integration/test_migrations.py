@@ -18,6 +18,7 @@ from tests.conftest import _isolated
 from tests.support.billing import ledger_with_items, run_period
 
 PRINT_PARTS_DOWN = "94adbe7f8f0e"  # the revision before billing_print_part
+SEARCH_TEXT_DOWN = "50522191c94c"  # the revision before citizen.search_text
 
 
 def test_alembic_check_finds_no_difference(backend):
@@ -106,5 +107,36 @@ async def test_parts_written_before_the_print_part_rows_are_still_printed(
         pages = PdfReader(io.BytesIO(files.get(key))).pages
         assert [n for page in pages for n in numbers if n in page.extract_text()] == numbers
         assert not any(files.exists(part) for part in parts)
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_search_text_is_filled_for_the_citizens_already_there(fresh_backend):
+    """Citizens written before the column existed are found by the accent-free search."""
+    from sqlalchemy import text as sql
+
+    from guichet.accounts.models import Citizen, search_text
+    from guichet.db.session import Database
+
+    settings = fresh_backend.settings
+    url = fresh_backend.admin_url or settings.database_url
+    config = alembic_config(settings, url)
+    _isolated(command.downgrade, config, SEARCH_TEXT_DOWN)
+    db = Database(settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            # the demo citizen is there from the tenant's apply; her row, as it was written
+            before = await session.scalar(sql("SELECT count(*) FROM citizen"))
+            assert before >= 1
+        await db.dispose()
+        _isolated(command.upgrade, config, "head")
+        async with db.session(all_tenants=True) as session:
+            citizens = (await session.execute(select(Citizen))).scalars().all()
+            stored = {c.username: (c.search_text, search_text(c)) for c in citizens}
+        assert len(stored) == before
+        assert "cecile calquier" in stored["calquier"][0], stored["calquier"]
+        # the migration's own copy of the rule gives what the application writes
+        assert all(migrated == expected for migrated, expected in stored.values()), stored
     finally:
         await db.dispose()

@@ -1561,3 +1561,41 @@ async def test_the_money_still_due_is_shown_to_those_who_handle_billing_only(web
         dashboard = text(await web.get("/ccas-castres/admin/", headers=FR))
         assert "Espaces personnels" in dashboard, role
         assert ("Reste à encaisser" in dashboard) is shown, role
+
+
+async def test_the_citizens_search_ignores_accents_and_case_and_has_no_wildcards(web, backend):
+    from guichet.accounts.models import Citizen
+
+    mark = "z" + "".join(chr(ord("a") + int(c, 16)) for c in unique("")[:8])  # letters only
+    username = unique()
+    created = await wizard(
+        web,
+        "ccas-castres",
+        username=username,
+        email=f"{username}@exemple.fr",
+        identity={"civility": "Madame", "last_name": f"Lœuvré-{mark}", "first_names": "Anaïs"},
+    )
+    assert "Votre espace est créé" in text(created), text(created)[:3000]
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="agent")
+
+    async def found(query):
+        page = text(await web.get(f"/ccas-castres/admin/habitants/?q={query}", headers=FR))
+        return "1 espace trouvé" in page and username in page
+
+    for query in (f"loeuvre-{mark}", f"LŒUVRÉ-{mark.upper()}", f"anais {mark}", f"ANAÏS {mark}"):
+        assert await found(query), query
+    assert not await found(f"anne {mark}")
+    # % and _ are what they are, not "anything"
+    for query in ("%", "_", "%25", f"{mark[:3]}%{mark[4:]}", f"{mark[:3]}_{mark[4:]}"):
+        page = text(await web.get(f"/ccas-castres/admin/habitants/?q={query}", headers=FR))
+        assert username not in page, query
+    # a name changed later is found by its new form
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            citizen = await session.scalar(select(Citizen).where(Citizen.username == username))
+            citizen.last_name = f"Bérénice-{mark}"
+    finally:
+        await db.dispose()
+    assert await found(f"berenice-{mark}") and not await found(f"loeuvre-{mark}")

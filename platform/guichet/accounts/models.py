@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 import uuid
 from datetime import date, datetime
 from typing import Any
 
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
-from sqlalchemy import Boolean, Date, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guichet.db.base import TenantOwned, TimestampedBase
@@ -89,6 +100,9 @@ class Citizen(TimestampedBase, TenantOwned):
         DateTimeUTC(timezone=True), nullable=True
     )
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # what the agents' search looks in, without accents nor case (« cecile » finds Cécile):
+    # kept by the ORM at every write (see search_text below)
+    search_text: Mapped[str] = mapped_column(String(800), default="", server_default="")
 
     @property
     def display_name(self) -> str:
@@ -99,6 +113,27 @@ class Citizen(TimestampedBase, TenantOwned):
     def full_name(self) -> str:
         """ "Madame ALQUIER Cécile", as invoices address the citizen."""
         return f"{self.civility} {self.last_name.upper()} {self.first_names}".strip()
+
+
+SEARCHED_FIELDS = ("last_name", "birth_name", "first_names", "username", "email", "postcode")
+
+
+def search_form(text: str) -> str:
+    """``text`` as the search compares it: no accents, no case, spaces kept (« Œuvre
+    Éléonore » → « oeuvre eleonore »)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return plain.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
+
+
+def search_text(citizen: Citizen) -> str:
+    return " ".join(search_form(getattr(citizen, name) or "") for name in SEARCHED_FIELDS)[:800]
+
+
+@event.listens_for(Citizen, "before_insert")
+@event.listens_for(Citizen, "before_update")
+def _keep_search_text(_mapper: Any, _connection: Any, citizen: Citizen) -> None:
+    citizen.search_text = search_text(citizen)
 
 
 class ServiceAccount(TimestampedBase, TenantOwned):

@@ -11,9 +11,9 @@ from litestar import Controller, Response, get, post
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
-from guichet.accounts.models import Citizen, CitizenEvent, CitizenStatus
+from guichet.accounts.models import Citizen, CitizenEvent, CitizenStatus, search_form
 from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.i18n import N_
 from guichet.i18n import gettext as _
@@ -55,17 +55,10 @@ class CitizensController(Controller):
             .order_by(Citizen.last_name, Citizen.first_names)
             .limit(PAGE)
         )
-        for word in query.split()[:4]:
-            pattern = f"%{word.replace('%', '').replace('_', '')}%"
-            statement = statement.where(
-                or_(
-                    Citizen.last_name.ilike(pattern),
-                    Citizen.first_names.ilike(pattern),
-                    Citizen.username.ilike(pattern),
-                    Citizen.email.ilike(pattern),
-                    Citizen.postcode.ilike(pattern),
-                )
-            )
+        for word in search_form(query).split()[:4]:
+            # accents and case aside; % and _ are letters here, not wildcards
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            statement = statement.where(Citizen.search_text.like(f"%{escaped}%", escape="\\"))
         citizens = list((await ctx.db.execute(statement)).scalars())
         total = await ctx.db.scalar(
             select(func.count(Citizen.id)).where(
