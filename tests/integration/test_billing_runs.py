@@ -370,3 +370,76 @@ async def test_parts_a_stop_left_unnamed_are_swept_once_a_day_old(backend):
         assert await sweep() == 1 and parts() == []
     finally:
         await db.dispose()
+
+
+async def test_paper_invoices_carry_the_postal_address_for_a_window_envelope(backend):
+    """The file's address, or the linked space's (kept up to date by its holder), goes under the
+    recipient's name on the invoice and so in the print file; a file with neither says so to
+    the staff."""
+    import uuid
+
+    from guichet.accounts.models import Citizen, CitizenStatus, ServiceAccount
+
+    settings = backend.settings
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=3)
+    try:
+        async with db.transaction(tenant_id) as session:
+            accounts = (
+                (
+                    await session.execute(
+                        select(ServiceAccount)
+                        .where(ServiceAccount.holder_name.like("Monsieur TEST %"))
+                        .order_by(ServiceAccount.created_at.desc())
+                        .limit(3)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            by_name = {a.holder_name: a for a in accounts}
+            by_name["Monsieur TEST 0"].postal_address = "3 rue de l'Hôtel de Ville\n81100 CASTRES"
+            citizen = Citizen(
+                tenant_id=tenant_id,
+                username=f"adresse{uuid.uuid4().hex[:8]}",
+                username_key=f"adresse{uuid.uuid4().hex[:8]}",
+                password_hash="x",
+                status=CitizenStatus.ACTIVE,
+                civility="Monsieur",
+                last_name="Test",
+                first_names="Un",
+                email="un@exemple.fr",
+                street_number="7",
+                street_number_suffix="bis",
+                street_name="boulevard Henri Sizaire",
+                building="Bâtiment B",
+                postcode="81100",
+                city="Castres",
+            )
+            session.add(citizen)
+            await session.flush()
+            linked = by_name["Monsieur TEST 1"]
+            linked.citizen_id = citizen.id
+            linked.postal_address = "an old address the space overrides\n00000 NOWHERE"
+        run_id, _queued = await run_period(db, settings, tenant_id, code)
+        invoices = {i.recipient: i for i in await _invoices(db, tenant_id, ledger_id)}
+        assert invoices["Monsieur TEST 0"].recipient_address == (
+            "3 rue de l'Hôtel de Ville\n81100 CASTRES"
+        )
+        assert invoices["Monsieur TEST 1"].recipient_address == (
+            "Bâtiment B\n7 bis boulevard Henri Sizaire\n81100 CASTRES"
+        )
+        assert invoices["Monsieur TEST 2"].recipient_address == ""
+        files = create_file_store(settings)
+        async with db.session(tenant_id) as session:
+            run = await session.get(BillingRun, run_id)
+        pages = [
+            page.extract_text()
+            for key in run.print_keys
+            for page in PdfReader(io.BytesIO(files.get(key))).pages
+        ]
+        first = next(p for p in pages if "Monsieur TEST 0" in p)
+        assert "3 rue de l'Hôtel de Ville" in first and "81100 CASTRES" in first
+        second = next(p for p in pages if "Monsieur TEST 1" in p)
+        assert "7 bis boulevard Henri Sizaire" in second and "NOWHERE" not in second
+    finally:
+        await db.dispose()

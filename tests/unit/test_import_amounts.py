@@ -72,3 +72,26 @@ async def test_a_strange_quantity_is_refused_on_its_line_not_a_crash():
     }
     assert _validate(0, raw, report) is None
     assert {e["field"] for e in report.errors} == {"lines[1].quantity", "lines[2].unit_price"}
+
+
+def test_a_csv_invoice_may_carry_its_postal_address():
+    from guichet.billing.imports import parse_csv
+
+    header = (
+        "ledger;number;service;reference;label;issue_date;due_date;line_label;quantity;"
+        "unit_price;recipient_address\n"
+    )
+    rows = (
+        "seniors;7001;action-sociale;AS-1;Mars 2020;2020-03-17;2020-04-15;Repas;1;8,53;"
+        "2 rue Sabatier | 81100 CASTRES\n"
+        "seniors;7002;action-sociale;AS-2;Mars 2020;2020-03-17;2020-04-15;Repas;1;8,53;\n"
+    )
+    invoices, problems = parse_csv((header + rows).encode())
+    assert problems == []
+    assert [i["recipient_address"] for i in invoices] == ["2 rue Sabatier | 81100 CASTRES", ""]
+    # without the column, nothing changes
+    old = header.replace(";recipient_address", "") + rows.replace(
+        ";2 rue Sabatier | 81100 CASTRES", ""
+    ).replace(";\n", "\n")
+    invoices, problems = parse_csv(old.encode())
+    assert problems == [] and [i["recipient_address"] for i in invoices] == ["", ""]

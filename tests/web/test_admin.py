@@ -1054,8 +1054,9 @@ async def test_files_imported_from_csv_get_letters_and_emails(web, backend):
     assert "Ligne 3" in report and "Ligne 4" in report and "Ligne 5" in report
     assert "AS-1" not in report.split("Importer des dossiers")[0]  # nothing imported
     good = await send(
-        "\ufeffreference;holder_name;email\r\nAS-1;Madame UN Odile;un@exemple.fr\r\n"
-        "AS-2;Monsieur DEUX Jean;\r\n".encode()
+        "\ufeffreference;holder_name;email;postal_address\r\n"
+        "AS-1;Madame UN Odile;un@exemple.fr;\r\n"
+        "AS-2;Monsieur DEUX Jean;;4 rue Émile Zola | 81100 CASTRES\r\n".encode()
     )
     page = text(good)
     assert "2 dossiers importés" in page and "2 clés à remettre" in page
@@ -1068,6 +1069,36 @@ async def test_files_imported_from_csv_get_letters_and_emails(web, backend):
     pdf = PdfReader(io.BytesIO(letters.content))
     assert len(pdf.pages) == 2
     assert "Madame UN Odile" in pdf.pages[0].extract_text()
+    # the address goes under the name, where an envelope's window shows it
+    second_letter = pdf.pages[1].extract_text()
+    assert "Monsieur DEUX Jean\n4 rue Émile Zola\n81100 CASTRES" in second_letter
+    assert "4 rue Émile Zola, 81100 CASTRES" in text(good)
+    assert "sans adresse postale" in text(good)  # AS-1 has none
+    # AS-1's address added later, on its own page; a too long one is said and kept
+    edit = re.search(rf'href="(/{slug}/admin/services/as/[0-9a-f-]{{36}}/modifier)"', good.text)
+    page = await web.get(edit.group(1), headers=FR)
+    assert "Dossier AS-1" in text(page) and 'value="Madame UN Odile"' in page.text
+    long_one = "\n".join(f"ligne {n}" for n in range(7))
+    refused = await post_form(
+        web,
+        edit.group(1),
+        {"holder_name": "Madame UN Odile", "email": "un@exemple.fr", "postal_address": long_one},
+        page=page.text,
+    )
+    assert refused.status_code == 400 and "5 lignes et 300 caractères au plus" in text(refused)
+    assert "ligne 6" in refused.text
+    saved = await post_form(
+        web,
+        edit.group(1),
+        {
+            "holder_name": "Madame UN Odile",
+            "email": "un@exemple.fr",
+            "postal_address": "Résidence du Parc\r\n  1 allée des Tilleuls  \r\n\r\n81100 CASTRES",
+        },
+        page=page.text,
+    )
+    assert "Le dossier AS-1 est enregistré." in text(saved)
+    assert "Résidence du Parc, 1 allée des Tilleuls, 81100 CASTRES" in text(saved)
     asked = await post_form(web, f"/{slug}/admin/services/as/courriels", {}, page=good.text)
     assert "Envoyer les clés par courriel ?" in text(asked)
     assert "La clé d'accès va être envoyée à 1 dossier qui a une adresse" in text(asked)

@@ -7,6 +7,7 @@ import sys
 import pytest
 from sqlalchemy import select
 
+from guichet.accounts.models import Citizen, ServiceAccount, mailing_address
 from guichet.billing.imports import create_token
 from guichet.billing.models import Invoice
 from guichet.db.session import Database
@@ -142,3 +143,55 @@ async def test_csv_import_from_the_command_line(tmp_path, sqlite_backend):
     assert "5000000002: lines[1].unit_price" in first.stderr
     again = subprocess.run(command, capture_output=True, text=True, env=env)
     assert "0 created, 1 unchanged" in again.stdout
+
+
+async def test_a_pushed_invoice_carries_its_postal_address(web, backend):
+    """Given, it is kept line by line; left out, the file's (AS-2020-0001 has one in the demo
+    catalog); too long, refused with the field and the reason."""
+    token = await token_for(backend.settings, "ccas-castres")
+    base = abs(hash(backend.name + "adresse")) % 10**8
+    given, left_out, too_long = (f"4{base + n:08d}" for n in range(3))
+    answer = await post(
+        web,
+        "ccas-castres",
+        token,
+        {
+            "invoices": [
+                invoice(
+                    given, recipient_address="  Chez Mme PUECH \n\n2 rue Sabatier|81100 CASTRES"
+                ),
+                invoice(left_out),
+                invoice(too_long, recipient_address="\n".join(f"ligne {n}" for n in range(6))),
+            ]
+        },
+    )
+    report = answer.json()
+    assert sorted(report["created_numbers"]) == sorted([given, left_out]), report
+    [error] = report["errors"]
+    assert error["field"] == "recipient_address" and "at most 5 lines" in error["message"]
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            stored = dict(
+                (
+                    await session.execute(
+                        select(Invoice.number, Invoice.recipient_address).where(
+                            Invoice.number.in_([given, left_out])
+                        )
+                    )
+                ).all()
+            )
+            # the file's address, or its linked space's when another test linked it
+            account = await session.scalar(
+                select(ServiceAccount)
+                .join(Tenant, Tenant.id == ServiceAccount.tenant_id)
+                .where(Tenant.slug == "ccas-castres", ServiceAccount.reference == "AS-2020-0001")
+            )
+            linked = await session.get(Citizen, account.citizen_id) if account.citizen_id else None
+            expected = mailing_address(account, linked)
+    finally:
+        await db.dispose()
+    assert stored[given] == "Chez Mme PUECH\n2 rue Sabatier\n81100 CASTRES"
+    assert expected.endswith("\n81100 CASTRES") and stored[left_out] == expected
+    if linked is None:
+        assert expected.endswith("14 avenue Charles de Gaulle\n81100 CASTRES")

@@ -136,6 +136,51 @@ def _keep_search_text(_mapper: Any, _connection: Any, citizen: Citizen) -> None:
     citizen.search_text = search_text(citizen)
 
 
+def postal_lines(citizen: Citizen) -> str:
+    """The address of a citizen's space as it goes under their name on an envelope (the norm
+    NF Z10-011: number and street, complement, « POSTCODE CITY » in capitals, the country when
+    not France), one line each; empty when the space has no address."""
+    street = " ".join(
+        part
+        for part in (citizen.street_number, citizen.street_number_suffix, citizen.street_name)
+        if part
+    )
+    lines = [
+        " ".join(part for part in (citizen.building, citizen.apartment) if part),
+        citizen.address_complement,
+        street,
+        f"{citizen.postcode} {citizen.city.upper()}".strip(),
+    ]
+    if citizen.country and citizen.country != "FR":
+        lines.append(citizen.country)
+    return "\n".join(line for line in lines if line) if street or citizen.postcode else ""
+
+
+MAX_ADDRESS_LINES = 5  # under the name: six lines in all, as the norm allows
+MAX_ADDRESS_CHARS = 300
+
+
+def clean_postal_address(text: str) -> str:
+    """Address lines as typed or sent (line breaks, or « | » as a one-line cell of a
+    spreadsheet writes them): each line trimmed, empty ones left out."""
+    lines = (" ".join(line.split()) for line in text.replace("|", "\n").splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def postal_address_problem(address: str) -> str:
+    """Why a cleaned address cannot be printed under a name in an envelope's window, in
+    English (the API's and imports' reports); empty when it can."""
+    if len(address.splitlines()) > MAX_ADDRESS_LINES or len(address) > MAX_ADDRESS_CHARS:
+        return f"at most {MAX_ADDRESS_LINES} lines and {MAX_ADDRESS_CHARS} characters"
+    return ""
+
+
+def mailing_address(account: ServiceAccount, citizen: Citizen | None) -> str:
+    """Where a file's paper goes: the linked space's address (its holder keeps it up to date
+    in « Mes coordonnées »), else the one the service gave the file."""
+    return (postal_lines(citizen) if citizen is not None else "") or account.postal_address
+
+
 class ServiceAccount(TimestampedBase, TenantOwned):
     """The citizen's file in one service, reached through an access key (clé d'accès)."""
 
@@ -151,6 +196,9 @@ class ServiceAccount(TimestampedBase, TenantOwned):
     )
     reference: Mapped[str] = mapped_column(String(50))  # the file number in the service
     holder_name: Mapped[str] = mapped_column(String(200))
+    # where letters and paper invoices go when no linked space gives an address: the lines
+    # under the holder's name, the last one « 81100 CASTRES »
+    postal_address: Mapped[str] = mapped_column(String(300), default="", server_default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     key_digest: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 of the key, never the key
     citizen_id: Mapped[uuid.UUID | None] = mapped_column(

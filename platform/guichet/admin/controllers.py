@@ -24,14 +24,21 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.forms import valid_email
-from guichet.accounts.models import Citizen, CitizenStatus, ServiceAccount
+from guichet.accounts.models import (
+    Citizen,
+    CitizenStatus,
+    ServiceAccount,
+    clean_postal_address,
+    postal_address_problem,
+    postal_lines,
+)
 from guichet.accounts.secrets import generate_access_key, key_digest
 from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.audit.services import audit_lines
 from guichet.billing.models import Invoice, InvoiceStatus
 from guichet.db.repository import TenantRepository
+from guichet.i18n import N_, ngettext
 from guichet.i18n import gettext as _
-from guichet.i18n import ngettext
 from guichet.notifications.services import enqueue_delivery, queue_email
 from guichet.operators.onboarding import invitation_email
 from guichet.procedures.controllers import _text as form_text
@@ -74,7 +81,8 @@ def parse_files_csv(
     data: bytes,
 ) -> tuple[list[tuple[int, dict[str, str]]], list[tuple[int, str]]]:
     """(line, values) of each file of a CSV ``reference;holder_name;email`` (a header line
-    first; ``,`` also accepted), and (line, problem) for each wrong line."""
+    first; ``,`` also accepted; an optional column ``postal_address``, its lines separated by
+    line breaks or « | »), and (line, problem) for each wrong line."""
     import csv
     import io
 
@@ -103,6 +111,9 @@ def parse_files_csv(
             continue
         cells = [" ".join(c.replace("\x00", "").split()) for c in raw] + ["", "", ""]
         reference, holder, email = cells[0][:50], cells[1][:200], cells[2][:254]
+        address = ""
+        if "postal_address" in header and header.index("postal_address") < len(raw):
+            address = clean_postal_address(raw[header.index("postal_address")].replace("\x00", ""))
         if not _REFERENCE.fullmatch(reference):
             problems.append(
                 (number, _("numéro de dossier invalide : %(value)s", value=reference[:50]))
@@ -111,9 +122,24 @@ def parse_files_csv(
             problems.append((number, _("le titulaire manque")))
         elif email and not valid_email(email):
             problems.append((number, _("adresse de courriel invalide : %(value)s", value=email)))
+        elif postal_address_problem(address):
+            problems.append((number, _(ADDRESS_PROBLEM)))
         else:
-            rows.append((number, {"reference": reference, "holder_name": holder, "email": email}))
+            rows.append(
+                (
+                    number,
+                    {
+                        "reference": reference,
+                        "holder_name": holder,
+                        "email": email,
+                        "postal_address": address,
+                    },
+                )
+            )
     return rows, problems
+
+
+ADDRESS_PROBLEM = N_("adresse postale trop longue : 5 lignes et 300 caractères au plus sous le nom")
 
 
 def branding_problems(values: dict[str, str]) -> dict[str, str]:
@@ -168,6 +194,30 @@ def _text(form: Any, name: str, limit: int) -> str:
     """A one-line field: control characters and line breaks left out (a name with a line
     break would break every email header it goes into)."""
     return " ".join(form_text(form, name, limit).split())[:limit]
+
+
+def _file_values(form: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """A file's holder, email and postal address as typed, and what is wrong with them."""
+    values = {
+        "holder_name": _text(form, "holder_name", 200),
+        "email": _text(form, "email", 254),
+        "postal_address": _address(form),
+    }
+    errors: dict[str, str] = {}
+    if not values["holder_name"]:
+        errors["holder_name"] = _("Ce champ est obligatoire.")
+    if values["email"] and not valid_email(values["email"]):
+        errors["email"] = _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")
+    if postal_address_problem(values["postal_address"]):
+        errors["postal_address"] = _(ADDRESS_PROBLEM).capitalize() + "."
+    return values, errors
+
+
+def _address(form: Any) -> str:
+    """A postal address typed in a text area, its lines cleaned (see clean_postal_address);
+    a little more than the limit is read, so that a too long one is said, not cut."""
+    raw = form.get("postal_address", "")
+    return clean_postal_address(raw[:400].replace("\x00", "") if isinstance(raw, str) else "")
 
 
 def _raster_problem(data: bytes) -> str:
@@ -703,11 +753,8 @@ class AdminController(Controller):
             return staff
         service = await self._service(ctx, code)
         form = await ctx.request.form()
-        values = {
-            "reference": _text(form, "reference", 50),
-            "holder_name": _text(form, "holder_name", 200),
-            "email": _text(form, "email", 254),
-        }
+        values, file_errors = _file_values(form)
+        values = {"reference": _text(form, "reference", 50), **values}
         errors: dict[str, str] = {}
         repository = _Accounts(session=ctx.db, tenant_id=ctx.tenant.id)
         if not _REFERENCE.fullmatch(values["reference"]):
@@ -717,10 +764,7 @@ class AdminController(Controller):
             )
         elif await repository.exists(service_id=service.id, reference=values["reference"]):
             errors["reference"] = _("Ce service a déjà un dossier de ce numéro.")
-        if not values["holder_name"]:
-            errors["holder_name"] = _("Ce champ est obligatoire.")
-        if values["email"] and not valid_email(values["email"]):
-            errors["email"] = _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr")
+        errors.update(file_errors)  # in the order of the form's fields
         if errors:
             return await self._service_page(ctx, staff, service, values, errors, status_code=400)
         key = generate_access_key()
@@ -870,6 +914,74 @@ class AdminController(Controller):
         )
         await self._commit(ctx, [message.id])
         ctx.flash(_("La clé est envoyée à %(email)s.", email=account.email), "success")
+        return await ctx.redirect(f"/admin/services/{service.code}")
+
+    async def _file_page(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        service: Service,
+        account: ServiceAccount,
+        values: dict[str, str],
+        errors: dict[str, str],
+    ) -> Response[Any]:
+        citizen = await ctx.db.get(Citizen, account.citizen_id) if account.citizen_id else None
+        return await staff_page(
+            ctx,
+            "admin/service_account.html",
+            staff,
+            status_code=400 if errors else 200,
+            service=service,
+            account=account,
+            linked_address=postal_lines(citizen) if citizen is not None else "",
+            values=values,
+            errors=errors,
+            page_title=_("Dossier %(reference)s", reference=account.reference),
+        )
+
+    @get("/services/{code:str}/{account_id:uuid}/modifier", name="admin:file")
+    async def file_page(
+        self, ctx: AccountsContext, code: FromPath[str], account_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        account = await self._account(ctx, service, account_id)
+        values = {
+            "holder_name": account.holder_name,
+            "email": account.email,
+            "postal_address": account.postal_address,
+        }
+        return await self._file_page(ctx, staff, service, account, values, {})
+
+    @post("/services/{code:str}/{account_id:uuid}/modifier", name="admin:file_post")
+    async def file_post(
+        self, ctx: AccountsContext, code: FromPath[str], account_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        """A file's holder, email and postal address (its number and key stay)."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        account = await self._account(ctx, service, account_id)
+        values, errors = _file_values(await ctx.request.form())
+        if errors:
+            return await self._file_page(ctx, staff, service, account, values, errors)
+        changed = [name for name, value in values.items() if getattr(account, name) != value]
+        for name, value in values.items():
+            setattr(account, name, value)
+        staff_audit(
+            ctx,
+            staff,
+            "service_account.changed",
+            f"{service.code}/{account.reference}",
+            {"fields": changed},
+        )
+        await self._commit(ctx)
+        ctx.flash(
+            _("Le dossier %(reference)s est enregistré.", reference=account.reference), "success"
+        )
         return await ctx.redirect(f"/admin/services/{service.code}")
 
     # -- staff ---------------------------------------------------------------------------------

@@ -107,6 +107,16 @@ _INVOICE = Schema(
         "reference": _required_text(50, "The citizen's file in that service"),
         "label": _required_text(200, examples=["Janvier 2020"]),
         "recipient": Schema(type=_TEXT, max_length=200),
+        "recipient_address": Schema(
+            type=_TEXT,
+            max_length=300,
+            description=(
+                "The lines under the recipient's name on the paper invoice, separated by line "
+                "breaks, the last one « 81100 CASTRES » (at most 5 lines). When left out: the "
+                "address of the citizen's space linked to the file, else the file's."
+            ),
+            examples=["12 rue de la République\n81100 CASTRES"],
+        ),
         "issue_date": _DATE,
         "due_date": _DATE,
         "pay_from": _MOMENT,

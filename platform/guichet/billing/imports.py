@@ -22,7 +22,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.accounts.models import ServiceAccount
+from guichet.accounts.models import (
+    MAX_ADDRESS_CHARS,
+    Citizen,
+    ServiceAccount,
+    clean_postal_address,
+    mailing_address,
+    postal_address_problem,
+)
 from guichet.billing.models import ApiToken, Invoice, InvoiceLine, InvoiceStatus, Ledger
 from guichet.tenancy.models import Service
 
@@ -161,6 +168,12 @@ def _validate(index: int, raw: Any, report: ImportReport) -> dict[str, Any] | No
     for name, parsed in (("pay_from", pay_from), ("pay_until", pay_until)):
         if raw.get(name) and parsed is None:
             fail(name, "a date and time written YYYY-MM-DDTHH:MM")
+    address = raw.get("recipient_address", "")
+    if not isinstance(address, str) or len(address) > MAX_ADDRESS_CHARS:
+        fail("recipient_address", f"text of at most {MAX_ADDRESS_CHARS} characters")
+        address = ""
+    elif problem := postal_address_problem(clean_postal_address(address)):
+        fail("recipient_address", problem)
     lines = raw.get("lines")
     clean_lines = []
     if not isinstance(lines, list) or not lines or len(lines) > 200:
@@ -201,6 +214,7 @@ def _validate(index: int, raw: Any, report: ImportReport) -> dict[str, Any] | No
         "lines": clean_lines,
         "direct_debit": bool(raw.get("direct_debit", False)),
         "recipient": str(raw.get("recipient", "")).strip()[:200],
+        "recipient_address": clean_postal_address(address),
     }
 
 
@@ -326,6 +340,11 @@ async def import_invoices(
             number=clean["number"],
             label=clean["label"],
             recipient=clean["recipient"] or account.holder_name,
+            recipient_address=clean["recipient_address"]
+            or mailing_address(
+                account,
+                await session.get(Citizen, account.citizen_id) if account.citizen_id else None,
+            ),
             issue_date=clean["issue_date"],
             due_date=clean["due_date"],
             pay_from=clean["pay_from"],
@@ -395,6 +414,7 @@ def parse_csv(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 "label": row["label"],
                 "issue_date": row["issue_date"],
                 "due_date": row["due_date"],
+                "recipient_address": row.get("recipient_address") or "",
                 "lines": [],
             },
         )

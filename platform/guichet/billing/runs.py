@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.accounts.models import ServiceAccount
+from guichet.accounts.models import Citizen, ServiceAccount, mailing_address
 from guichet.billing.models import (
     BillableItem,
     BillingRun,
@@ -168,6 +168,15 @@ async def _create_invoices(
             )
         ).scalars()
     }
+    linked = [a.citizen_id for a in accounts.values() if a.citizen_id is not None]
+    citizens = {
+        c.id: c
+        for c in (
+            await session.execute(
+                select(Citizen).where(Citizen.tenant_id == tenant_id, Citizen.id.in_(linked))
+            )
+        ).scalars()
+    }
     existing = {
         i.service_account_id: i.id
         for i in (
@@ -201,6 +210,10 @@ async def _create_invoices(
                     number=number,
                     label=period_label(run.period),
                     recipient=accounts[account_id].holder_name,
+                    recipient_address=mailing_address(
+                        accounts[account_id],
+                        citizens.get(accounts[account_id].citizen_id or uuid.UUID(int=0)),
+                    ),
                     issue_date=issue,
                     due_date=issue + timedelta(days=45),
                     pay_from=now,

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.accounts.models import ServiceAccount
+from guichet.accounts.models import ServiceAccount, clean_postal_address, postal_address_problem
 from guichet.accounts.secrets import key_digest, normalize_key
 from guichet.billing.crypto import decrypt_options, encrypt_options
 from guichet.files import FileStore
@@ -417,8 +417,11 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
         label = f"access_keys[{i}]"
         values = {
             k: str(entry.get(k, "")).strip()
-            for k in ("service", "reference", "holder", "email", "key")
+            for k in ("service", "reference", "holder", "email", "key", "address")
         }
+        values["address"] = clean_postal_address(str(entry.get("address", "")))
+        if problem := postal_address_problem(values["address"]):
+            problems.append((f"{label}.address", problem))
         for required in ("service", "reference", "holder", "key"):
             if not values[required]:
                 problems.append((f"{label}.{required}", "required"))
@@ -819,16 +822,19 @@ async def apply_catalog(
                         reference=key_entry["reference"],
                         holder_name=key_entry["holder"],
                         email=key_entry["email"],
+                        postal_address=key_entry["address"],
                         key_digest=digest,
                     )
                 )
                 changes.append(f"access key {key_entry['service']}/{key_entry['reference']}: added")
-            elif (account.holder_name, account.email, account.key_digest) != (
-                key_entry["holder"],
-                key_entry["email"],
-                digest,
-            ):
+            elif (
+                account.holder_name,
+                account.email,
+                account.postal_address,
+                account.key_digest,
+            ) != (key_entry["holder"], key_entry["email"], key_entry["address"], digest):
                 account.holder_name, account.email = key_entry["holder"], key_entry["email"]
+                account.postal_address = key_entry["address"]
                 account.key_digest = digest
                 changes.append(
                     f"access key {key_entry['service']}/{key_entry['reference']}: updated"
