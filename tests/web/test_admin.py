@@ -748,7 +748,7 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
         {"ledger": "seniors", "period": "2018-01"},
         page=page.text,
     )
-    assert "lancer la facturation de janvier 2018 ?" in text(asked).lower()
+    assert "Lancer la facturation de janvier 2018 ?" in text(asked)
     assert "« FACTURATION SERVICE SÉNIORS »" in text(asked)
     assert await count_rows(backend, "billing_run") == runs_before  # asked, not launched
     launched = await post_form(
@@ -757,7 +757,7 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
         {"ledger": "seniors", "period": "2018-01", "confirmation": "oui"},
         page=asked.text,
     )
-    assert "la facturation de janvier 2018 est lancée" in text(launched).lower()
+    assert "La facturation de janvier 2018 est lancée" in text(launched)
     assert await count_rows(backend, "billing_run") == runs_before + 1
     tokens = await web.get("/ccas-castres/admin/facturation/jetons", headers=FR)
     form_id = re.search(r'name="form_id" value="([\w-]+)"', tokens.text).group(1)

@@ -211,14 +211,15 @@ class BillingAdminController(Controller):
                 ctx,
                 staff,
                 title=_(
-                    "Lancer la facturation de %(period)s ?", period=period_label(values["period"])
+                    "Lancer la facturation de %(period)s ?",
+                    period=period_label(values["period"]).lower(),
                 ),
                 explanation=[
                     _(
                         "Les factures de %(period)s de la régie « %(ledger)s » vont être créées "
                         "avec leurs numéros, puis envoyées : par courriel aux adhérents de la "
                         "facture en ligne, dans le fichier à imprimer pour les autres.",
-                        period=period_label(values["period"]),
+                        period=period_label(values["period"]).lower(),
                         ledger=ledger_name,
                     ),
                     _(
@@ -243,7 +244,7 @@ class BillingAdminController(Controller):
             ctx.flash(
                 _(
                     "La facturation de %(period)s est lancée : suivez son avancement ci-dessous.",
-                    period=period_label(values["period"]),
+                    period=period_label(values["period"]).lower(),  # mid-sentence
                 ),
                 "success",
             )
