@@ -284,6 +284,10 @@ async def test_onboarding_branding_service_key_and_a_citizen_with_it(web, backen
     ):
         assert action in journal, action
     assert admin in journal
+    # each named in words, its details too (not as JSON)
+    for label in ("Invitation acceptée", "Apparence modifiée", "Service créé", "Dossier créé"):
+        assert label in journal, label
+    assert "champs : " in journal and '{"fields"' not in journal
 
     # a citizen creates an account there with that key
     web.cookies.clear()
@@ -497,6 +501,8 @@ async def test_agents_find_lock_unlock_and_reactivate_citizens(web, backend):
     )
     locked = await post_form(web, citizen_url, {"action": "verrouiller"}, page=page.text)
     assert "L'espace est verrouillé" in text(locked)
+    assert "Espace verrouillé par nos services" in text(locked)  # its history, in words
+    assert "Création de l'espace" in text(locked) and "<code>created" not in locked.text
     agent_cookies = dict(web.cookies)
     web.cookies.clear()
     refused = await login(web, "ccas-castres", username, STRONG)
@@ -941,6 +947,11 @@ async def test_ledger_options_are_kept_encrypted_never_shown_and_tested(web, bac
             )
         url = f"/{slug}/admin/facturation/regies/regie"
         page = await web.get(url, headers=FR)
+        # the bank's options named in French, with the bank's own code beside
+        assert "Mode de capture (IMMEDIATE ou AUTHOR_CAPTURE) <code>capture_mode</code>" in (
+            unescape(page.text)
+        )
+        assert "Capture Mode" not in page.text and "Client number" not in page.text
         form = {
             "name": "FACTURATION SERVICE SÉNIORS",
             "merchant_label": "CCAS TEST VADS",
@@ -1199,6 +1210,16 @@ async def test_a_procedure_made_on_screen_is_offered_to_citizens(web, backend):
         page=created.text,
     )
     assert wrong_prefill.status_code == 400 and "prérempli" in text(wrong_prefill)
+    # what the catalog itself refuses is said in words, not by the value's path
+    upside_down = await post_form(
+        web,
+        f"{url}/champs",
+        {"label": "Âge", "key": "age", "kind": "number", "min": "90", "max": "60"},
+        page=created.text,
+    )
+    assert upside_down.status_code == 400
+    assert "Champ « Âge » — maximum : au moins le minimum" in text(upside_down)
+    assert "procedures[0]" not in upside_down.text and "at least" not in upside_down.text
     moved = await post_form(web, f"{url}/champs/colis", {"action": "monter"}, page=created.text)
     assert text(moved).index("Colis") < text(moved).index("Nom et prénom")
     online = await post_form(web, f"{url}/general", general, page=created.text)
@@ -1259,6 +1280,7 @@ async def test_citizens_sensitive_actions_in_the_journal_and_captcha_setting(web
     journal = text(await web.get(f"/{slug}/admin/journal?source=habitants", headers=FR))
     assert "citizen.login" in journal and username in journal
     assert "citizen.activated" in journal
+    assert "Connexion" in journal and "Activation de l'espace" in journal
 
 
 async def test_operator_onboards_from_a_tenant_toml(web, backend):

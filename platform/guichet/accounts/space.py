@@ -73,6 +73,10 @@ EVENT_LABELS = {
     "data_exported": N_("Téléchargement de mes données"),
     "payment_started": N_("Paiement en ligne commencé"),
     "paperless_changed": N_("Adhésion à la facture en ligne modifiée"),
+    "deleted": N_("Suppression de l'espace"),
+    "staff_verrouiller": N_("Espace verrouillé par nos services"),
+    "staff_deverrouiller": N_("Espace déverrouillé par nos services"),
+    "staff_activation": N_("Lien d'activation envoyé de nouveau par nos services"),
 }
 
 

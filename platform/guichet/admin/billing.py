@@ -78,6 +78,20 @@ def _cents(text: str) -> int | None:
         return None
 
 
+# eopayment's captions of the options it leaves in English or as a bare name (the others
+# are in French already); the option's code is shown beside, as the bank's documents call it
+OPTION_LABELS = {
+    "capture_mode": N_("Mode de capture (IMMEDIATE ou AUTHOR_CAPTURE)"),
+    "timezone": N_("Fuseau horaire"),
+    "callback": N_("Adresse de notification (callback)"),
+    "numcli": N_("Numéro client (PayFiP)"),
+    "saisie": N_("Mode (T : test, X : activation, W : production)"),
+    "vads_ctx_mode": N_("Mode (TEST ou PRODUCTION)"),
+    "vads_payment_config": N_("Paiement en une ou plusieurs fois"),
+    "capture_day": N_("Nombre de jours pour un paiement différé"),
+}
+
+
 def backend_parameters(kind: str) -> list[tuple[str, str, bool]]:
     """(name, label, secret) of a bank's options that the ledger sets (the return addresses
     are the platform's)."""
@@ -89,7 +103,11 @@ def backend_parameters(kind: str) -> list[tuple[str, str, bool]]:
         name = parameter["name"]
         if name in ("normal_return_url", "automatic_return_url"):
             continue
-        label = str(parameter.get("caption") or name)
+        label = (
+            _(OPTION_LABELS[name])
+            if name in OPTION_LABELS
+            else str(parameter.get("caption") or name)
+        )
         secret = any(word in name for word in ("secret", "cle", "key", "password"))
         result.append((name, label, secret))
     return result

@@ -77,16 +77,96 @@ def as_entry(procedure: Procedure) -> dict[str, Any]:
     }
 
 
+KEY_HINT = N_("Lettres minuscules, chiffres et _ (une lettre d'abord), par exemple « date_debut ».")
+KEY_HINT_SHORT = N_("lettres minuscules, chiffres et _ (une lettre d'abord)")
+
+
 def checked(entry: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
-    """The entry as the catalog would apply it, or the catalog's problems."""
+    """The entry as the catalog would apply it, or the catalog's problems in words the staff
+    read (« Champ « Revenus » — maximum : au moins le minimum. »)."""
     problems: list[tuple[str, str]] = []
     parsed = parse_procedures([entry], problems)
     if problems or not parsed:
-        return None, [f"{where}: {reason}" for where, reason in problems]
+        return None, [problem_in_words(entry, where, reason) for where, reason in problems]
     return parsed[0], []
 
 
-KEY_HINT = N_("Lettres minuscules, chiffres et _ (une lettre d'abord), par exemple « date_debut ».")
+# The catalog checks a procedure for tenant.toml and says what is wrong in English, by the
+# path of the value (procedures[0].fields[1].max); the editor says it in the staff's words.
+_PARTS = {
+    "max": N_("maximum"),
+    "min": N_("minimum"),
+    "integer": N_("nombre entier"),
+    "key": N_("nom technique"),
+    "label": N_("libellé"),
+    "kind": N_("type"),
+    "hint": N_("aide"),
+    "choices": N_("choix"),
+    "prefill": N_("prérempli avec"),
+    "required": N_("obligatoire"),
+    "title": N_("titre"),
+    "description": N_("présentation"),
+    "processing_days": N_("délai de traitement"),
+    "code": N_("adresse de la démarche"),
+    "statuses": N_("états possibles"),
+    "documents": N_("pièces demandées"),
+    "fields": N_("champs"),
+}
+_REASONS = {
+    "at least min": N_("au moins le minimum"),
+    "required": N_("obligatoire"),
+    "a number": N_("un nombre"),
+    "a text": N_("un texte"),
+    "unknown field": N_("inconnu"),
+    "lowercase letters, digits and _ (a letter first)": KEY_HINT_SHORT,
+    "lowercase letters, digits and hyphens": N_("lettres minuscules, chiffres et tirets"),
+    "min, max and integer are for number fields": N_(
+        "minimum, maximum et nombre entier ne valent que pour un champ nombre"
+    ),
+    "only for the kinds choice and checkboxes": N_("seulement pour un choix ou des cases"),
+    "two documents have the same key": N_("deux pièces ont le même nom technique"),
+    "a number of days from 0 to 365": N_("un nombre de jours de 0 à 365"),
+    "true or false (without quotes)": N_("oui ou non"),
+}
+_WHERE = re.compile(r"^procedures\[\d+\](?:\.(fields|documents)\[(\d+)\])?(?:\.(\w+))?$")
+
+
+def problem_in_words(entry: dict[str, Any], where: str, reason: str) -> str:
+    """One of the catalog's problems as a sentence of the editor."""
+    match = _WHERE.match(where)
+    if match is None:
+        return f"{where} : {reason}"
+    part, index, attribute = match.groups()
+    place = ""
+    if part is not None:
+        items = entry.get(part) or []
+        position = int(index)
+        name = items[position].get("label") if position < len(items) else ""
+        place = (
+            _("Champ « %(name)s »", name=name or position + 1)
+            if part == "fields"
+            else _("Pièce « %(name)s »", name=name or position + 1)
+        )
+    if attribute:
+        what = _(_PARTS[attribute]) if attribute in _PARTS else attribute
+        place = f"{place} — {what}" if place else what[:1].upper() + what[1:]
+    return f"{place} : {_reason_in_words(reason)}"
+
+
+def _reason_in_words(reason: str) -> str:
+    if reason in _REASONS:
+        return _(_REASONS[reason])
+    if found := re.fullmatch(r"(\d+) characters at most", reason):
+        return _("%(count)s caractères au plus", count=found.group(1))
+    if found := re.fullmatch(r"(\S+) is used twice", reason):
+        return _("le nom technique %(key)s sert deux fois", key=found.group(1))
+    if found := re.fullmatch(r"key (\S+) is also a field's", reason):
+        return _("le nom technique %(key)s est aussi celui d'un champ", key=found.group(1))
+    if found := re.fullmatch(r"one of (.+)", reason):
+        return _("une valeur parmi : %(values)s", values=found.group(1))
+    if found := re.fullmatch(r"a \w+ field can take (.+)", reason):
+        return _("ce type de champ peut être prérempli avec : %(values)s", values=found.group(1))
+    return reason
 
 
 def field_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:

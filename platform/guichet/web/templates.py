@@ -21,6 +21,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from guichet import i18n
+from guichet.audit.labels import action_label, detail_text
 from guichet.web.markdown import render_markdown
 
 __all__ = ["TemplateRenderer"]
@@ -91,6 +92,8 @@ class TemplateRenderer:
                 format_money=i18n.format_money,
                 format_bytes=i18n.format_bytes,
                 locale_name=i18n.locale_name,
+                action_label=action_label,
+                detail_text=detail_text,
                 today=date.today,
                 paris=ZoneInfo("Europe/Paris"),
             )
