@@ -1145,6 +1145,19 @@ async def test_help_and_legal_pages_can_be_rewritten_and_reset(web, backend):
     assert "1 place de la Mairie" not in text(
         await web.get(f"/{slug}/mentions-legales", headers=FR)
     )
+    # the leaflet too, and its PDF follows the new text
+    listing = text(await web.get(f"/{slug}/admin/pages", headers=FR))
+    assert "Dépliant explicatif" in listing
+    url = f"/{slug}/admin/pages/page.depliant/fr"
+    page = await web.get(url, headers=FR)
+    await post_form(web, url, {"body": "## Notre dépliant\n\nPermanence le mardi."}, page=page.text)
+    assert "Permanence le mardi." in text(await web.get(f"/{slug}/depliant", headers=FR))
+    import io
+
+    from pypdf import PdfReader
+
+    leaflet = await web.get(f"/{slug}/depliant.pdf", headers=FR)
+    assert "Permanence le mardi." in PdfReader(io.BytesIO(leaflet.content)).pages[0].extract_text()
     assert (await web.get(f"/{slug}/admin/pages/page.inconnue/fr", headers=FR)).status_code == 404
     assert (await web.get(f"/{slug}/admin/pages/page.contacts/de", headers=FR)).status_code == 404
 

@@ -16,6 +16,7 @@ PUBLIC_PAGES = [
     "/contacts",
     "/accessibilite",
     "/donnees-personnelles",
+    "/depliant",
 ]
 FR = {"Accept-Language": "fr-FR,fr;q=0.9"}
 
@@ -211,3 +212,31 @@ async def test_the_tenant_is_named_with_its_article_in_french(client):
         await client.get("/mairie-valdoree/mot-de-passe-oublie", headers={"Accept-Language": "en"})
     )
     assert "Contact Mairie de Val-Dorée" in english
+
+
+async def test_the_guides_leaflet_is_one_click_from_the_home_page_and_prints(client):
+    """« Besoin d'aide ? retrouvez le dépliant explicatif en cliquant ici » (guide, home page):
+    a page in the tenant's words and colours, and the same as an A4 PDF to print."""
+    import io
+
+    from pypdf import PdfReader
+
+    home = await client.get("/ccas-castres/", headers=FR)
+    assert 'href="/ccas-castres/depliant">Retrouvez le dépliant explicatif</a>' in home.text
+    page = unescape((await client.get("/ccas-castres/depliant", headers=FR)).text)
+    assert "Sur le portail du CCAS de Castres" in page and "05 63 71 56 13" in page
+    assert 'href="/ccas-castres/depliant.pdf"' in page
+    first = await client.get("/ccas-castres/depliant.pdf", headers=FR)
+    assert first.status_code == 200 and first.headers["content-type"] == "application/pdf"
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(first.content)).pages)
+    assert "Votre espace personnel" in text and "Créer votre espace : 4 étapes" in text
+    assert "05 63 71 56 13" in text
+    # rendered once, not at each visit
+    again = await client.get("/ccas-castres/depliant.pdf", headers=FR)
+    assert again.content == first.content
+    # each tenant's own
+    other = unescape((await client.get("/mairie-valdoree/depliant", headers=FR)).text)
+    assert "Val-Dorée" in other and "CCAS de Castres" not in other
+    other_pdf = await client.get("/mairie-valdoree/depliant.pdf", headers=FR)
+    other_text = PdfReader(io.BytesIO(other_pdf.content)).pages[0].extract_text()
+    assert "Val-Dorée" in other_text and "Castres" not in other_text

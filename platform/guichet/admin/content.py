@@ -56,6 +56,7 @@ def editable_pages() -> list[tuple[str, str]]:
         ("page.donnees-personnelles", N_("Données personnelles")),
         ("page.accessibilite", N_("Déclaration d'accessibilité")),
         ("page.contacts", N_("Contacts")),
+        ("page.depliant", N_("Dépliant explicatif")),
     ]
     return [(key, title) for key, _anchor, title in HELP_SECTIONS] + legal
 

@@ -35,6 +35,44 @@ async def provide_db_session(request: Request[Any, Any, Any], tenant: TenantSnap
         yield session
 
 
+_LEAFLETS: dict[tuple[Any, ...], bytes] = {}  # made once per text and look, not per visitor
+_LEAFLETS_KEPT = 64
+
+
+async def leaflet_pdf(services: Any, tenant: TenantSnapshot, locale: str, body: str) -> bytes:
+    """The leaflet as an A4 PDF in the tenant's colours; an anonymous page, so each text and
+    look is rendered once and kept (a visitor cannot make the server render at will)."""
+    import asyncio
+    import hashlib
+
+    from guichet.billing.pdf import invoice_pdf, tenant_logo
+
+    key = (
+        tenant.id,
+        locale,
+        hashlib.sha256(body.encode()).hexdigest(),
+        tenant.name,
+        tenant.primary_color,
+        tenant.logo_file,
+    )
+    if key not in _LEAFLETS:
+        html = services.renderer.render(
+            tenant.theme,
+            "pdf/leaflet.html",
+            {
+                "tenant": tenant,
+                "body": body,
+                "logo": tenant_logo(services.files, tenant),
+                "portal_url": f"{services.settings.web.public_url}/{tenant.slug}/",
+                "locale": locale,
+            },
+        )
+        if len(_LEAFLETS) >= _LEAFLETS_KEPT:
+            _LEAFLETS.pop(next(iter(_LEAFLETS)))
+        _LEAFLETS[key] = bytes(await asyncio.to_thread(invoice_pdf, html))
+    return _LEAFLETS[key]
+
+
 async def provide_portal(db_session: AsyncSession, tenant: TenantSnapshot) -> PortalService:
     return PortalService(db_session, tenant)
 
@@ -78,6 +116,32 @@ class PortalController(Controller):
     ) -> Response[str]:
         body = await portal.legal_page("contacts", i18n_locale(request))
         return render_page(request, "portal/contacts.html", body=body)
+
+    @get("/depliant", name="portal:leaflet")
+    async def leaflet(
+        self, request: Request[Any, Any, Any], portal: PortalService
+    ) -> Response[str]:
+        """The « dépliant explicatif » the guide's home page points to: what the space offers
+        and how to create it, in the tenant's words when it rewrote it, printable as a PDF."""
+        body = await portal.legal_page("depliant", i18n_locale(request))
+        return render_page(request, "portal/leaflet.html", body=body)
+
+    @get("/depliant.pdf", name="portal:leaflet_pdf")
+    async def leaflet_pdf(
+        self, request: Request[Any, Any, Any], portal: PortalService, tenant: TenantSnapshot
+    ) -> Response[bytes]:
+        locale = i18n_locale(request)
+        body = await portal.legal_page("depliant", locale)
+        services = services_of(request)
+        data = await leaflet_pdf(services, tenant, locale, body)
+        return Response(
+            data,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": 'inline; filename="depliant.pdf"',
+                "Cache-Control": "public, max-age=3600",
+            },
+        )
 
     # -- language, branding ----------------------------------------------------------------
     @get("/langue/{code:str}", name="portal:language")

@@ -43,7 +43,7 @@ HELP_SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("help.tableau-de-bord", "tableau-de-bord", N_("GÉRER VOTRE TABLEAU DE BORD")),
     ("help.espaces-partenaires", "espaces-partenaires", N_("ACCÉDER AUX ESPACES PARTENAIRES")),
 )
-LEGAL_PAGES = ("mentions-legales", "donnees-personnelles", "accessibilite", "contacts")
+LEGAL_PAGES = ("mentions-legales", "donnees-personnelles", "accessibilite", "contacts", "depliant")
 
 
 class NewsRepository(TenantRepository[NewsItem]):
@@ -125,6 +125,7 @@ class PortalService:
         t = self.tenant
         values = _Placeholders(
             tenant_name=t.name,
+            of_tenant=t.of_name,  # « du CCAS de Castres », « de la Mairie de Val-Dorée »
             tenant_tagline=t.tagline,
             contact_phone=t.contact_phone,
             contact_email=t.contact_email,
