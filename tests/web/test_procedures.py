@@ -77,6 +77,9 @@ async def test_draft_is_kept_and_resumed_then_deleted(web, backend):
         web, MEALS, meal_answers(precisions="Sonner deux fois", action="enregistrer")
     )
     assert "Votre brouillon est enregistré" in text(response)
+    # MON ACCUEIL's « Dernières demandes » says a draft waits (it listed sent requests only)
+    home = text(await web.get("/ccas-castres/mon-espace", headers=FR))
+    assert "1 brouillon à terminer" in home
     history = text(await web.get("/ccas-castres/mon-espace/demandes/", headers=FR))
     assert "Brouillons" in history and "Demande de portage de repas à domicile" in history
     assert "Sonner deux fois</textarea>" in text(await web.get(MEALS, headers=FR))
@@ -89,6 +92,7 @@ async def test_draft_is_kept_and_resumed_then_deleted(web, backend):
     )
     assert "Le brouillon est supprimé." in text(deleted)
     assert "Sonner deux fois" not in text(await web.get(MEALS, headers=FR))
+    assert "brouillon à terminer" not in text(await web.get("/ccas-castres/mon-espace", headers=FR))
 
 
 async def test_send_with_a_stored_document_ack_email_and_pdf(web, backend):

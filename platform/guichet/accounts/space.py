@@ -198,13 +198,14 @@ def current_values(citizen: Citizen) -> dict[str, str]:
 
 @functools.cache
 def _dashboard_counts() -> Select[Any]:
-    """MON ACCUEIL's four counts in one statement, from the statements their own pages use
+    """MON ACCUEIL's counts in one statement, from the statements their own pages use
     (three statements and every document loaded before: bench/README.md)."""
-    from guichet.procedures.services import UNREAD_FOR_CITIZEN
+    from guichet.procedures.services import DRAFTS_OF_CITIZEN, UNREAD_FOR_CITIZEN
 
     return select(
         unpaid_count_statement().scalar_subquery().label("unpaid"),
         UNREAD_FOR_CITIZEN.scalar_subquery().label("unread"),
+        DRAFTS_OF_CITIZEN.scalar_subquery().label("drafts"),
         DOCUMENTS_COUNT.scalar_subquery().label("documents"),
         TO_RENEW_COUNT.scalar_subquery().label("to_renew"),
     )
@@ -246,6 +247,7 @@ class SpaceController(Controller):
                 if r.reference
             ][:2],
             unread_messages=counts.unread,
+            drafts=counts.drafts,
             status_labels=STATUS_LABELS,
             page_title=_("MON ACCUEIL"),
         )

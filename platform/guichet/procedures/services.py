@@ -208,6 +208,13 @@ UNREAD_FOR_CITIZEN = (
 )
 
 
+DRAFTS_OF_CITIZEN = select(func.count(ProcedureRequest.id)).where(
+    ProcedureRequest.tenant_id == bindparam("tenant_id"),
+    ProcedureRequest.citizen_id == bindparam("citizen_id"),
+    ProcedureRequest.status == RequestStatus.DRAFT,
+)
+
+
 @dataclass
 class RequestView:
     """A request with what its pages show."""
