@@ -1110,6 +1110,17 @@ async def test_files_imported_from_csv_get_letters_and_emails(web, backend):
     )
     assert "Le dossier AS-1 est enregistré." in text(saved)
     assert "Résidence du Parc, 1 allée des Tilleuls, 81100 CASTRES" in text(saved)
+    # the service renamed (its code stays); a name is needed
+    rename = f"/{slug}/admin/services/as/nom"
+    nameless = await post_form(web, rename, {"name": " ", "description": "Aides"}, page=saved.text)
+    assert nameless.status_code == 400 and "Ce champ est obligatoire." in text(nameless)
+    assert 'value="Aides"' in nameless.text
+    renamed = await post_form(
+        web, rename, {"name": "Action sociale et solidarités", "description": ""}, page=saved.text
+    )
+    assert "Le service est enregistré." in text(renamed)
+    assert "<h1>Action sociale et solidarités</h1>" in text(renamed)
+    assert str(renamed.url).endswith(f"/{slug}/admin/services/as")
     asked = await post_form(web, f"/{slug}/admin/services/as/courriels", {}, page=good.text)
     assert "Envoyer les clés par courriel ?" in text(asked)
     assert "La clé d'accès va être envoyée à 1 dossier qui a une adresse" in text(asked)

@@ -548,6 +548,8 @@ class AdminController(Controller):
         errors: dict[str, str],
         status_code: int = 200,
         report: list[tuple[int, str]] | None = None,
+        service_values: dict[str, str] | None = None,
+        service_errors: dict[str, str] | None = None,
     ) -> Response[Any]:
         accounts = await _Accounts(session=ctx.db, tenant_id=ctx.tenant.id).get_many(
             ServiceAccount.service_id == service.id, order_by=[(ServiceAccount.reference, False)]
@@ -564,8 +566,43 @@ class AdminController(Controller):
             values=values,
             errors=errors,
             report=report or [],
+            service_values=service_values
+            or {"name": service.name, "description": service.description},
+            service_errors=service_errors or {},
             page_title=service.name,
         )
+
+    @post("/services/{code:str}/nom", name="admin:service_rename")
+    async def service_rename(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:
+        """A service's name and description as citizens read them (its code, in addresses and
+        keys, stays)."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        service = await self._service(ctx, code)
+        form = await ctx.request.form()
+        values = {
+            "name": _text(form, "name", 200),
+            "description": _text(form, "description", 2000),
+        }
+        if not values["name"]:
+            return await self._service_page(
+                ctx,
+                staff,
+                service,
+                {},
+                {},
+                status_code=400,
+                service_values=values,
+                service_errors={"name": _("Ce champ est obligatoire.")},
+            )
+        changed = [name for name, value in values.items() if getattr(service, name) != value]
+        service.name, service.description = values["name"], values["description"]
+        staff_audit(ctx, staff, "service.changed", service.code, {"fields": changed})
+        await self._commit(ctx)
+        await ctx.request.app.state.services.resolver.invalidate()
+        ctx.flash(_("Le service est enregistré."), "success")
+        return await ctx.redirect(f"/admin/services/{service.code}")
 
     @get("/services/{code:str}", name="admin:service")
     async def service(self, ctx: AccountsContext, code: FromPath[str]) -> Response[Any]:

@@ -45,6 +45,7 @@ ACTION_LABELS = {
     "content.terms_published": N_("Nouvelle version des CGU publiée"),
     # services, files and keys
     "service.created": N_("Service créé"),
+    "service.changed": N_("Service renommé ou décrit autrement"),
     "service_account.created": N_("Dossier créé"),
     "service_account.changed": N_("Dossier modifié"),
     "service_account.imported": N_("Dossiers importés"),
