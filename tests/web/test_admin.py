@@ -580,6 +580,18 @@ async def test_settings_and_content_reach_the_citizens(web, backend):
     assert "05 63 00 00 01" in home
     # content: welcome text, a news item, a CGU version
     page = await web.get(f"/{slug}/admin/contenus", headers=FR)
+    # a text over the limit is refused with its length, kept whole, and nothing is saved
+    long_welcome = "Un accueil très long. " * 500 + "LA FIN"
+    refused = await post_form(
+        web,
+        f"/{slug}/admin/contenus",
+        {"action": "accueil", "welcome_title": "TROP LONG", "welcome_text": long_welcome},
+        page=page.text,
+    )
+    assert refused.status_code == 400
+    assert f"Ce texte a {len(long_welcome)} caractères, 10000 au plus" in text(refused)
+    assert "LA FIN</textarea>" in text(refused)  # not cut
+    assert "TROP LONG" not in text(await web.get(f"/{slug}/", headers=FR))
     await post_form(
         web,
         f"/{slug}/admin/contenus",

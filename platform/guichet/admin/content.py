@@ -47,6 +47,20 @@ CONTACT_FIELDS = {
 }
 
 
+def long_text(form: Any, name: str, limit: int, errors: dict[str, str]) -> str:
+    """A long text (Markdown, a message): over ``limit`` characters it is refused with its
+    length, never cut and saved, and kept as typed so that it can be shortened."""
+    text = _long_text(form, name, limit * 4)
+    if len(text) > limit:
+        errors[name] = _(
+            "Ce texte a %(count)s caractères, %(limit)s au plus : raccourcissez-le (rien n'est "
+            "enregistré).",
+            count=len(text),
+            limit=limit,
+        )
+    return text
+
+
 def editable_pages() -> list[tuple[str, str]]:
     """(key, title) of the pages a tenant may rewrite: the AIDE sections and the legal pages."""
     from guichet.portal.services import HELP_SECTIONS
@@ -113,17 +127,17 @@ class ContentController(Controller):
             return staff
         tenant = await tenant_row(ctx)
         form = await ctx.request.form()
+        errors: dict[str, str] = {}
         values: dict[str, Any] = {
             name: _text(form, name, limit) for name, limit in CONTACT_FIELDS.items()
         }
-        values["contact_address"] = _long_text(form, "contact_address", 500)
+        values["contact_address"] = long_text(form, "contact_address", 500, errors)
         values["default_locale"] = _text(form, "default_locale", 10)
-        values["maintenance_message"] = _long_text(form, "maintenance_message", 2000)
+        values["maintenance_message"] = long_text(form, "maintenance_message", 2000, errors)
         values["maintenance"] = form.get("maintenance") == "oui"
         values["captcha"] = form.get("captcha") == "oui"
         chosen = form.getall("locales", []) if hasattr(form, "getall") else []
         values["locales"] = [c for c in KNOWN_LOCALES if c in chosen]
-        errors: dict[str, str] = {}
         if values["contact_phone"] and not valid_phone(values["contact_phone"]):
             errors["contact_phone"] = _(PHONE_PROBLEM)
         if values["contact_email"] and not valid_email(values["contact_email"]):
@@ -245,7 +259,9 @@ class ContentController(Controller):
         tenant = await tenant_row(ctx)
         if action == "accueil":
             values["welcome_title"] = _text(form, "welcome_title", 200)
-            values["welcome_text"] = _long_text(form, "welcome_text", 10_000)
+            values["welcome_text"] = long_text(form, "welcome_text", 10_000, errors)
+            if errors:
+                return await self._content_page(ctx, staff, values, errors, status_code=400)
             tenant.welcome_title = values["welcome_title"]
             tenant.welcome_text = values["welcome_text"]
             staff_audit(ctx, staff, "content.welcome_changed", tenant.slug)
@@ -253,11 +269,11 @@ class ContentController(Controller):
         elif action == "actualite":
             values["news_date"] = _text(form, "news_date", 20)
             values["news_title"] = _text(form, "news_title", 200)
-            values["news_body"] = _long_text(form, "news_body", 5000)
+            values["news_body"] = long_text(form, "news_body", 5000, errors)
             published = parse_date(values["news_date"])
             if published is None or not 2000 <= published.year <= 2100:
                 errors["news_date"] = _("Date invalide : écrivez-la comme 21/03/2026.")
-            if not values["news_body"]:
+            if not values["news_body"] and "news_body" not in errors:
                 errors["news_body"] = _("Ce champ est obligatoire.")
             if errors or published is None:
                 return await self._content_page(ctx, staff, values, errors, status_code=400)
@@ -275,13 +291,13 @@ class ContentController(Controller):
             message = _("L'actualité est publiée.")
         elif action == "cgu":
             values["terms_title"] = _text(form, "terms_title", 200)
-            values["terms_body"] = _long_text(form, "terms_body", 50_000)
+            values["terms_body"] = long_text(form, "terms_body", 50_000, errors)
             current = await ctx.accounts.current_terms()
             if not values["terms_title"]:
                 errors["terms_title"] = _("Ce champ est obligatoire.")
             if not values["terms_body"]:
                 errors["terms_body"] = _("Ce champ est obligatoire.")
-            elif current is not None and current.body == values["terms_body"]:
+            elif "terms_body" not in errors and current and current.body == values["terms_body"]:
                 errors["terms_body"] = _(
                     "Le texte est celui de la version en vigueur : modifiez-le."
                 )
@@ -399,8 +415,9 @@ class ContentController(Controller):
             staff_audit(ctx, staff, "content.page_reset", f"{key}/{locale}")
             message = _("La page reprend le texte par défaut de la plateforme.")
         else:
-            body = _long_text(form, "body", 50_000)
-            if not body:
+            problems: dict[str, str] = {}
+            body = long_text(form, "body", 50_000, problems)
+            if not body or problems:
                 return await staff_page(
                     ctx,
                     "admin/page.html",
@@ -411,7 +428,7 @@ class ContentController(Controller):
                     page_locale=locale,
                     body=body,
                     custom=row is not None,
-                    errors={"body": _("Ce champ est obligatoire.")},
+                    errors=problems or {"body": _("Ce champ est obligatoire.")},
                     page_title=_(dict(editable_pages())[key]),
                 )
             if row is None:

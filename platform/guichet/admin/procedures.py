@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.web import AccountsContext, provide_ctx
+from guichet.admin.content import long_text
 from guichet.admin.controllers import _text
 from guichet.i18n import N_
 from guichet.i18n import gettext as _
 from guichet.procedures.catalog import _PREFILL_KINDS, RESERVED_CODES, parse_procedures
-from guichet.procedures.controllers import _text as _long_text
 from guichet.procedures.models import FIELD_KINDS, Procedure, RequestStatus
 from guichet.procedures.services import STATUS_LABELS
 from guichet.staff.models import StaffUser
@@ -171,19 +171,19 @@ def _reason_in_words(reason: str) -> str:
 
 def field_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """(the field as the catalog holds it, what was typed, errors beside the fields)."""
+    errors: dict[str, str] = {}
     values: dict[str, Any] = {
         "key": _text(form, "key", 40).lower(),
         "label": _text(form, "label", 200),
         "kind": _text(form, "kind", 20),
         "hint": _text(form, "hint", 300),
         "prefill": _text(form, "prefill", 20),
-        "choices_text": _long_text(form, "choices", 3000),
+        "choices_text": long_text(form, "choices", 3000, errors),
         "min": _text(form, "min", 15),
         "max": _text(form, "max", 15),
         "required": form.get("required") == "oui",
         "integer": form.get("integer") == "oui",
     }
-    errors: dict[str, str] = {}
     if not _KEY.fullmatch(values["key"]):
         errors["key"] = _(KEY_HINT)
     if not values["label"]:
@@ -406,15 +406,15 @@ class ProcedureEditorController(Controller):
         procedure = await self._procedure(ctx, code)
         form = await ctx.request.form()
         chosen = form.getall("statuses", []) if hasattr(form, "getall") else []
+        errors: dict[str, str] = {}
         general: dict[str, Any] = {
             "title": _text(form, "title", 200),
-            "description": _long_text(form, "description", 10_000),
+            "description": long_text(form, "description", 10_000, errors),
             "account_required": form.get("account_required") == "oui",
             "processing_days": _text(form, "processing_days", 3),
             "active": form.get("active") == "oui",
             "statuses": [s.value for s in RequestStatus if s.value in chosen],
         }
-        errors: dict[str, str] = {}
         if not general["title"]:
             errors["title"] = _("Ce champ est obligatoire.")
         days = str(general["processing_days"] or "0")
