@@ -23,9 +23,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table('service_account', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('postal_address', sa.String(length=300), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('postal_address', sa.String(length=600), server_default='', nullable=False))
     with op.batch_alter_table('invoice', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('recipient_address', sa.String(length=300), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('recipient_address', sa.String(length=600), server_default='', nullable=False))
 
 
 def downgrade() -> None:

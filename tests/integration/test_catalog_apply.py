@@ -6,10 +6,11 @@ import shutil
 import pytest
 from sqlalchemy import func, select
 
+from guichet.accounts.models import ServiceAccount
 from guichet.db.session import Database
 from guichet.files import create_file_store
 from guichet.tenancy.catalog import CatalogError, apply_catalog, load_catalog
-from guichet.tenancy.models import NewsItem, Tenant, TermsVersion
+from guichet.tenancy.models import NewsItem, Service, Tenant, TermsVersion
 from guichet.tenancy.resolver import TenantResolver
 from guichet.web.stores import close_store, create_store
 from tests.conftest import ROOT
@@ -245,10 +246,39 @@ async def test_screen_edits_survive_the_same_file_and_yield_to_a_changed_one(bac
         async with db.transaction(all_tenants=True) as session:
             tenant = await session.scalar(select(Tenant).where(Tenant.slug == "ccas-test-apply"))
             tenant.primary_color = "#5b2a86"  # as the administrator sets it on screen
-        assert await _apply(settings, folder) == []
+            # a file's holder and address, a service's name, changed on their pages
+            marty = await session.scalar(
+                select(ServiceAccount).where(
+                    ServiceAccount.tenant_id == tenant.id,
+                    ServiceAccount.reference == "AS-2019-0413",
+                )
+            )
+            marty.holder_name, marty.postal_address = "M. MARTY Jean", "2 rue Neuve\n81100 CASTRES"
+            cecile = await session.scalar(
+                select(ServiceAccount).where(
+                    ServiceAccount.tenant_id == tenant.id,
+                    ServiceAccount.reference == "AS-2019-0412",
+                )
+            )
+            cecile_key = cecile.key_digest
+            cecile.key_digest = "0" * 64  # a key the file does not give: the file's comes back
+            service = await session.scalar(
+                select(Service).where(
+                    Service.tenant_id == tenant.id, Service.code == "action-sociale"
+                )
+            )
+            service.name = "Action sociale et solidarités"
+        assert await _apply(settings, folder) == ["access key action-sociale/AS-2019-0412: updated"]
         async with db.session(all_tenants=True) as session:
             tenant = await session.scalar(select(Tenant).where(Tenant.slug == "ccas-test-apply"))
             assert tenant.primary_color == "#5b2a86"
+            marty = await session.get(ServiceAccount, marty.id)
+            assert (marty.holder_name, marty.postal_address) == (
+                "M. MARTY Jean",
+                "2 rue Neuve\n81100 CASTRES",
+            )
+            assert (await session.get(ServiceAccount, cecile.id)).key_digest == cecile_key
+            assert (await session.get(Service, service.id)).name == "Action sociale et solidarités"
         path = folder / "tenant.toml"
         path.write_text(
             path.read_text().replace('phone = "05 63 71 56 13"', 'phone = "05 63 11 11 11"')
@@ -256,6 +286,14 @@ async def test_screen_edits_survive_the_same_file_and_yield_to_a_changed_one(bac
         changes = await _apply(settings, folder)
         assert "tenant ccas-test-apply: contact_phone changed" in changes
         assert "tenant ccas-test-apply: primary_color changed" in changes  # the file wins
+        assert "access key action-sociale/AS-2019-0413: updated" in changes
+        assert "service action-sociale: updated" in changes
+        async with db.session(all_tenants=True) as session:
+            marty = await session.get(ServiceAccount, marty.id)
+            assert (marty.holder_name, marty.postal_address) == (
+                "Monsieur MARTY Jean",
+                "5 rue Villegoudou\n81100 CASTRES",
+            )
     finally:
         await _cleanup(settings, "ccas-test-apply")
         await db.dispose()

@@ -54,6 +54,7 @@ def test_demo_tenants_load():
             "contact.email",
             "not an email",
         ),
+        ('phone = "05 63 71 56 13"', 'phone = "abc"', "contact.phone", "10 digits"),
         ('slug = "ccas-castres"', 'slug = "static"', "slug", "reserved"),
         ("min_length = 8", "min_length = 4", "password_policy.min_length", "from 8"),
         ('logo = "logo.svg"', 'logo = "../../etc/passwd"', "branding.logo", "inside"),

@@ -59,3 +59,24 @@ def test_typed_addresses_are_cleaned_and_a_too_long_one_is_refused():
     assert postal_address_problem("a\nb\nc\nd\ne") == ""
     assert "at most 5 lines" in postal_address_problem("a\nb\nc\nd\ne\nf")
     assert postal_address_problem("x" * 301)
+
+
+def test_the_files_csv_reads_its_columns_by_their_header():
+    from guichet.admin.controllers import parse_files_csv
+
+    rows, problems = parse_files_csv(
+        b"reference;holder_name;postal_address;email\n"
+        b"AS-1;Jean;12 rue X | 81100 CASTRES;jean@exemple.fr\n"
+        b"AS-2;Paule;;\n"
+    )
+    assert problems == []
+    assert rows[0][1] == {
+        "reference": "AS-1",
+        "holder_name": "Jean",
+        "email": "jean@exemple.fr",
+        "postal_address": "12 rue X\n81100 CASTRES",
+    }
+    rows, problems = parse_files_csv(
+        b"reference;holder_name;postal_address\nAS-1;Jean;12 rue X | 81100 CASTRES\n"
+    )
+    assert problems == [] and rows[0][1]["email"] == ""

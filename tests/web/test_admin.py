@@ -1511,7 +1511,9 @@ async def test_an_administrator_resets_a_locked_out_members_access(web, backend)
     )
     assert "/ccas-castres/agents/demandes/" in str(signed.url), text(signed)[:2000]
     assert (await web.get(path, headers=FR)).status_code == 404  # the link is spent
-    assert "staff.access_reset" in await audit_actions(backend, email)
+    actions = await audit_actions(backend, email)
+    assert "staff.access_reset" in actions and "staff.password_reset" in actions
+    assert "staff.invitation_accepted" not in actions  # a member of old, not a newcomer
 
 
 async def test_a_staff_member_who_forgot_their_password_still_needs_their_code(web, backend):
@@ -1530,6 +1532,17 @@ async def test_a_staff_member_who_forgot_their_password_still_needs_their_code(w
     assert "Si cette adresse est celle d'un membre de l'équipe" in text(unknown)
     assert text(unknown) == text(sent).replace(email, "personne@exemple.fr")
     assert not await outbox(backend.settings, "ccas-castres", "personne@exemple.fr")
+    # a member who never enrolled a second factor gets no link: the mailbox alone would do
+    other, _password, _secret = await new_staff(backend.settings, name="Jamais ENRÔLÉ")
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            unenrolled = await session.scalar(select(StaffUser).where(StaffUser.email == other))
+            unenrolled.totp_secret = ""
+    finally:
+        await db.dispose()
+    await post_form(web, "/ccas-castres/agents/mot-de-passe-oublie", {"email": other})
+    assert not await outbox(backend.settings, "ccas-castres", other, "staff_password_reset")
     [mail] = await outbox(backend.settings, "ccas-castres", email, "staff_password_reset")
     assert "valable 60 minutes" in mail.text_body
     path = link_path(mail, backend.settings.web.public_url)

@@ -214,7 +214,7 @@ async def test_the_tenant_is_named_with_its_article_in_french(client):
     assert "Contact Mairie de Val-Dorée" in english
 
 
-async def test_the_guides_leaflet_is_one_click_from_the_home_page_and_prints(client):
+async def test_the_guides_leaflet_is_one_click_from_the_home_page_and_prints(client, backend):
     """« Besoin d'aide ? retrouvez le dépliant explicatif en cliquant ici » (guide, home page):
     a page in the tenant's words and colours, and the same as an A4 PDF to print."""
     import io
@@ -231,9 +231,28 @@ async def test_the_guides_leaflet_is_one_click_from_the_home_page_and_prints(cli
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(first.content)).pages)
     assert "Votre espace personnel" in text and "Créer votre espace : 4 étapes" in text
     assert "05 63 71 56 13" in text
-    # rendered once, not at each visit
+    # rendered once and kept in the file store, not at each visit
     again = await client.get("/ccas-castres/depliant.pdf", headers=FR)
     assert again.content == first.content
+    from sqlalchemy import select
+
+    from guichet.db.session import Database
+    from guichet.files import create_file_store
+    from guichet.tenancy.models import Tenant
+
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == "ccas-castres"))
+    finally:
+        await db.dispose()
+    kept = [
+        key
+        for key, _when in create_file_store(backend.settings).listing(f"tenants/{tenant_id}/")
+        if "/depliant-fr-" in key
+    ]
+    store = create_file_store(backend.settings)
+    assert any(store.get(key) == first.content for key in kept), kept
     # each tenant's own
     other = unescape((await client.get("/mairie-valdoree/depliant", headers=FR)).text)
     assert "Val-Dorée" in other and "CCAS de Castres" not in other

@@ -157,7 +157,7 @@ def postal_lines(citizen: Citizen) -> str:
 
 
 MAX_ADDRESS_LINES = 5  # under the name: six lines in all, as the norm allows
-MAX_ADDRESS_CHARS = 300
+MAX_ADDRESS_CHARS = 300  # typed or sent; a space's address (its own fields) may be longer
 
 
 def clean_postal_address(text: str) -> str:
@@ -178,7 +178,8 @@ def postal_address_problem(address: str) -> str:
 def mailing_address(account: ServiceAccount, citizen: Citizen | None) -> str:
     """Where a file's paper goes: the linked space's address (its holder keeps it up to date
     in « Mes coordonnées »), else the one the service gave the file."""
-    return (postal_lines(citizen) if citizen is not None else "") or account.postal_address
+    address = (postal_lines(citizen) if citizen is not None else "") or account.postal_address
+    return address[:600]  # the columns' size; a space's fields add up to about 590
 
 
 class ServiceAccount(TimestampedBase, TenantOwned):
@@ -198,7 +199,7 @@ class ServiceAccount(TimestampedBase, TenantOwned):
     holder_name: Mapped[str] = mapped_column(String(200))
     # where letters and paper invoices go when no linked space gives an address: the lines
     # under the holder's name, the last one « 81100 CASTRES »
-    postal_address: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    postal_address: Mapped[str] = mapped_column(String(600), default="", server_default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     key_digest: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 of the key, never the key
     citizen_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -109,8 +109,10 @@ def parse_files_csv(
     for number, raw in enumerate(lines[1:], start=2):
         if not any(c.strip() for c in raw):
             continue
-        cells = [" ".join(c.replace("\x00", "").split()) for c in raw] + ["", "", ""]
-        reference, holder, email = cells[0][:50], cells[1][:200], cells[2][:254]
+        cells = [" ".join(c.replace("\x00", "").split()) for c in raw] + [""] * len(header)
+        email_at = header.index("email") if "email" in header else None
+        reference, holder = cells[0][:50], cells[1][:200]
+        email = cells[email_at][:254] if email_at is not None else ""
         address = ""
         if "postal_address" in header and header.index("postal_address") < len(raw):
             address = clean_postal_address(raw[header.index("postal_address")].replace("\x00", ""))
@@ -215,9 +217,9 @@ def _file_values(form: Any) -> tuple[dict[str, str], dict[str, str]]:
 
 def _address(form: Any) -> str:
     """A postal address typed in a text area, its lines cleaned (see clean_postal_address);
-    a little more than the limit is read, so that a too long one is said, not cut."""
+    much more than the limit is read, so that a too long one is said, not cut."""
     raw = form.get("postal_address", "")
-    return clean_postal_address(raw[:400].replace("\x00", "") if isinstance(raw, str) else "")
+    return clean_postal_address(raw[:4000].replace("\x00", "") if isinstance(raw, str) else "")
 
 
 def _raster_problem(data: bytes) -> str:

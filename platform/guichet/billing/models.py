@@ -93,7 +93,7 @@ class Invoice(TimestampedBase, TenantOwned):
     label: Mapped[str] = mapped_column(String(200))  # "Janvier 2020"
     recipient: Mapped[str] = mapped_column(String(200))  # "Madame ALQUIER Cécile"
     # the lines under the recipient's name on the paper invoice, as they were when it was made
-    recipient_address: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    recipient_address: Mapped[str] = mapped_column(String(600), default="", server_default="")
     issue_date: Mapped[date] = mapped_column(Date)
     due_date: Mapped[date] = mapped_column(Date)
     pay_from: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,42 +37,39 @@ async def provide_db_session(request: Request[Any, Any, Any], tenant: TenantSnap
         yield session
 
 
-_LEAFLETS: dict[tuple[Any, ...], bytes] = {}  # made once per text and look, not per visitor
-_LEAFLETS_KEPT = 64
+_LEAFLET_LOCKS: dict[str, asyncio.Lock] = {}  # one per leaflet (tenant, language, text, look)
 
 
 async def leaflet_pdf(services: Any, tenant: TenantSnapshot, locale: str, body: str) -> bytes:
-    """The leaflet as an A4 PDF in the tenant's colours; an anonymous page, so each text and
-    look is rendered once and kept (a visitor cannot make the server render at will)."""
-    import asyncio
-    import hashlib
-
+    """The leaflet as an A4 PDF in the tenant's colours. An anonymous page: each text and look
+    is rendered once and kept in the file store under its digest (a visitor cannot make the
+    server render at will, whatever the number of tenants), one render at a time per digest."""
     from guichet.billing.pdf import invoice_pdf, tenant_logo
 
-    key = (
-        tenant.id,
-        locale,
-        hashlib.sha256(body.encode()).hexdigest(),
-        tenant.name,
-        tenant.primary_color,
-        tenant.logo_file,
-    )
-    if key not in _LEAFLETS:
+    look = (body, tenant.name, tenant.tagline, tenant.primary_color, tenant.logo_hash)
+    digest = hashlib.sha256(repr((locale, tenant.theme, tenant.logo_alt, look)).encode())
+    key = f"tenants/{tenant.id}/depliant-{locale}-{digest.hexdigest()[:20]}.pdf"
+    files = services.files
+    lock = _LEAFLET_LOCKS.setdefault(key, asyncio.Lock())
+    async with lock:
+        try:
+            return bytes(await asyncio.to_thread(files.get, key))
+        except FileNotFoundError:
+            pass
         html = services.renderer.render(
             tenant.theme,
             "pdf/leaflet.html",
             {
                 "tenant": tenant,
                 "body": body,
-                "logo": tenant_logo(services.files, tenant),
+                "logo": tenant_logo(files, tenant),
                 "portal_url": f"{services.settings.web.public_url}/{tenant.slug}/",
                 "locale": locale,
             },
         )
-        if len(_LEAFLETS) >= _LEAFLETS_KEPT:
-            _LEAFLETS.pop(next(iter(_LEAFLETS)))
-        _LEAFLETS[key] = bytes(await asyncio.to_thread(invoice_pdf, html))
-    return _LEAFLETS[key]
+        data = bytes(await asyncio.to_thread(invoice_pdf, html))
+        await asyncio.to_thread(files.put, key, data)
+    return data
 
 
 async def provide_portal(db_session: AsyncSession, tenant: TenantSnapshot) -> PortalService:
@@ -139,7 +138,7 @@ class PortalController(Controller):
             media_type="application/pdf",
             headers={
                 "Content-Disposition": 'inline; filename="depliant.pdf"',
-                "Cache-Control": "public, max-age=3600",
+                "Cache-Control": "private, max-age=600",  # the visitor's language
             },
         )
 

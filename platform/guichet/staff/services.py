@@ -93,13 +93,14 @@ class StaffService:
         return token
 
     async def request_reset(self, email: str) -> tuple[StaffUser, str] | None:
-        """A forgotten password: a link valid an hour for an active member who has one (an
-        invitation not yet accepted is sent again by an administrator). The password and the
-        second factor stay as they are until the link is used, and the second factor is still
-        asked after it: a mailbox alone opens nothing."""
+        """A forgotten password: a link valid an hour for an active member who has a password
+        and a second factor (an invitation not yet accepted, or a second factor never enrolled,
+        is for an administrator to reset). The password and the second factor stay as they are
+        until the link is used, and the second factor is still asked after it: a mailbox alone
+        opens nothing."""
         user = await self.by_email(email) if email else None
-        if user is None or not user.active or not user.password_hash:
-            return None
+        if user is None or not user.active or not user.password_hash or not user.totp_secret:
+            return None  # no second factor yet: the mailbox alone would open the account
         return user, self._link(user, RESET_VALID)
 
     def reset_access(self, user: StaffUser) -> str:

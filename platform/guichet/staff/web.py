@@ -472,15 +472,14 @@ class StaffAuthController(Controller):
             errors["password_confirmation"] = _("Les deux mots de passe sont différents.")
         if errors:
             return await self._choose_page(ctx, user, errors, status_code=400)
-        forgotten = bool(user.password_hash)
+        # a forgotten password (the old one kept until now) or an administrator's reset (a
+        # member who signed in before) is a new password; otherwise an invitation accepted
+        renewed = bool(user.password_hash) or user.last_login_at is not None
         user.password_hash = await asyncio.to_thread(hash_password, password)
         user.invite_hash = None
         user.invite_expires_at = None
         user.session_epoch += 1
-        if forgotten:
-            staff_audit(ctx, user, "staff.password_reset")
-        else:
-            staff_audit(ctx, user, "staff.invitation_accepted")
+        staff_audit(ctx, user, "staff.password_reset" if renewed else "staff.invitation_accepted")
         if user.totp_secret:  # a forgotten password: the second factor is still asked
             self._start(ctx, "staff_pending", user)
             await ctx.commit()

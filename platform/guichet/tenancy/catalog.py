@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guichet.accounts.forms import valid_phone
 from guichet.accounts.models import ServiceAccount, clean_postal_address, postal_address_problem
 from guichet.accounts.secrets import key_digest, normalize_key
 from guichet.billing.crypto import decrypt_options, encrypt_options
@@ -298,6 +299,8 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
 
     contact = data.get("contact", {})
     tenant["contact_phone"] = need_str(contact, "phone", "contact.phone")
+    if tenant["contact_phone"] and not valid_phone(tenant["contact_phone"]):
+        problems.append(("contact.phone", "10 digits (05 63 71 56 13) or +33 5 63 71 56 13"))
     tenant["contact_email"] = need_str(contact, "email", "contact.email")
     if tenant["contact_email"] and "@" not in tenant["contact_email"]:
         problems.append(("contact.email", "not an email address"))
@@ -417,11 +420,12 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
         label = f"access_keys[{i}]"
         values = {
             k: str(entry.get(k, "")).strip()
-            for k in ("service", "reference", "holder", "email", "key", "address")
+            for k in ("service", "reference", "holder", "email", "key")
         }
-        values["address"] = clean_postal_address(str(entry.get("address", "")))
-        if problem := postal_address_problem(values["address"]):
-            problems.append((f"{label}.address", problem))
+        if "address" in entry:  # left out: the address typed on screen is kept
+            values["address"] = clean_postal_address(str(entry["address"]))
+            if problem := postal_address_problem(values["address"]):
+                problems.append((f"{label}.address", problem))
         for required in ("service", "reference", "holder", "key"):
             if not values[required]:
                 problems.append((f"{label}.{required}", "required"))
@@ -633,6 +637,9 @@ async def apply_catalog(
         values.update(logo_file="", logo_hash="", logo_media_type="")
     values["kind"] = TenantKind(values["kind"])
     values["status"] = TenantStatus(values["status"])
+    # Records the back-office also edits (services, files) follow the file only when the file
+    # changed since it was last applied, as the tenant's own fields do.
+    file_changed = tenant is None or tenant.catalog_digest != catalog.digest
     if tenant is None:
         tenant = Tenant(**values, catalog_digest=catalog.digest)
         session.add(tenant)
@@ -716,7 +723,10 @@ async def apply_catalog(
         if service is None:
             session.add(Service(tenant_id=tid, **svc))
             changes.append(f"service {svc['code']}: added")
-        elif (service.name, service.description) != (svc["name"], svc["description"]):
+        elif file_changed and (service.name, service.description) != (
+            svc["name"],
+            svc["description"],
+        ):
             service.name, service.description = svc["name"], svc["description"]
             changes.append(f"service {svc['code']}: updated")
 
@@ -822,19 +832,25 @@ async def apply_catalog(
                         reference=key_entry["reference"],
                         holder_name=key_entry["holder"],
                         email=key_entry["email"],
-                        postal_address=key_entry["address"],
+                        postal_address=key_entry.get("address", ""),
                         key_digest=digest,
                     )
                 )
                 changes.append(f"access key {key_entry['service']}/{key_entry['reference']}: added")
-            elif (
-                account.holder_name,
-                account.email,
-                account.postal_address,
-                account.key_digest,
-            ) != (key_entry["holder"], key_entry["email"], key_entry["address"], digest):
-                account.holder_name, account.email = key_entry["holder"], key_entry["email"]
-                account.postal_address = key_entry["address"]
+            elif (account.key_digest != digest) or (
+                file_changed
+                and (account.holder_name, account.email, account.postal_address)
+                != (
+                    key_entry["holder"],
+                    key_entry["email"],
+                    key_entry.get("address", account.postal_address),
+                )
+            ):
+                # the key follows the file (and the secret key) always; the holder, email and
+                # address only when the file changed: otherwise they are the back-office's
+                if file_changed:
+                    account.holder_name, account.email = key_entry["holder"], key_entry["email"]
+                    account.postal_address = key_entry.get("address", account.postal_address)
                 account.key_digest = digest
                 changes.append(
                     f"access key {key_entry['service']}/{key_entry['reference']}: updated"
