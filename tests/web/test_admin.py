@@ -1701,3 +1701,35 @@ async def test_the_citizens_search_ignores_accents_and_case_and_has_no_wildcards
     finally:
         await db.dispose()
     assert await found(f"berenice-{mark}") and not await found(f"loeuvre-{mark}")
+
+
+async def test_a_reset_ends_a_sign_in_left_half_done(web, backend):
+    """Password typed, code not yet: an administrator's reset meanwhile ends that step too."""
+    email, password, secret = await new_staff(backend.settings, name="Moitié CONNECTÉ")
+    web.cookies.clear()
+    halfway = await post_form(
+        web, "/ccas-castres/agents/connexion", {"email": email, "password": password}
+    )
+    assert str(halfway.url).endswith("/agents/connexion/code")
+    member_cookies = dict(web.cookies)
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="administrateur")
+    member_id = await staff_id(backend, email)
+    page = await web.get("/ccas-castres/admin/agents", headers=FR)
+    done = await post_form(
+        web,
+        f"/ccas-castres/admin/agents/{member_id}",
+        {"action": "reinitialiser", "confirmation": "oui"},
+        page=page.text,
+    )
+    assert "est réinitialisé" in text(done)
+    web.cookies.clear()
+    web.cookies.update(member_cookies)
+    late = await post_form(
+        web,
+        "/ccas-castres/agents/connexion/code",
+        {"code": pyotp.TOTP(secret).now()},
+        page=halfway.text,
+    )
+    assert str(late.url).endswith("/ccas-castres/agents/connexion")
+    assert "Le délai est passé" in text(late)

@@ -251,7 +251,10 @@ class StaffAuthController(Controller):
             user = await StaffService(ctx.db, ctx.tenant.id).get(uuid.UUID(raw))
         except ValueError:
             return None
-        return user if user is not None and user.active else None
+        if user is None or not user.active:
+            return None
+        # an administrator's reset (or a new password) meanwhile ends a half-done sign-in too
+        return user if user.session_epoch == ctx.session.get(f"{key}_epoch") else None
 
     async def _sign_in(self, ctx: AccountsContext, user: StaffUser) -> Response[Any]:
         ctx.manager.rotate(ctx.session)
@@ -264,7 +267,11 @@ class StaffAuthController(Controller):
 
     def _start(self, ctx: AccountsContext, key: str, user: StaffUser) -> None:
         ctx.manager.rotate(ctx.session)
-        ctx.session.data = {key: str(user.id), f"{key}_at": time.time()}
+        ctx.session.data = {
+            key: str(user.id),
+            f"{key}_at": time.time(),
+            f"{key}_epoch": user.session_epoch,
+        }
         ctx.session.changed = True
 
     @get("/connexion", name="staff:login")
