@@ -856,7 +856,7 @@ class BillingAdminController(Controller):
                 values={"name": name},
             )
         used = list(ctx.session.get("token_forms") or [])
-        if form_id and form_id in used:  # the page refreshed, or the button pressed twice
+        if form_id and form_id in used:  # sent again after its answer (a refresh, Back)
             ctx.flash(
                 _(
                     "Ce jeton est déjà créé et n'est plus affiché. Si vous ne l'avez pas copié, "
