@@ -38,6 +38,7 @@ async def test_wizard_creates_a_pending_account_and_queues_the_activation_email(
     assert message.sent_at is None  # delivered by a worker, not by the web request
     assert "Activez votre espace" in message.subject and "CCAS de Castres" in message.subject
     assert "/ccas-castres/activer/" in message.text_body and "<a href=" in message.html_body
+    assert "Besoin d'aide ? 05 63 71 56 13" in message.text_body  # the tenant's help line
     # Not active yet: login says so.
     response = await login(web, "ccas-castres", username)
     assert "pas encore activé" in text(response)

@@ -1487,6 +1487,8 @@ async def test_an_administrator_resets_a_locked_out_members_access(web, backend)
     assert "votre ancien mot de passe et votre double authentification ne fonctionnent plus" in (
         mail.text_body
     )
+    # not the citizens' help line: a staff member asks their administrator
+    assert "Besoin d'aide ?" not in mail.text_body and "Besoin d'aide ?" not in mail.html_body
     # the old password opens nothing
     web.cookies.clear()
     refused = await post_form(
