@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from guichet import i18n
 from guichet.audit.labels import action_label, detail_text
+from guichet.web.field_limits import FIELD_LIMITS
 from guichet.web.markdown import render_markdown
 
 __all__ = ["TemplateRenderer"]
@@ -93,6 +94,7 @@ class TemplateRenderer:
                 format_bytes=i18n.format_bytes,
                 locale_name=i18n.locale_name,
                 action_label=action_label,
+                field_limits=FIELD_LIMITS,
                 detail_text=detail_text,
                 today=date.today,
                 paris=ZoneInfo("Europe/Paris"),
