@@ -139,8 +139,26 @@ def test_operator_onboards_a_ccas_whose_citizen_signs_up_with_a_key(
             adm.get_by_role("link", name=re.compile("Lettre à imprimer")).click()
         with open(letter.value.path(), "rb") as fh:
             assert fh.read(5) == b"%PDF-"
-        adm.get_by_role("link", name="Journal").click()
+        # what cannot be undone is asked first, on a page of its own (here: a token revoked)
+        adm.get_by_role("navigation", name="Espace agents").get_by_role(
+            "link", name="Facturation", exact=True
+        ).click()
+        adm.get_by_role("link", name="Jetons d'API du logiciel de facturation").click()
+        adm.get_by_role("textbox", name="Nom").fill("Logiciel de test")
+        click(adm, "Créer le jeton")
+        expect(adm.locator("code.access-key")).to_be_visible()
+        click(adm, "Révoquer Logiciel de test")
+        expect(adm.get_by_role("heading", level=1)).to_have_text(
+            "Révoquer le jeton « Logiciel de test » ?"
+        )
+        assert_no_axe_violation(adm)
+        click(adm, "Révoquer le jeton")
+        expect(adm.get_by_role("status")).to_contain_text("est révoqué")
+        adm.get_by_role("navigation", name="Espace agents").get_by_role(
+            "link", name="Journal", exact=True
+        ).click()
         expect(adm.locator("main")).to_contain_text("service_account.created")
+        expect(adm.locator("main")).to_contain_text("Jeton d'API révoqué")
         assert_no_axe_violation(adm)
         for link, heading in (
             ("Contenus", "Contenus"),
