@@ -728,6 +728,7 @@ async def test_cashier_records_a_payment_cancels_by_credit_note_and_exports(web,
     assert len(one_day.content.decode("utf-8-sig").splitlines()) >= 2
     assert all(line.startswith("2026-11-03") for line in one_day.text.splitlines()[1:])
     for query, kept, message in (
+        ("du=&au=30/11/2026", 'value="30/11/2026"', "Ce champ est obligatoire."),
         ("du=32/11/2026&au=30/11/2026", 'value="32/11/2026"', "Date invalide"),
         ("du=30/11/2026&au=01/11/2026", 'value="01/11/2026"', "La date de fin doit venir après"),
     ):
@@ -1471,6 +1472,7 @@ async def test_an_administrator_resets_a_locked_out_members_access(web, backend)
     )
     # one click only asks: nothing is changed or sent yet
     assert "Réinitialiser l'accès de Perdu TÉLÉPHONE" in text(asked)
+    assert "Ne rien faire et revenir à la page précédente" in text(asked)
     assert f"Elle reçoit à {email} un lien, valable 7 jours" in text(asked)
     assert not await outbox(backend.settings, "ccas-castres", email, "staff_access_reset")
     assert await status_with(web, elsewhere, "/ccas-castres/agents/demandes/") == 200
@@ -1483,7 +1485,18 @@ async def test_an_administrator_resets_a_locked_out_members_access(web, backend)
     assert f"un lien pour choisir un nouveau mot de passe est envoyé à {email}" in text(done)
     assert "double authentification à activer" not in text(done)  # no password yet
     assert await status_with(web, elsewhere, "/ccas-castres/agents/demandes/") == 303
-    [mail] = await outbox(backend.settings, "ccas-castres", email, "staff_access_reset")
+    [lost] = await outbox(backend.settings, "ccas-castres", email, "staff_access_reset")
+    # the link lost: the administrator sends another, and the first one stops working
+    page = await web.get("/ccas-castres/admin/agents", headers=FR)
+    assert "Renvoyer le lien" in text(page)
+    again = await post_form(
+        web, f"/ccas-castres/admin/agents/{member_id}", {"action": "renvoyer"}, page=page.text
+    )
+    assert f"Un nouveau lien est envoyé à {email}." in text(again)
+    lost_link = await web.get(link_path(lost, backend.settings.web.public_url), headers=FR)
+    assert lost_link.status_code == 404 and "Ce lien ne sert plus" in text(lost_link)
+    assert "demandez un nouveau lien" in text(lost_link)
+    _lost, mail = await outbox(backend.settings, "ccas-castres", email, "staff_access_reset")
     assert "votre ancien mot de passe et votre double authentification ne fonctionnent plus" in (
         mail.text_body
     )
@@ -1523,6 +1536,8 @@ async def test_a_staff_member_who_forgot_their_password_still_needs_their_code(w
     web.cookies.clear()
     login = await web.get("/ccas-castres/agents/connexion", headers=FR)
     assert 'href="/ccas-castres/agents/mot-de-passe-oublie"' in login.text
+    empty = await post_form(web, "/ccas-castres/agents/mot-de-passe-oublie", {"email": ""})
+    assert empty.status_code == 400 and "Indiquez l'adresse de courriel" in text(empty)
     bad = await post_form(web, "/ccas-castres/agents/mot-de-passe-oublie", {"email": "oubli@"})
     assert bad.status_code == 400 and "Adresse de courriel invalide" in text(bad)
     assert 'value="oubli@"' in bad.text  # what was typed is kept

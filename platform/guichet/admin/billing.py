@@ -594,7 +594,9 @@ class BillingAdminController(Controller):
         end = parse_date(asked["au"]) if asked["au"] else today
         errors: dict[str, str] = {}
         for name, day in (("du", start), ("au", end)):
-            if day is None or not date(2000, 1, 1) <= day <= date(2100, 12, 31):
+            if name in ctx.request.query_params and not asked[name]:  # the form, left empty
+                errors[name] = _("Ce champ est obligatoire.")
+            elif day is None or not date(2000, 1, 1) <= day <= date(2100, 12, 31):
                 errors[name] = _("Date invalide : écrivez-la comme 21/03/2026.")
         if not errors and start and end and end < start:
             errors["au"] = _("La date de fin doit venir après la date de début.")

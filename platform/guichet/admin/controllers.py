@@ -1149,6 +1149,23 @@ class AdminController(Controller):
                 "success",
             )
             return await ctx.redirect("/admin/agents")
+        elif action == "renvoyer" and member.active and not member.password_hash:
+            # a link lost or past its time: a new one (the one before stops working)
+            service = StaffService(ctx.db, ctx.tenant.id)
+            if member.last_login_at is not None:  # a member of old whose access was reset
+                queued = [
+                    staff_link_email(
+                        ctx, "staff_access_reset", member, service.reset_access(member)
+                    )
+                ]
+            else:
+                queued = invite_staff(
+                    ctx, await service.invite(member.email, member.name, member.role)
+                )
+            staff_audit(ctx, staff, "staff.invited", member.email, {"again": True})
+            await self._commit(ctx, queued)
+            ctx.flash(_("Un nouveau lien est envoyé à %(email)s.", email=member.email), "success")
+            return await ctx.redirect("/admin/agents")
         elif action in ("desactiver", "reactiver"):
             member.active = action == "reactiver"
             member.session_epoch += 1

@@ -18,7 +18,7 @@ from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import Provide
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath
 
 from guichet.accounts.forms import valid_email
@@ -456,17 +456,30 @@ class StaffAuthController(Controller):
 
     @get("/invitation/{token:str}", name="staff:invitation")
     async def invitation(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
-        return await self._choose_page(ctx, await self._invited(ctx, token), {})
-
-    async def _invited(self, ctx: AccountsContext, token: str) -> StaffUser:
-        user = await StaffService(ctx.db, ctx.tenant.id).by_invitation(token_hash(token[:100]))
+        user = await self._invited(ctx, token)
         if user is None:
-            raise NotFoundException()
-        return user
+            return await self._link_gone(ctx)
+        return await self._choose_page(ctx, user, {})
+
+    async def _link_gone(self, ctx: AccountsContext) -> Response[Any]:
+        """A link already used, replaced by a newer one, or past its time: said so, with the
+        ways on (a 404 all the same: whether a token ever existed is not told)."""
+        return await staff_page(
+            ctx,
+            "agents/link_gone.html",
+            None,
+            status_code=404,
+            page_title=_("Ce lien ne sert plus"),
+        )
+
+    async def _invited(self, ctx: AccountsContext, token: str) -> StaffUser | None:
+        return await StaffService(ctx.db, ctx.tenant.id).by_invitation(token_hash(token[:100]))
 
     @post("/invitation/{token:str}", name="staff:invitation_post")
     async def invitation_post(self, ctx: AccountsContext, token: FromPath[str]) -> Response[Any]:
         user = await self._invited(ctx, token)
+        if user is None:
+            return await self._link_gone(ctx)
         form = await ctx.request.form()
         password = form.get("password", "")
         confirmation = form.get("password_confirmation", "")
@@ -534,7 +547,9 @@ class StaffAuthController(Controller):
             return await self._forgot_page(
                 ctx,
                 email=email,
-                error=_("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr"),
+                error=_("Indiquez l'adresse de courriel avec laquelle vous vous connectez.")
+                if not email
+                else _("Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr"),
             )
         started = time.monotonic()
         tid = str(ctx.tenant.id)

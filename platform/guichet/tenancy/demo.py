@@ -292,9 +292,9 @@ async def _invoice(
                 tenant_id=tenant.id,
                 invoice_id=invoice.id,
                 amount_cents=total,
-                method="agent",
+                method="cheque",  # received at the counter, as OFFLINE_METHODS name it
                 paid_at=datetime.combine(entry["due_date"], datetime.min.time(), UTC),
-                reference="chèque",
+                reference="",
             )
         )
         invoice.paid_cents = total
