@@ -182,6 +182,12 @@ def mailing_address(account: ServiceAccount, citizen: Citizen | None) -> str:
     return address[:600]  # the columns' size; a space's fields add up to about 590
 
 
+async def file_mailing_address(session: Any, account: ServiceAccount) -> str:
+    """:func:`mailing_address` of one file, its linked space read when it has one."""
+    citizen = await session.get(Citizen, account.citizen_id) if account.citizen_id else None
+    return mailing_address(account, citizen)
+
+
 class ServiceAccount(TimestampedBase, TenantOwned):
     """The citizen's file in one service, reached through an access key (clé d'accès)."""
 

@@ -24,10 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.models import (
     MAX_ADDRESS_CHARS,
-    Citizen,
     ServiceAccount,
     clean_postal_address,
-    mailing_address,
+    file_mailing_address,
     postal_address_problem,
 )
 from guichet.billing.models import ApiToken, Invoice, InvoiceLine, InvoiceStatus, Ledger
@@ -341,10 +340,7 @@ async def import_invoices(
             label=clean["label"],
             recipient=clean["recipient"] or account.holder_name,
             recipient_address=clean["recipient_address"]
-            or mailing_address(
-                account,
-                await session.get(Citizen, account.citizen_id) if account.citizen_id else None,
-            ),
+            or await file_mailing_address(session, account),
             issue_date=clean["issue_date"],
             due_date=clean["due_date"],
             pay_from=clean["pay_from"],

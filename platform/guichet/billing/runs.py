@@ -169,7 +169,7 @@ async def _create_invoices(
         ).scalars()
     }
     linked = [a.citizen_id for a in accounts.values() if a.citizen_id is not None]
-    citizens = {
+    citizens: dict[uuid.UUID | None, Citizen] = {
         c.id: c
         for c in (
             await session.execute(
@@ -211,8 +211,7 @@ async def _create_invoices(
                     label=period_label(run.period),
                     recipient=accounts[account_id].holder_name,
                     recipient_address=mailing_address(
-                        accounts[account_id],
-                        citizens.get(accounts[account_id].citizen_id or uuid.UUID(int=0)),
+                        accounts[account_id], citizens.get(accounts[account_id].citizen_id)
                     ),
                     issue_date=issue,
                     due_date=issue + timedelta(days=45),

@@ -14,7 +14,7 @@ from guichet.i18n import gettext as _
 from guichet.notifications.services import queue_email
 from guichet.settings import Settings
 from guichet.staff.models import ROLE_LABELS, StaffRole, StaffUser
-from guichet.staff.services import StaffService
+from guichet.staff.services import INVITATION_DAYS, RESET_VALID, StaffService
 from guichet.tenancy.models import Tenant, TenantKind, TenantStatus
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
@@ -80,20 +80,24 @@ def invitation_email(
     tenant: TenantSnapshot,
     user: StaffUser,
     token: str,
+    kind: str = "staff_invitation",
 ) -> uuid.UUID:
-    """Queue the invitation of ``user`` to ``tenant``; returns the outbox id."""
+    """Queue the email that brings ``user`` a link to choose a password — an invitation to
+    ``tenant``, or ``staff_password_reset`` / ``staff_access_reset``; returns the outbox id."""
     message = queue_email(
         db,
         renderer,
         settings,
         tenant,
-        kind="staff_invitation",
+        kind=kind,
         recipient=user.email,
         locale=tenant.default_locale or "fr",
         context={
             "user": user,
             "role": _(ROLE_LABELS[user.role]),
             "link": f"{settings.web.public_url}/{tenant.slug}/agents/invitation/{token}",
+            "minutes": int(RESET_VALID.total_seconds() // 60),
+            "days": INVITATION_DAYS,
         },
     )
     return message.id

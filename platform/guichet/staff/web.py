@@ -32,10 +32,10 @@ from guichet.accounts.web import (
 )
 from guichet.audit.services import audit
 from guichet.i18n import gettext as _
-from guichet.notifications.services import queue_email
+from guichet.operators.onboarding import invitation_email
 from guichet.staff import twofactor
 from guichet.staff.models import StaffRole, StaffUser
-from guichet.staff.services import INVITATION_DAYS, RESET_VALID, STAFF_POLICY, StaffService
+from guichet.staff.services import STAFF_POLICY, StaffService
 from guichet.web.errors import ROLE_REFUSED
 from guichet.web.pages import render_page
 from guichet.web.ratelimit import Limit
@@ -211,23 +211,10 @@ def _home(user: StaffUser) -> str:
 def staff_link_email(ctx: AccountsContext, kind: str, user: StaffUser, token: str) -> uuid.UUID:
     """Queue an email that carries a link to choose a password (``staff_password_reset``,
     ``staff_access_reset``); returns the outbox id to hand to a worker after the commit."""
-    settings = ctx.accounts.settings
-    message = queue_email(
-        ctx.db,
-        ctx.request.app.state.services.renderer,
-        settings,
-        ctx.tenant,
-        kind=kind,
-        recipient=user.email,
-        locale=ctx.tenant.default_locale or "fr",
-        context={
-            "user": user,
-            "link": f"{settings.web.public_url}/{ctx.tenant.slug}/agents/invitation/{token}",
-            "minutes": int(RESET_VALID.total_seconds() // 60),
-            "days": INVITATION_DAYS,
-        },
+    renderer = ctx.request.app.state.services.renderer
+    return invitation_email(
+        ctx.db, renderer, ctx.accounts.settings, ctx.tenant, user, token, kind=kind
     )
-    return message.id
 
 
 def token_hash(token: str) -> str:

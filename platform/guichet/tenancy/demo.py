@@ -14,7 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guichet.accounts.models import Citizen, CitizenStatus, ServiceAccount, mailing_address
+from guichet.accounts.models import (
+    Citizen,
+    CitizenStatus,
+    ServiceAccount,
+    file_mailing_address,
+)
 from guichet.accounts.passwords import hash_password
 from guichet.accounts.services import username_key
 from guichet.contacts.models import Contact, ContactKind
@@ -262,10 +267,7 @@ async def _invoice(
         number=number,
         label=str(entry["label"]),
         recipient=account.holder_name,
-        recipient_address=mailing_address(
-            account,
-            await session.get(Citizen, account.citizen_id) if account.citizen_id else None,
-        ),
+        recipient_address=await file_mailing_address(session, account),
         issue_date=entry["issue_date"],
         due_date=entry["due_date"],
         total_cents=total,
