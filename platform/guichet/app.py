@@ -20,7 +20,7 @@ from guichet.admin.content import ContentController
 from guichet.admin.controllers import AdminController
 from guichet.admin.procedures import ProcedureEditorController
 from guichet.background import ensure_broker_folders
-from guichet.billing.api import import_invoices_api
+from guichet.billing.api import import_invoices_api, import_items_api
 from guichet.billing.api_schema import API_COMPONENTS
 from guichet.billing.controllers import BillingController, PaymentNotificationController
 from guichet.billing.sandbox import SandboxBankController
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             SandboxBankController,
             OperatorController,
             import_invoices_api,
+            import_items_api,
             tenant_router,
         ],
         middleware=[RequestContextMiddleware],

@@ -956,6 +956,46 @@ def billing_import(slug: str, csv_file: Path) -> None:
         raise SystemExit(1)
 
 
+@billing.command("import-items")
+@click.argument("slug")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def billing_import_items(slug: str, csv_file: Path) -> None:
+    """Import billable items (« prestations ») from a CSV file (columns: ledger;service;
+    reference;date;label;quantity;unit_price), one item per row, for the billing runs of their
+    months. Idempotent; nothing is taken when a row has an error."""
+    settings = _settings()
+    content = csv_file.read_bytes()
+
+    async def work() -> Any:
+        from guichet.billing.items import import_items, parse_items_csv
+        from guichet.db.session import Database
+
+        rows, lines, problems = parse_items_csv(content)
+        if problems:
+            return None, lines, problems
+        tenant_id = await _tenant_id(settings, slug)
+        db = Database(settings)
+        try:
+            async with db.transaction(tenant_id) as session:
+                return await import_items(session, tenant_id, rows), lines, []
+        finally:
+            await db.dispose()
+
+    report, lines, problems = asyncio.run(work())
+    for problem in problems:
+        click.echo(f"{csv_file}: {problem}", err=True)
+    if report is None:
+        raise SystemExit(1)
+    for problem in report.problems:
+        where = f"line {lines[problem.index]}" if problem.index is not None else "file"
+        words = problem.words(line_of=lines.__getitem__)
+        click.echo(f"{csv_file}: {where}: {problem.field}: {words}", err=True)
+    if report.problems:
+        click.echo(f"{len(report.problems)} error(s): nothing imported", err=True)
+        raise SystemExit(1)
+    click.echo(f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged")
+
+
 @main.command("settings-doc")
 def settings_doc() -> None:
     """Print the table of GUICHET_* variables (docs/configuration.md)."""

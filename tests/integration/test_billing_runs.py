@@ -57,7 +57,16 @@ async def test_a_run_makes_invoices_pdfs_emails_and_a_print_file(backend):
                 .all()
             )
         assert {m.recipient for m in mails} == {"adherent0@exemple.fr", "adherent1@exemple.fr"}
-        assert len(PdfReader(io.BytesIO(files.get(run.print_pdf_key))).pages) == 3
+        printed = PdfReader(io.BytesIO(files.get(run.print_pdf_key)))
+        assert len(printed.pages) == 3
+        # the postal invoices' own pages, in number order, declared as the PDF they came from
+        own = PdfReader(io.BytesIO(files.get(invoices[0].pdf_key)))
+        assert printed.pdf_header == own.pdf_header == "%PDF-1.7"
+        async with db.session(tenant_id) as session:
+            postal = await postal_numbers(session, ledger_id)
+        numbers = [i.number for i in invoices]
+        on_pages = [[n for n in numbers if n in page.extract_text()] for page in printed.pages]
+        assert len(postal) == 3 and on_pages == [[n] for n in postal], on_pages
         # again: nothing new
         _, queued_again = await run_period(db, settings, tenant_id, code)
         assert queued_again == [] and len(await _invoices(db, tenant_id, ledger_id)) == 5

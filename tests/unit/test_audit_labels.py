@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from guichet.audit.labels import ACTION_LABELS, action_label, detail_text
+from guichet.audit.labels import ACTION_LABELS, FIELD_LABELS, action_label, detail_text
 from guichet.tenancy.models import TenantStatus
 
 PLATFORM = Path(__file__).resolve().parents[2] / "platform" / "guichet"
@@ -50,7 +50,31 @@ def test_the_built_codes_are_the_ones_the_code_builds():
 
 def test_details_read_as_words_not_json():
     text = detail_text({"amount_cents": 853, "method": "cheque", "fields": ["name", "logo"]})
-    assert text == "montant : 8,53\u00a0€ ; mode : cheque ; champs : name, logo"
+    assert text == "montant : 8,53\u00a0€ ; mode : chèque ; champs : Nom, Logo"
+    # a code this version does not know is shown as it is
+    assert detail_text({"method": "troc", "fields": ["later_field"]}) == (
+        "mode : troc ; champs : later_field"
+    )
     assert action_label("citizen.login") == "Connexion"
     assert action_label("citizen.staff_verrouiller") == "Espace verrouillé par nos services"
     assert action_label("unknown.code") == "unknown.code"
+
+
+TEMPLATES = PLATFORM.parents[1] / "themes" / "default" / "templates" / "admin"
+FORM_LABELS = re.compile(r"\{% set labels = \{(.*?)\} %\}", re.S)
+ENTRY = re.compile(r'"([a-z_]+)": _\("([^"]+)"\)')
+
+
+def test_the_journal_names_fields_as_their_forms_do():
+    """« champs : Titulaire, Adresse de courriel » with the labels the staff saw on the form,
+    for every field of the forms whose changes the journal records."""
+    compared = 0
+    for page in ("settings.html", "branding.html", "service_account.html"):
+        labels = dict(ENTRY.findall(FORM_LABELS.search((TEMPLATES / page).read_text()).group(1)))
+        for name, label in labels.items():
+            if name.startswith("password_"):  # under the form's « MOTS DE PASSE » heading
+                assert FIELD_LABELS[name] == f"Mots de passe : {label.lower()}", name
+            else:
+                assert FIELD_LABELS.get(name) == label, (page, name)
+            compared += 1
+    assert compared >= 20

@@ -778,6 +778,14 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
     )
     assert "La facturation de janvier 2018 est lancée" in text(launched)
     assert await count_rows(backend, "billing_run") == runs_before + 1
+    # no worker here: the run waits, and the page says to reload it to follow it
+    assert "Rechargez la page pour voir l'avancement" in text(launched)
+    waiting = await set_waiting_runs_status(backend, "done")
+    try:  # every run ended: nothing more to follow
+        ended = await web.get("/ccas-castres/admin/facturation/", headers=FR)
+        assert "terminée" in text(ended) and "Rechargez la page" not in text(ended)
+    finally:
+        await set_waiting_runs_status(backend, "queued", waiting)
     tokens = await web.get("/ccas-castres/admin/facturation/jetons", headers=FR)
     form_id = re.search(r'name="form_id" value="([\w-]+)"', tokens.text).group(1)
     tokens_before = await count_rows(backend, "api_token")
@@ -806,6 +814,9 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
     assert api.status_code in (200, 201), api.text
     token_id = re.search(r"/jetons/([0-9a-f-]{36})/revoquer", created.text).group(1)
     revoke = f"/ccas-castres/admin/facturation/jetons/{token_id}/revoquer"
+    # its row says it is in use, then « révoqué le … »
+    row = re.search(r"<tr><td>Logiciel test</td>.*?</tr>", created.text, re.S).group(0)
+    assert "actif" in unescape(row) and "révoqué" not in unescape(row)
     asked = await post_form(web, revoke, {}, page=created.text)
     assert "Révoquer le jeton « Logiciel test » ?" in text(asked)
     api = await web.post(
@@ -1102,6 +1113,7 @@ async def test_files_imported_from_csv_get_letters_and_emails(web, backend):
     edit = re.search(rf'href="(/{slug}/admin/services/as/[0-9a-f-]{{36}}/modifier)"', good.text)
     page = await web.get(edit.group(1), headers=FR)
     assert "Dossier AS-1" in text(page) and 'value="Madame UN Odile"' in page.text
+    assert "Les lignes sous le nom, 5 au plus" in text(page)  # the limit said before typing
     long_one = "\n".join(f"ligne {n}" for n in range(7))
     refused = await post_form(
         web,
@@ -1630,6 +1642,27 @@ async def audit_actions(backend, target_or_actor):
                 )
             )
             return {action for (action,) in rows}
+    finally:
+        await db.dispose()
+
+
+async def set_waiting_runs_status(backend, status, ids=None):
+    """Sets the status of the billing runs waiting or running (or of ``ids``); returns their ids."""
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            if ids is None:
+                rows = await session.execute(
+                    sql("SELECT id FROM billing_run WHERE status IN ('queued', 'running')")
+                )
+                ids = [row[0] for row in rows]
+            for run_id in ids:
+                await session.execute(
+                    sql("UPDATE billing_run SET status = :status WHERE id = :id"),
+                    {"status": status, "id": run_id},
+                )
+            await session.commit()
+            return ids
     finally:
         await db.dispose()
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from babel import Locale
+
+from guichet.text import ascii_fold
 
 __all__ = ["communes_for_postcode", "countries", "departements", "find_commune", "known_postcode"]
 
@@ -25,7 +26,7 @@ class Commune:
 
 
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    text = ascii_fold(text)
     return " ".join(text.replace("-", " ").replace("'", " ").split())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import unicodedata
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guichet.db.base import TenantOwned, TimestampedBase
+from guichet.text import fold
 
 __all__ = [
     "AccountToken",
@@ -121,9 +121,7 @@ SEARCHED_FIELDS = ("last_name", "birth_name", "first_names", "username", "email"
 def search_form(text: str) -> str:
     """``text`` as the search compares it: no accents, no case, spaces kept (« Œuvre
     Éléonore » → « oeuvre eleonore »)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return plain.replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
+    return fold(text)
 
 
 def search_text(citizen: Citizen) -> str:

@@ -3,7 +3,6 @@ common passwords (a shipped list)."""
 
 from __future__ import annotations
 
-import unicodedata
 from functools import cache
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from guichet.i18n import gettext as _
 from guichet.tenancy.snapshot import PasswordPolicy
+from guichet.text import ascii_fold
 
 __all__ = [
     "check_password",
@@ -91,10 +91,6 @@ def policy_hint(policy: PasswordPolicy) -> str:
     )
 
 
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-
-
 def check_password(
     password: str, policy: PasswordPolicy, personal: list[str] | None = None
 ) -> list[str]:
@@ -115,13 +111,13 @@ def check_password(
         problems.append(policy_text(policy) + ".")
     if len(password) > 256:
         problems.append(_("Le mot de passe ne doit pas dépasser 256 caractères."))
-    folded = _fold(password)
+    folded = ascii_fold(password)
     if folded in _common() or (folded.rstrip("0123456789!.") in _common() and len(folded) < 12):
         problems.append(
             _("Ce mot de passe est trop courant et facile à deviner : choisissez-en un autre.")
         )
     for word in personal or []:
-        word = _fold(word)
+        word = ascii_fold(word)
         if len(word) >= 4 and word in folded:
             problems.append(
                 _("Le mot de passe ne doit pas contenir votre nom ou votre nom d'utilisateur.")

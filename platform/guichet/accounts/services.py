@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +34,7 @@ from guichet.portal.services import CURRENT_TERMS
 from guichet.settings import Settings
 from guichet.tenancy.models import Service, TermsVersion
 from guichet.tenancy.snapshot import TenantSnapshot
+from guichet.text import ascii_fold
 from guichet.web.templates import TemplateRenderer
 
 __all__ = [
@@ -70,7 +70,7 @@ _LINKED = (
 
 def _ascii_username(text: str) -> str:
     """``Cécile.Alquier`` → ``cecile.alquier``: what the username rule accepts."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    folded = ascii_fold(text)
     return "".join(c for c in folded if c.isalnum() or c in "._-").strip("._-")[:60]
 
 

@@ -17,10 +17,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from litestar import Controller, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.forms import parse_date
 from guichet.accounts.web import AccountsContext, provide_ctx
@@ -28,8 +30,10 @@ from guichet.admin.controllers import _param, _text
 from guichet.billing.backends import REAL_BACKENDS, backend_for
 from guichet.billing.crypto import decrypt_options, encrypt_options
 from guichet.billing.imports import create_token
+from guichet.billing.items import ITEM_CSV_COLUMNS, import_items, parse_items_csv
 from guichet.billing.models import (
     ApiToken,
+    BillableItem,
     BillingRun,
     Invoice,
     InvoiceStatus,
@@ -40,7 +44,7 @@ from guichet.billing.models import (
 )
 from guichet.billing.runs import RUN_TASK, create_run, period_label
 from guichet.billing.services import refresh_status
-from guichet.i18n import N_, format_money
+from guichet.i18n import N_, format_money, ngettext
 from guichet.i18n import gettext as _
 from guichet.staff.models import StaffUser
 from guichet.staff.web import confirm_first, confirmed, require_staff, staff_audit, staff_page
@@ -64,6 +68,19 @@ OFFLINE_METHODS = {
 }
 METHOD_LABELS = {"online": N_("paiement en ligne"), **OFFLINE_METHODS}
 _PERIOD = re.compile(r"(19|20)\d\d-(0[1-9]|1[0-2])")
+MAX_ITEMS_FILE = 5 * 1024 * 1024
+# the CSV's columns as the page's report names them
+ITEM_COLUMN_LABELS = {
+    "ledger": N_("régie"),
+    "service": N_("service"),
+    "reference": N_("dossier"),
+    "date": N_("date"),
+    "label": N_("libellé"),
+    "quantity": N_("quantité"),
+    "unit_price": N_("prix unitaire"),
+    "(item)": N_("ligne"),
+    "items": N_("fichier"),
+}
 _AMOUNT = re.compile(r"[0-9]{1,7}([.,][0-9]{1,2})?")
 PAGE = 50
 
@@ -162,9 +179,25 @@ class BillingAdminController(Controller):
         status_code: int = 200,
         export_values: dict[str, str] | None = None,
         export_errors: dict[str, str] | None = None,
+        items_report: list[tuple[int | None, str]] | None = None,
     ) -> Response[Any]:
         ledgers = await self._ledgers(ctx)
         today = date.today()
+        pending = (
+            await ctx.db.execute(
+                select(
+                    Ledger.name,
+                    BillableItem.period,
+                    func.count(),
+                    func.count(func.distinct(BillableItem.service_account_id)),
+                )
+                .join(Ledger, Ledger.id == BillableItem.ledger_id)
+                .where(BillableItem.tenant_id == ctx.tenant.id, BillableItem.invoice_id.is_(None))
+                .group_by(Ledger.name, BillableItem.period)
+                .order_by(BillableItem.period.desc(), Ledger.name)
+                .limit(24)
+            )
+        ).all()
         runs = list(
             (
                 await ctx.db.execute(
@@ -189,6 +222,9 @@ class BillingAdminController(Controller):
             export_values=export_values
             or {"du": today.replace(day=1).strftime("%d/%m/%Y"), "au": today.strftime("%d/%m/%Y")},
             export_errors=export_errors or {},
+            pending=pending,
+            items_report=items_report,
+            item_columns=", ".join(ITEM_CSV_COLUMNS),
             page_title=_("Facturation"),
         )
 
@@ -199,6 +235,110 @@ class BillingAdminController(Controller):
             return staff
         last_month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
         return await self._runs_page(ctx, staff, {"period": last_month}, {})
+
+    async def _waiting(self, ctx: AccountsContext, ledger_code: str, period: str) -> str:
+        """How many items of the month wait for an invoice, in a sentence."""
+        items, files = (
+            await ctx.db.execute(
+                select(func.count(), func.count(func.distinct(BillableItem.service_account_id)))
+                .join(Ledger, Ledger.id == BillableItem.ledger_id)
+                .where(
+                    BillableItem.tenant_id == ctx.tenant.id,
+                    Ledger.code == ledger_code,
+                    BillableItem.period == period,
+                    BillableItem.invoice_id.is_(None),
+                )
+            )
+        ).one()
+        if not items:
+            return _(
+                "Aucune prestation de ce mois n'attend d'être facturée : la facturation ne "
+                "créera aucune facture. Importez d'abord les prestations (page Facturation)."
+            )
+        return ngettext(
+            "%(num)s prestation attend d'être facturée",
+            "%(num)s prestations attendent d'être facturées",
+            items,
+        ) + ngettext(" : %(num)s facture sera créée.", " : %(num)s factures seront créées.", files)
+
+    @post("/prestations", name="admin:billing_items")
+    async def import_items_csv(self, ctx: AccountsContext) -> Response[Any]:
+        """Billable items from a CSV file, all or nothing, with the lines to correct."""
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        form = await ctx.request.form()
+        upload = form.get("file")
+        data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else b""
+        last_month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+        async def refused(report: list[tuple[int | None, str]]) -> Response[Any]:
+            return await self._runs_page(
+                ctx, staff, {"period": last_month}, {}, status_code=400, items_report=report
+            )
+
+        if not data:
+            return await refused([(None, _("Choisissez le fichier CSV des prestations."))])
+        if len(data) > MAX_ITEMS_FILE:
+            return await refused([(None, _("Le fichier dépasse 5 Mo : coupez-le en plusieurs."))])
+        rows, lines, problems = parse_items_csv(data)
+        if problems:
+            return await refused(
+                [
+                    (
+                        None,
+                        _(
+                            "La première ligne doit nommer les colonnes : %(columns)s.",
+                            columns=", ".join(ITEM_CSV_COLUMNS),
+                        )
+                        if problems[0].startswith("missing columns")
+                        else _(
+                            "Le fichier n'est pas du texte UTF-8 : enregistrez-le en « CSV UTF-8 »."
+                        ),
+                    )
+                ]
+            )
+        if not rows:
+            return await refused([(None, _("Le fichier ne contient aucune ligne de prestation."))])
+        try:
+            report = await import_items(ctx.db, ctx.tenant.id, rows)
+        except IntegrityError:  # the same file sent twice at the same moment
+            await ctx.db.rollback()
+            await ctx.db.refresh(staff)
+            return await refused(
+                [(None, _("Ce fichier était déjà en cours d'import : réessayez."))]
+            )
+        if report.problems:  # nothing was added to the session
+            column = {name: _(label) for name, label in ITEM_COLUMN_LABELS.items()}
+            return await refused(
+                [
+                    (
+                        lines[p.index] if p.index is not None else None,
+                        f"{column.get(p.field, p.field)} : "
+                        f"{p.words(french=True, line_of=lines.__getitem__)}",
+                    )
+                    for p in report.problems[:100]
+                ]
+            )
+        staff_audit(
+            ctx,
+            staff,
+            "billing.items_imported",
+            upload.filename[:100] if isinstance(upload, UploadFile) else "",
+            {"created": report.created, "updated": report.updated, "unchanged": report.unchanged},
+        )
+        await ctx.db.commit()
+        ctx.flash(
+            _(
+                "Prestations importées : %(created)s nouvelles, %(updated)s modifiées, "
+                "%(unchanged)s déjà connues.",
+                created=report.created,
+                updated=report.updated,
+                unchanged=report.unchanged,
+            ),
+            "success",
+        )
+        return await ctx.redirect("/admin/facturation/")
 
     @post("/", name="admin:billing_run")
     async def launch(self, ctx: AccountsContext) -> Response[Any]:
@@ -233,6 +373,7 @@ class BillingAdminController(Controller):
                     period=period_label(values["period"]).lower(),
                 ),
                 explanation=[
+                    await self._waiting(ctx, values["ledger"], values["period"]),
                     _(
                         "Les factures de %(period)s de la régie « %(ledger)s » vont être créées "
                         "avec leurs numéros, puis envoyées : par courriel aux adhérents de la "

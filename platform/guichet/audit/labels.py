@@ -9,7 +9,7 @@ from typing import Any
 from guichet.i18n import N_, format_money
 from guichet.i18n import gettext as _
 
-__all__ = ["ACTION_LABELS", "action_label", "detail_text"]
+__all__ = ["ACTION_LABELS", "FIELD_LABELS", "action_label", "detail_text"]
 
 ACTION_LABELS = {
     # staff and their accounts
@@ -76,6 +76,7 @@ ACTION_LABELS = {
     "billing.invoice_cancelled": N_("Facture annulée par un avoir"),
     "billing.payment_recorded": N_("Règlement enregistré au guichet"),
     "billing.payments_exported": N_("Paiements exportés"),
+    "billing.items_imported": N_("Prestations importées"),
     "billing.ledger_changed": N_("Régie modifiée"),
     "billing.ledger_tested": N_("Connexion à la banque essayée"),
     "api_token.created": N_("Jeton d'API créé"),
@@ -102,6 +103,44 @@ DETAIL_LABELS = {
     "name": N_("nom"),
     "key": N_("fichier"),
     "version": N_("version"),
+    "created": N_("nouvelles"),
+    "updated": N_("modifiées"),
+    "unchanged": N_("déjà connues"),
+}
+
+
+# The forms' fields a « champs » detail names, as their forms label them (admin/settings.html,
+# branding.html, service.html, service_account.html).
+FIELD_LABELS = {
+    "contact_phone": N_("Téléphone"),
+    "contact_email": N_("Courriel"),
+    "contact_hours": N_("Horaires"),
+    "contact_address": N_("Adresse postale"),
+    "main_site_url": N_("Site principal"),
+    "locales": N_("Langues proposées"),
+    "default_locale": N_("Langue par défaut"),
+    "maintenance_message": N_("Message de maintenance"),
+    "password_min_length": N_("Mots de passe : longueur minimale"),
+    "password_min_lowercase": N_("Mots de passe : minuscules"),
+    "password_min_uppercase": N_("Mots de passe : majuscules"),
+    "password_min_digits": N_("Mots de passe : chiffres"),
+    "password_min_special": N_("Mots de passe : caractères spéciaux"),
+    "captcha": N_("Contrôle de sécurité"),
+    "status": N_("Maintenance"),
+    "name": N_("Nom"),
+    "short_name": N_("Nom court (en-tête)"),
+    "tagline": N_("Sous-titre"),
+    "theme": N_("Thème"),
+    "logo": N_("Logo"),
+    "logo_alt": N_("Texte de remplacement du logo"),
+    "primary_color": N_("Couleur principale"),
+    "on_primary_color": N_("Texte sur la couleur principale"),
+    "accent_color": N_("Couleur d'accent"),
+    "on_accent_color": N_("Texte sur la couleur d'accent"),
+    "description": N_("Description"),
+    "holder_name": N_("Titulaire"),
+    "email": N_("Adresse de courriel"),
+    "postal_address": N_("Adresse postale"),
 }
 
 
@@ -122,6 +161,12 @@ def action_label(action: str) -> str:
 def _value(name: str, value: Any) -> str:
     if name == "amount_cents" and isinstance(value, int):
         return format_money(value)
+    if name == "fields" and isinstance(value, list | tuple):
+        return ", ".join(_(FIELD_LABELS[f]) if f in FIELD_LABELS else str(f) for f in value)
+    if name == "method" and isinstance(value, str):
+        from guichet.admin.billing import METHOD_LABELS
+
+        return _(METHOD_LABELS[value]) if value in METHOD_LABELS else value
     if isinstance(value, bool):
         return _("oui") if value else _("non")
     if isinstance(value, list | tuple):
@@ -130,7 +175,7 @@ def _value(name: str, value: Any) -> str:
 
 
 def detail_text(detail: dict[str, Any] | None) -> str:
-    """« montant : 8,53 € ; mode : cheque » for ``{"amount_cents": 853, "method": "cheque"}``."""
+    """« montant : 8,53 € ; mode : chèque » for ``{"amount_cents": 853, "method": "cheque"}``."""
     parts = []
     for name, value in (detail or {}).items():
         label = _(DETAIL_LABELS[name]) if name in DETAIL_LABELS else name

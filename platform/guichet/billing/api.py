@@ -1,4 +1,6 @@
-"""The JSON API of the tenants' billing software: ``POST /api/v1/{tenant}/invoices``.
+"""The JSON API of the tenants' software: ``POST /api/v1/{tenant}/invoices`` (invoices made
+elsewhere) and ``POST /api/v1/{tenant}/billable-items`` (services delivered, for the portal's
+own billing runs).
 
 Authenticated by a per-tenant token (``Authorization: Bearer …``, made with ``guichet tokens
 create``); a token of one tenant means nothing at another. The answer is the import report:
@@ -12,13 +14,15 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.params import FromPath
+from sqlalchemy.exc import IntegrityError
 
-from guichet.billing.api_schema import InvoicesOperation
+from guichet.billing.api_schema import BillableItemsOperation, InvoicesOperation
 from guichet.billing.imports import import_invoices, verify_token
+from guichet.billing.items import import_items
 from guichet.tenancy.models import TenantStatus
 from guichet.web.pages import services_of
 
-__all__ = ["import_invoices_api"]
+__all__ = ["import_invoices_api", "import_items_api"]
 
 MAX_BODY = 5 * 1024 * 1024
 
@@ -27,16 +31,10 @@ def _error(status: int, message: str) -> Response[dict[str, Any]]:
     return Response({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-@post(
-    "/api/v1/{tenant_slug:str}/invoices",
-    name="api:invoices",
-    tags=["billing"],
-    summary="Push invoices (idempotent on ledger and number)",
-    operation_class=InvoicesOperation,
-)
-async def import_invoices_api(
-    request: Request[Any, Any, Any], tenant_slug: FromPath[str]
-) -> Response[dict[str, Any]]:
+async def _authorized_list(
+    request: Request[Any, Any, Any], tenant_slug: str, key: str
+) -> tuple[Any, list[Any]] | Response[dict[str, Any]]:
+    """(the tenant, the body's list under ``key``), or the error answer."""
     services = services_of(request)
     tenant = await services.resolver.resolve(tenant_slug)
     if tenant is None:
@@ -51,14 +49,57 @@ async def import_invoices_api(
     async with services.db.session(tenant.id) as session:
         if not token or not await verify_token(session, tenant.id, token):
             return _error(401, "missing or invalid token")
-        try:
-            payload = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "the body is not JSON")
-        invoices = payload.get("invoices") if isinstance(payload, dict) else None
-        if not isinstance(invoices, list):
-            return _error(400, 'expected {"invoices": [...]}')
+        await session.commit()  # the token's last use
+    try:
+        payload = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "the body is not JSON")
+    entries = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(entries, list):
+        return _error(400, f'expected {{"{key}": [...]}}')
+    return tenant, entries
+
+
+@post(
+    "/api/v1/{tenant_slug:str}/invoices",
+    name="api:invoices",
+    tags=["billing"],
+    summary="Push invoices (idempotent on ledger and number)",
+    operation_class=InvoicesOperation,
+)
+async def import_invoices_api(
+    request: Request[Any, Any, Any], tenant_slug: FromPath[str]
+) -> Response[dict[str, Any]]:
+    checked = await _authorized_list(request, tenant_slug, "invoices")
+    if isinstance(checked, Response):
+        return checked
+    tenant, invoices = checked
+    async with services_of(request).db.session(tenant.id) as session:
         report = await import_invoices(session, tenant.id, invoices)
         await session.commit()
     status = 200 if not report.errors else 207 if report.created or report.unchanged else 422
+    return Response(report.as_dict(), status_code=status, headers={"Cache-Control": "no-store"})
+
+
+@post(
+    "/api/v1/{tenant_slug:str}/billable-items",
+    name="api:billable_items",
+    tags=["billing"],
+    summary="Push billable items for the monthly billing runs (idempotent)",
+    operation_class=BillableItemsOperation,
+)
+async def import_items_api(
+    request: Request[Any, Any, Any], tenant_slug: FromPath[str]
+) -> Response[dict[str, Any]]:
+    checked = await _authorized_list(request, tenant_slug, "items")
+    if isinstance(checked, Response):
+        return checked
+    tenant, items = checked
+    try:
+        async with services_of(request).db.session(tenant.id) as session:
+            report = await import_items(session, tenant.id, items)
+            await session.commit()
+    except IntegrityError:  # the same items sent twice at the same moment: one import won
+        return _error(409, "another import of the same items was running: send them again")
+    status = 422 if report.errors else 200
     return Response(report.as_dict(), status_code=status, headers={"Cache-Control": "no-store"})

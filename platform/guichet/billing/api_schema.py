@@ -21,7 +21,7 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 
-__all__ = ["API_COMPONENTS", "InvoicesOperation"]
+__all__ = ["API_COMPONENTS", "BillableItemsOperation", "InvoicesOperation"]
 
 BEARER = "billingToken"
 API_COMPONENTS = Components(
@@ -50,31 +50,34 @@ def _required_text(
     )
 
 
+_QUANTITY = Schema(
+    one_of=[
+        Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=10_000),
+        Schema(type=_TEXT, pattern=r"^([1-9][0-9]{0,3}|10000)$"),
+    ],
+    default=1,
+)
+_UNIT_PRICE = Schema(
+    type=_TEXT,
+    pattern=r"^[0-9]{1,5}([.,][0-9]{1,2})?$",
+    description="Unit price in euros, up to 99999,99: 8,53 or 8.53",
+    examples=["8,53"],
+)
+_UNIT_CENTS = Schema(
+    type=OpenAPIType.INTEGER,
+    minimum=0,
+    maximum=10_000_000,
+    description="Or the unit price in cents (853); used when both are given",
+)
 _LINE = Schema(
     type=OpenAPIType.OBJECT,
     required=["label"],
     any_of=[Schema(required=["unit_price"]), Schema(required=["unit_cents"])],
     properties={
         "label": _required_text(300),
-        "quantity": Schema(
-            one_of=[
-                Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=10_000),
-                Schema(type=_TEXT, pattern=r"^([1-9][0-9]{0,3}|10000)$"),
-            ],
-            default=1,
-        ),
-        "unit_price": Schema(
-            type=_TEXT,
-            pattern=r"^[0-9]{1,5}([.,][0-9]{1,2})?$",
-            description="Unit price in euros, up to 99999,99: 8,53 or 8.53",
-            examples=["8,53"],
-        ),
-        "unit_cents": Schema(
-            type=OpenAPIType.INTEGER,
-            minimum=0,
-            maximum=10_000_000,
-            description="Or the unit price in cents (853); used when both are given",
-        ),
+        "quantity": _QUANTITY,
+        "unit_price": _UNIT_PRICE,
+        "unit_cents": _UNIT_CENTS,
     },
 )
 _DATE = Schema(
@@ -186,6 +189,94 @@ class InvoicesOperation(Operation):
             "400": _json('The body is not JSON, or not {"invoices": [...]}', _ERROR),
             "401": _json("Missing or invalid token", _ERROR),
             "404": _json("Unknown tenant", _ERROR),
+            "413": _json("Body larger than 5 MB", _ERROR),
+            "503": _json("The tenant is in maintenance or suspended", _ERROR),
+        }
+
+
+_ITEM = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["ledger", "service", "reference", "date", "label"],
+    any_of=[Schema(required=["unit_price"]), Schema(required=["unit_cents"])],
+    properties={
+        "ledger": _required_text(50, "Code of the ledger", examples=["seniors"]),
+        "service": _required_text(50, "Code of the service", examples=["action-sociale"]),
+        "reference": _required_text(50, "The citizen's file in that service"),
+        "date": Schema(
+            type=_TEXT,
+            format=OpenAPIFormat.DATE,
+            description="The day the service was delivered, YYYY-MM-DD (DD/MM/YYYY is also "
+            "read), from 2000 to 2099; its month is the billing run that invoices it",
+            examples=["2020-02-03"],
+        ),
+        "label": _required_text(300, examples=["Portage de repas à domicile"]),
+        "quantity": _QUANTITY,
+        "unit_price": _UNIT_PRICE,
+        "unit_cents": _UNIT_CENTS,
+    },
+)
+_ITEMS_REQUEST = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["items"],
+    properties={
+        "items": Schema(
+            type=OpenAPIType.ARRAY,
+            items=_ITEM,
+            description="Up to 20,000 items (more are refused in the report, field « items »)",
+        )
+    },
+)
+_ITEMS_REPORT = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["created", "updated", "unchanged", "errors"],
+    properties={
+        "created": Schema(type=OpenAPIType.INTEGER, minimum=0),
+        "updated": Schema(type=OpenAPIType.INTEGER, minimum=0),
+        "unchanged": Schema(type=OpenAPIType.INTEGER, minimum=0),
+        "errors": Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                required=["index", "field", "message"],
+                properties={
+                    "index": Schema(
+                        one_of=[
+                            Schema(type=OpenAPIType.INTEGER, minimum=0),
+                            Schema(type=OpenAPIType.NULL),
+                        ]
+                    ),
+                    "field": Schema(type=_TEXT),
+                    "message": Schema(type=_TEXT),
+                },
+            ),
+        ),
+    },
+)
+
+
+@dataclass
+class BillableItemsOperation(Operation):
+    """``POST /api/v1/{tenant}/billable-items`` as the services' software sees it."""
+
+    def __post_init__(self) -> None:
+        self.description = (
+            "Services delivered (a meal on 3 February…), each waiting for the billing run of "
+            "its month, which makes one invoice per file. An item is known by its ledger, "
+            "file, date and label: sent again it is unchanged, or updated with the new quantity "
+            "and price while its month is not invoiced yet. When any item has an error, none "
+            "is taken: the answer lists the errors, item by item (index from 0)."
+        )
+        self.security = [{BEARER: []}]
+        self.request_body = RequestBody(
+            required=True, content={"application/json": OpenAPIMediaType(schema=_ITEMS_REQUEST)}
+        )
+        self.responses = {
+            "200": _json("Every item was created, updated or was already there", _ITEMS_REPORT),
+            "422": _json("Some items were refused (see errors): none was taken", _ITEMS_REPORT),
+            "400": _json('The body is not JSON, or not {"items": [...]}', _ERROR),
+            "401": _json("Missing or invalid token", _ERROR),
+            "404": _json("Unknown tenant", _ERROR),
+            "409": _json("The same items were being imported at the same moment", _ERROR),
             "413": _json("Body larger than 5 MB", _ERROR),
             "503": _json("The tenant is in maintenance or suspended", _ERROR),
         }

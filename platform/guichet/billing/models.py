@@ -210,6 +210,16 @@ class BillableItem(TimestampedBase, TenantOwned):
             postgresql_where=text("invoice_id IS NULL"),
             sqlite_where=text("invoice_id IS NULL"),
         ),
+        # what an import knows an item by (billing/items.py)
+        Index(
+            "uq_billable_item_identity",
+            "tenant_id",
+            "ledger_id",
+            "service_account_id",
+            "service_date",
+            "label",
+            unique=True,
+        ),
     )
 
     ledger_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("ledger.id", ondelete="RESTRICT"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
 import logging
 import re
 import secrets
@@ -36,7 +35,13 @@ from guichet.billing.models import (
     RunStatus,
     print_volume_key,
 )
-from guichet.billing.pdf import InvoiceDoc, content_digest, render_invoices_html, split_batch
+from guichet.billing.pdf import (
+    InvoiceDoc,
+    PdfJoiner,
+    content_digest,
+    render_invoices_html,
+    split_batch,
+)
 from guichet.db.session import Database
 from guichet.files import FileStore
 from guichet.notifications.services import queue_email
@@ -460,49 +465,53 @@ def _join_volumes(files: FileStore, parts: list[str], first_key: str) -> int:
     """Join the batches' parts, in order, into volumes of about ``PRINT_VOLUME_PAGES`` pages;
     returns how many volumes were written (0 when no part is in the store). Only one volume is
     in memory at a time."""
-    from pypdf import PdfWriter
-
     volumes = 0
-    writer: PdfWriter | None = None
+    joiner: PdfJoiner | None = None
 
-    def store(writer: PdfWriter) -> None:
+    def store(joiner: PdfJoiner) -> None:
         nonlocal volumes
         volumes += 1
         # written to a temporary file and streamed to the store: never held twice in memory
-        with tempfile.TemporaryFile() as joined:
-            writer.write(joined)
-            writer.close()
+        with joiner, tempfile.TemporaryFile() as joined:
+            joiner.save(joined)
             joined.seek(0)
             key = print_volume_key(first_key, volumes)
             files.put_stream(key, iter(lambda: joined.read(1024 * 1024), b""))
 
-    for key in parts:
-        try:
-            data = files.get(key)
-        except FileNotFoundError:  # a stop after deleting parts; the upgrade's candidates
-            if _SUFFIXED_PART.fullmatch(key.rsplit("/", 1)[-1]):
-                # a batch's own part, named by its row, is deleted only after that row: lost
-                log.error(
-                    "print part %s is named but not in the store: its postal invoices are "
-                    "missing from this print file (print them from their own PDFs)",
-                    key,
-                )
-            else:  # the candidates the upgrade to rows named, one per invoice
-                log.info("print part %s is not in the store: joined already, or never written", key)
-            continue
-        writer = writer or PdfWriter()
-        writer.append(io.BytesIO(data))
-        if len(writer.pages) >= PRINT_VOLUME_PAGES:
-            store(writer)
-            writer = None
-    if writer is not None:
-        store(writer)
+    try:
+        for key in parts:
+            try:
+                data = files.get(key)
+            except FileNotFoundError:  # a stop after deleting parts; the upgrade's candidates
+                if _SUFFIXED_PART.fullmatch(key.rsplit("/", 1)[-1]):
+                    # a batch's own part, named by its row, is deleted only after that row: lost
+                    log.error(
+                        "print part %s is named but not in the store: its postal invoices are "
+                        "missing from this print file (print them from their own PDFs)",
+                        key,
+                    )
+                else:  # the candidates the upgrade to rows named, one per invoice
+                    log.info(
+                        "print part %s is not in the store: joined already, or never written", key
+                    )
+                continue
+            joiner = joiner or PdfJoiner()
+            joiner.add(data)
+            if joiner.pages >= PRINT_VOLUME_PAGES:
+                store(joiner)
+                joiner = None
+        if joiner is not None:
+            store(joiner)
+            joiner = None
+    finally:  # a part that cannot be read: the volume's sources are closed all the same
+        if joiner is not None:
+            joiner.close()
     return volumes
 
 
 async def _print_file(session: AsyncSession, run: BillingRun, files: FileStore) -> None:
     """The PDF of every invoice going by post (accounts not signed up for paperless), joined
-    by volumes from the parts each PDF batch wrote from its own layout.
+    by volumes from the parts each PDF batch joined from its postal invoices' PDFs.
 
     Each batch is rendered by one run only (claimed in ``_render_pdfs``), so each part is its
     own; one run at a time joins a period's parts (a transaction-level advisory lock on

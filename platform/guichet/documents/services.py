@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import io
 import re
-import unicodedata
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from guichet.files import FileStore
 from guichet.i18n import N_
 from guichet.i18n import gettext as _
 from guichet.tenancy.snapshot import TenantSnapshot
+from guichet.text import ascii_fold
 
 __all__ = ["KIND_LABELS", "DocumentError", "DocumentService", "check_upload", "sniff_document"]
 
@@ -108,7 +108,7 @@ def clean_image(data: bytes, media_type: str) -> bytes:
 
 
 def _slug(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    folded = ascii_fold(text)
     return re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:60] or "document"
 
 
