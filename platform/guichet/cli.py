@@ -450,9 +450,19 @@ def staff() -> None:
     """Staff of a tenant (agents, administrators, régisseurs)."""
 
 
+def _checked_email(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """An email address as the web forms take it (trimmed, lower case), or a usage error."""
+    from guichet.accounts.forms import valid_email
+
+    address = value.strip().lower()
+    if not valid_email(address):
+        raise click.BadParameter(f"{value!r} is not an email address")
+    return address
+
+
 @staff.command("create")
 @click.argument("slug")
-@click.argument("email")
+@click.argument("email", callback=_checked_email)
 @click.argument("name")
 @click.option(
     "--role",
@@ -543,7 +553,7 @@ def operators() -> None:
 
 
 @operators.command("create")
-@click.argument("email")
+@click.argument("email", callback=_checked_email)
 @click.argument("name")
 @click.password_option(envvar="GUICHET_OPERATOR_PASSWORD", help="Asked for when not given.")
 def operators_create(email: str, name: str, password: str) -> None:
@@ -593,7 +603,12 @@ def operators_create(email: str, name: str, password: str) -> None:
 @click.argument("slug")
 @click.argument("name")
 @click.option("--kind", type=click.Choice(["ccas", "commune"]), default="ccas", show_default=True)
-@click.option("--admin-email", required=True, help="Its first administrator, invited by email.")
+@click.option(
+    "--admin-email",
+    required=True,
+    callback=_checked_email,
+    help="Its first administrator, invited by email.",
+)
 @click.option("--admin-name", required=True)
 def tenants_create(slug: str, name: str, kind: str, admin_email: str, admin_name: str) -> None:
     """Onboard a tenant from nothing (as /operator/ does): default look, first administrator

@@ -122,6 +122,16 @@ def test_operator_onboards_a_ccas_whose_citizen_signs_up_with_a_key(
         click(adm, "Enregistrer")
         expect(adm.get_by_role("status")).to_contain_text("L'apparence du portail est enregistrée.")
 
+        # the CGU, without which no citizen can create a space
+        adm.get_by_role("navigation", name="Espace agents").get_by_role(
+            "link", name="Contenus", exact=True
+        ).click()
+        adm.get_by_label("Titre des CGU").fill("Conditions générales d'utilisation")
+        adm.get_by_label("Texte des CGU").fill("Le portail du CCAS de Lavaur.")
+        adm.get_by_label(re.compile("Je publie une nouvelle version")).check()
+        click(adm, "Publier la nouvelle version")
+        expect(adm.get_by_role("status")).to_contain_text("La version 1 des CGU est publiée")
+
         # a service, a file and its key
         adm.get_by_role("link", name="Services et clés").click()
         assert_no_axe_violation(adm)

@@ -55,9 +55,10 @@ def text(response):
     return unescape(response.text)
 
 
-async def onboarded(web, backend):
-    """A fresh tenant onboarded by an operator, and its administrator signed in on ``web``;
-    returns (slug, admin email)."""
+async def onboarded(web, backend, terms=True):
+    """A fresh tenant onboarded by an operator, and its administrator signed in on ``web``,
+    who published a first version of the CGU (without them no citizen can create a space)
+    unless ``terms`` is false; returns (slug, admin email)."""
     web.cookies.clear()
     operator = await new_operator(backend.settings)
     landing = await operator_login(web, *operator)
@@ -106,6 +107,15 @@ async def onboarded(web, backend):
     assert "Administration — CCAS de Test" in text(done)
     # the invitation link is spent
     assert (await web.get(path, headers=FR)).status_code == 404
+    if terms:
+        content = await web.get(f"/{slug}/admin/contenus", headers=FR)
+        published = await post_form(
+            web,
+            f"/{slug}/admin/contenus",
+            {"action": "cgu", "terms_title": "CGU", "terms_body": "Version 1", "confirm": "oui"},
+            page=content.text,
+        )
+        assert "La version 1 des CGU est publiée" in text(published)
     return slug, admin
 
 
@@ -546,7 +556,7 @@ async def test_agents_find_lock_unlock_and_reactivate_citizens(web, backend):
 async def test_settings_and_content_reach_the_citizens(web, backend):
     from tests.support.accounts import STRONG, login, new_citizen
 
-    slug, _admin = await onboarded(web, backend)
+    slug, _admin = await onboarded(web, backend, terms=False)
     admin_cookies = dict(web.cookies)
     # settings: a wrong value is refused next to its field; a right one shows on the portal
     page = await web.get(f"/{slug}/admin/parametres", headers=FR)
@@ -613,6 +623,13 @@ async def test_settings_and_content_reach_the_citizens(web, backend):
         },
         page=page.text,
     )
+    # no CGU yet: nothing a citizen could accept, so no space can be created
+    welcome = await web.get(f"/{slug}/creer-mon-espace", headers=FR)
+    assert "La création d'un espace n'est pas encore ouverte" in text(welcome)
+    assert "JE CRÉE MON ESPACE" not in text(welcome)
+    started = await post_form(web, f"/{slug}/creer-mon-espace", {}, page=page.text)
+    assert str(started.url).endswith(f"/{slug}/creer-mon-espace")
+    assert "La création d'un espace n'est pas encore ouverte" in text(started)
     no_box = await post_form(
         web,
         f"/{slug}/admin/contenus",
@@ -627,6 +644,7 @@ async def test_settings_and_content_reach_the_citizens(web, backend):
         page=page.text,
     )
     assert "La version 1 des CGU est publiée" in text(published)
+    assert "JE CRÉE MON ESPACE" in text(await web.get(f"/{slug}/creer-mon-espace", headers=FR))
     home = text(await web.get(f"/{slug}/", headers=FR))
     assert "BONJOUR" in home and "Le <strong>CCAS</strong> vous accueille." in home
     assert "Colis de Noël" in home
@@ -792,7 +810,7 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
     created = await post_form(
         web,
         "/ccas-castres/admin/facturation/jetons",
-        {"name": "Logiciel test", "form_id": form_id},
+        {"token_name": "Logiciel test", "form_id": form_id},
         page=tokens.text,
     )
     token = re.search(r"<code class=\"access-key\">(gch_[\w-]+)</code>", created.text).group(1)
@@ -800,7 +818,7 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
     again = await post_form(
         web,
         "/ccas-castres/admin/facturation/jetons",
-        {"name": "Logiciel test", "form_id": form_id},
+        {"token_name": "Logiciel test", "form_id": form_id},
         page=tokens.text,
     )
     assert "Ce jeton est déjà créé et n'est plus affiché" in text(again)

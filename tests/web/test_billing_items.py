@@ -244,3 +244,86 @@ async def test_items_uploaded_in_facturation_with_the_lines_to_correct(web, back
         page=taken.text,
     )
     assert "Aucune prestation de ce mois n'attend d'être facturée" in unescape(nothing.text)
+
+
+async def test_a_new_tenant_creates_its_ledger_then_bills_its_items(web, backend):
+    """A commune onboarded by an operator had no way to get a ledger but a tenant.toml that
+    reset what its administrator had set on screen: now Facturation creates one."""
+    from html import unescape
+
+    from tests.support.accounts import FR, post_form
+    from tests.web.test_admin import onboarded
+
+    slug, _admin = await onboarded(web, backend)
+    billing = f"/{slug}/admin/facturation/"
+    page = await web.get(billing, headers=FR)
+    assert "Créez d'abord un service" in unescape(page.text)
+    await post_form(
+        web,
+        f"/{slug}/admin/services",
+        {"name": "Action sociale", "code": "action-sociale"},
+        page=page.text,
+    )
+    await post_form(
+        web,
+        f"/{slug}/admin/services/action-sociale",
+        {"reference": "AS-1", "holder_name": "Madame UN Odile", "email": "un@exemple.fr"},
+        page=page.text,
+    )
+    page = await web.get(billing, headers=FR)
+    assert "Aucune régie n'est encore configurée" in unescape(page.text)
+    refused = await post_form(
+        web,
+        f"/{slug}/admin/facturation/regies",
+        {"name": "", "code": "Mauvais Code", "service": "inconnu", "number_prefix": "20a"},
+        page=page.text,
+    )
+    shown = unescape(refused.text)
+    assert refused.status_code == 400
+    for message in (
+        "Lettres minuscules, chiffres et tirets, par exemple « seniors ».",
+        "Ce champ est obligatoire.",
+        "Choisissez le service dans la liste.",
+        "Des chiffres seulement, par exemple 2001, ou rien.",
+    ):
+        assert message in shown, message
+    assert 'value="20a"' in refused.text  # what was typed is kept
+    good = {
+        "name": "FACTURATION SÉNIORS",
+        "code": "seniors",  # ccas-castres has one too: codes are the tenant's own
+        "service": "action-sociale",
+        "number_prefix": "2026",
+    }
+    created = await post_form(web, f"/{slug}/admin/facturation/regies", good, page=page.text)
+    assert str(created.url).endswith(f"/{slug}/admin/facturation/regies/seniors")
+    assert "La régie « FACTURATION SÉNIORS » est créée" in unescape(created.text)
+    again = await post_form(web, f"/{slug}/admin/facturation/regies", good, page=page.text)
+    assert again.status_code == 400 and "déjà celui d'une régie" in unescape(again.text)
+    # its items, then its run's confirmation counts them
+    header = "ledger;service;reference;date;label;quantity;unit_price\n"
+    row = "seniors;action-sociale;AS-1;02/03/2027;Portage de repas;5;8,53\n"
+    files = {"file": ("p.csv", (header + row).encode(), "text/csv")}
+    taken = await post_form(
+        web, f"/{slug}/admin/facturation/prestations", {}, page=page.text, files=files
+    )
+    assert "1 nouvelles" in unescape(taken.text)
+    asked = await post_form(
+        web, billing, {"ledger": "seniors", "period": "2027-03"}, page=taken.text
+    )
+    assert "1 prestation attend d'être facturée : 1 facture sera créée." in unescape(asked.text)
+    # each tenant has its own « seniors »: ccas-castres' is untouched
+    from guichet.billing.models import Ledger
+    from guichet.tenancy.models import Tenant
+
+    db = Database(backend.settings)
+    try:
+        async with db.session(all_tenants=True) as session:
+            rows = await session.execute(
+                select(Tenant.slug, Ledger.name)
+                .join(Tenant, Tenant.id == Ledger.tenant_id)
+                .where(Ledger.code == "seniors", Tenant.slug.in_(["ccas-castres", slug]))
+            )
+            names = dict(rows.all())
+    finally:
+        await db.dispose()
+    assert names == {"ccas-castres": "FACTURATION SERVICE SÉNIORS", slug: "FACTURATION SÉNIORS"}

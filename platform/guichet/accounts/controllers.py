@@ -100,11 +100,14 @@ class AccountsController(Controller):
             ctx,
             "accounts/wizard_welcome.html",
             steps=STEPS,
+            terms_published=await ctx.accounts.current_terms() is not None,
             page_title=_("Création d'un espace personnel"),
         )
 
     @post("/creer-mon-espace", name="accounts:start")
     async def start(self, ctx: AccountsContext) -> Response[Any]:
+        if await ctx.accounts.current_terms() is None:  # nothing to accept yet: no space
+            return await ctx.redirect("/creer-mon-espace")
         wizard = Wizard(ctx.session.get("wizard"))
         if not wizard.active:
             ctx.session.set("wizard", Wizard.start())
@@ -258,8 +261,16 @@ class AccountsController(Controller):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         if slug == "cgu":
             accepted = data.get("accept_terms") == "yes"
+            terms = await ctx.accounts.current_terms()
             errors = (
-                {}
+                {
+                    "accept_terms": _(
+                        "Les conditions générales d'utilisation ne sont pas encore publiées : "
+                        "la création d'un espace ouvrira dès leur publication."
+                    )
+                }
+                if terms is None
+                else {}
                 if accepted
                 else {
                     "accept_terms": _(
@@ -268,7 +279,6 @@ class AccountsController(Controller):
                     )
                 }
             )
-            terms = await ctx.accounts.current_terms()
             return {
                 "accept_terms": "yes" if accepted else "",
                 "terms_version": terms.version if terms else 0,

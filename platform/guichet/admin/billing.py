@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.forms import parse_date
 from guichet.accounts.web import AccountsContext, provide_ctx
-from guichet.admin.controllers import _param, _text
+from guichet.admin.controllers import _SERVICE_CODE, _param, _text
 from guichet.billing.backends import REAL_BACKENDS, backend_for
 from guichet.billing.crypto import decrypt_options, encrypt_options
 from guichet.billing.imports import create_token
@@ -48,6 +48,7 @@ from guichet.i18n import N_, format_money, ngettext
 from guichet.i18n import gettext as _
 from guichet.staff.models import StaffUser
 from guichet.staff.web import confirm_first, confirmed, require_staff, staff_audit, staff_page
+from guichet.tenancy.models import Service
 from guichet.web.pages import download_response
 
 __all__ = ["INVOICE_STATUS_LABELS", "OFFLINE_METHODS", "BillingAdminController"]
@@ -69,6 +70,7 @@ OFFLINE_METHODS = {
 METHOD_LABELS = {"online": N_("paiement en ligne"), **OFFLINE_METHODS}
 _PERIOD = re.compile(r"(19|20)\d\d-(0[1-9]|1[0-2])")
 MAX_ITEMS_FILE = 5 * 1024 * 1024
+_LEDGER_CODE = _SERVICE_CODE  # the same rule as a service's code
 # the CSV's columns as the page's report names them
 ITEM_COLUMN_LABELS = {
     "ledger": N_("régie"),
@@ -180,8 +182,17 @@ class BillingAdminController(Controller):
         export_values: dict[str, str] | None = None,
         export_errors: dict[str, str] | None = None,
         items_report: list[tuple[int | None, str]] | None = None,
+        ledger_values: dict[str, str] | None = None,
+        ledger_errors: dict[str, str] | None = None,
     ) -> Response[Any]:
         ledgers = await self._ledgers(ctx)
+        services = (
+            await ctx.db.execute(
+                select(Service.code, Service.name)
+                .where(Service.tenant_id == ctx.tenant.id)
+                .order_by(Service.name)
+            )
+        ).all()
         today = date.today()
         pending = (
             await ctx.db.execute(
@@ -224,6 +235,9 @@ class BillingAdminController(Controller):
             export_errors=export_errors or {},
             pending=pending,
             items_report=items_report,
+            services=[(code, name) for code, name in services],
+            ledger_values=ledger_values or {},
+            ledger_errors=ledger_errors or {},
             item_columns=", ".join(ITEM_CSV_COLUMNS),
             page_title=_("Facturation"),
         )
@@ -260,6 +274,84 @@ class BillingAdminController(Controller):
             "%(num)s prestations attendent d'être facturées",
             items,
         ) + ngettext(" : %(num)s facture sera créée.", " : %(num)s factures seront créées.", files)
+
+    @post("/regies", name="admin:ledger_create")
+    async def ledger_create(self, ctx: AccountsContext) -> Response[Any]:
+        """A new ledger (its code, name, service and numbers), then its page for the bank."""
+        staff = await require_staff(ctx, "settings")
+        if not isinstance(staff, StaffUser):
+            return staff
+        form = await ctx.request.form()
+        values = {
+            "code": _text(form, "code", 50).lower(),
+            "name": _text(form, "name", 200),
+            "service": _text(form, "service", 50),
+            "number_prefix": _text(form, "number_prefix", 10),
+        }
+        errors: dict[str, str] = {}
+        if not _LEDGER_CODE.fullmatch(values["code"]):
+            errors["code"] = _("Lettres minuscules, chiffres et tirets, par exemple « seniors ».")
+        elif values["code"] in {ledger.code for ledger in await self._ledgers(ctx)}:
+            errors["code"] = _("Ce code est déjà celui d'une régie.")
+        if not values["name"]:
+            errors["name"] = _("Ce champ est obligatoire.")
+        service_id = await ctx.db.scalar(
+            select(Service.id).where(
+                Service.tenant_id == ctx.tenant.id, Service.code == values["service"]
+            )
+        )
+        if service_id is None:
+            errors["service"] = _("Choisissez le service dans la liste.")
+        if values["number_prefix"] and not (
+            values["number_prefix"].isascii() and values["number_prefix"].isdigit()
+        ):
+            errors["number_prefix"] = _("Des chiffres seulement, par exemple 2001, ou rien.")
+        last_month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        if errors:
+            return await self._runs_page(
+                ctx,
+                staff,
+                {"period": last_month},
+                {},
+                status_code=400,
+                ledger_values=values,
+                ledger_errors=errors,
+            )
+        ctx.db.add(
+            Ledger(
+                tenant_id=ctx.tenant.id,
+                code=values["code"],
+                name=values["name"],
+                service_id=service_id,
+                number_prefix=values["number_prefix"],
+                backend="sandbox",
+                backend_options=encrypt_options(ctx.accounts.settings.web.secret_key, {}),
+            )
+        )
+        staff_audit(ctx, staff, "billing.ledger_created", values["code"])
+        try:
+            await ctx.db.commit()
+        except IntegrityError:  # the same code created meanwhile (a double click)
+            await ctx.db.rollback()
+            await ctx.db.refresh(staff)
+            return await self._runs_page(
+                ctx,
+                staff,
+                {"period": last_month},
+                {},
+                status_code=400,
+                ledger_values=values,
+                ledger_errors={"code": _("Ce code est déjà celui d'une régie.")},
+            )
+        ctx.flash(
+            _(
+                "La régie « %(name)s » est créée, avec la banque de démonstration : choisissez "
+                "ici sa banque et ses options.",
+                name=values["name"],
+            ),
+            "success",
+        )
+        return await ctx.redirect(f"/admin/facturation/regies/{values['code']}")
 
     @post("/prestations", name="admin:billing_items")
     async def import_items_csv(self, ctx: AccountsContext) -> Response[Any]:
@@ -988,15 +1080,15 @@ class BillingAdminController(Controller):
         if not isinstance(staff, StaffUser):
             return staff
         form = await ctx.request.form()
-        name = _text(form, "name", 100)
+        name = _text(form, "token_name", 100)
         form_id = _text(form, "form_id", 40)
         if not name:
             return await self._tokens_page(
                 ctx,
                 staff,
                 status_code=400,
-                errors={"name": _("Ce champ est obligatoire.")},
-                values={"name": name},
+                errors={"token_name": _("Ce champ est obligatoire.")},
+                values={"token_name": name},
             )
         used = list(ctx.session.get("token_forms") or [])
         if form_id and form_id in used:  # sent again after its answer (a refresh, Back)

@@ -513,7 +513,9 @@ class AdminController(Controller):
         errors: dict[str, str] = {}
         repository = _Services(session=ctx.db, tenant_id=ctx.tenant.id)
         if not _SERVICE_CODE.fullmatch(values["code"]):
-            errors["code"] = _("Lettres minuscules, chiffres et tirets, par exemple « enfance ».")
+            errors["code"] = _(
+                "Lettres minuscules, chiffres et tirets, par exemple « action-sociale »."
+            )
         elif await repository.exists(code=values["code"]):
             errors["code"] = _("Ce code est déjà celui d'un service.")
         if not values["name"]:

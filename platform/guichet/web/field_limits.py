@@ -32,6 +32,7 @@ FIELD_LIMITS = {
     "_name": 200,
     "_email": 254,
     # the staff's pages
+    "name": 200,  # a tenant's, a service's, a ledger's, a member's name
     "holder_name": 200,
     "short_name": 100,
     "tagline": 200,
