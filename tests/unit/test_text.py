@@ -34,3 +34,10 @@ def test_names_made_from_a_name_keep_the_ligature_spelled_out():
 def test_a_password_holding_a_name_with_a_ligature_is_refused():
     problems = check_password("boeuf2026x", PasswordPolicy(), personal=["Bœuf"])
     assert any("votre nom" in p for p in problems), problems
+
+
+def test_an_address_shows_its_lines_each_escaped():
+    from guichet.web.templates import _lines
+
+    assert str(_lines("1 place\r\nde la <Mairie>")) == "1 place<br>de la &lt;Mairie&gt;"
+    assert str(_lines(None)) == ""

@@ -588,6 +588,9 @@ async def test_settings_and_content_reach_the_citizens(web, backend):
     assert "Les paramètres sont enregistrés." in text(saved)
     home = text(await web.get(f"/{slug}/", headers=FR))
     assert "05 63 00 00 01" in home
+    # the postal address keeps its lines (it was shown on one)
+    contacts = await web.get(f"/{slug}/contacts", headers=FR)
+    assert "<dd>1 place<br>de la Mairie</dd>" in contacts.text
     # content: welcome text, a news item, a CGU version
     page = await web.get(f"/{slug}/admin/contenus", headers=FR)
     # a text over the limit is refused with its length, kept whole, and nothing is saved

@@ -238,6 +238,8 @@ async def import_items(
             changes.append((row, key, item))
     if report.problems:  # nothing taken: the same file is sent again once corrected
         report.unchanged = 0
+        # in the file's order (a line's form is checked before its ledger and file are)
+        report.problems.sort(key=lambda p: (p.index is not None, p.index or 0))
         return report
     for row, (ledger_id, account_id, service_date, label), item in changes:
         if row is None:

@@ -18,7 +18,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.runtime import Context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from guichet import i18n
 from guichet.audit.labels import action_label, detail_text
@@ -51,6 +51,11 @@ def _gettext(context: Context, message: str, **variables: Any) -> str:
             _PLAIN_TEXTS.clear()
         text = _PLAIN_TEXTS[key] = _format(i18n.gettext(message), autoescape, {})
     return text
+
+
+def _lines(text: str | None) -> Markup:
+    """A text of several lines (a postal address) shown as its lines, each escaped."""
+    return Markup("<br>").join(escape(line) for line in (text or "").splitlines())
 
 
 class TemplateRenderer:
@@ -105,6 +110,7 @@ class TemplateRenderer:
                 prefix_keys=lambda mapping, prefix: {
                     f"{prefix}{k}": v for k, v in (mapping or {}).items()
                 },
+                lines=_lines,
             )
             self._environments[theme] = env
         return env
