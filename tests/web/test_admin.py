@@ -1373,8 +1373,8 @@ async def test_operator_onboards_from_a_tenant_toml(web, backend):
             "/operator/collectivites/fichier",
             data={
                 "_csrf_token": csrf(page.text),
-                "admin_name": "Léa ADMIN",
-                "admin_email": "lea@exemple.fr",
+                "file_admin_name": "Léa ADMIN",
+                "file_admin_email": "lea@exemple.fr",
             },
             files=files,
             headers=FR,
@@ -1382,6 +1382,18 @@ async def test_operator_onboards_from_a_tenant_toml(web, backend):
 
     broken = await upload(toml.replace('on_accent = "#ffffff"', 'on_accent = "#ff9966"'))
     assert broken.status_code == 400 and "branding.on_accent" in text(broken)
+    assert 'id="f-file_admin_email"' in broken.text and 'value="lea@exemple.fr"' in broken.text
+    # the two forms have ids of their own; an error of one is said under its own field only
+    ids = re.findall(r' id="(f-[\w-]+)"', broken.text)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    no_name = await web.post(
+        "/operator/collectivites/fichier",
+        data={"_csrf_token": csrf(page.text), "file_admin_email": "lea@exemple.fr"},
+        files={"tenant_toml": ("tenant.toml", toml.encode(), "text/plain")},
+        headers=FR,
+    )
+    assert no_name.status_code == 400
+    assert 'href="#f-file_admin_name"' in no_name.text and "#f-admin_name" not in no_name.text
     no_logo = await upload(toml, with_logo=False)
     assert no_logo.status_code == 400 and "branding.logo" in text(no_logo)
     created = await upload(toml)

@@ -376,7 +376,10 @@ class OperatorController(Controller):
             page_title=_("Collectivités"),
         )
 
-    def _onboard_values(self, form: Any) -> dict[str, str]:
+    def _onboard_values(self, form: Any, prefix: str = "") -> dict[str, str]:
+        """The onboarding form's values; the tenant.toml form names its administrator's
+        fields ``file_admin_…`` (two forms on one page: ids of their own)."""
+
         def get(name: str, limit: int) -> str:
             """One line: control characters and line breaks left out (names go into email
             headers)."""
@@ -389,8 +392,8 @@ class OperatorController(Controller):
             "slug": get("slug", 63).lower(),
             "name": get("name", 200),
             "kind": get("kind", 20),
-            "admin_email": get("admin_email", 200).lower(),
-            "admin_name": get("admin_name", 200),
+            "admin_email": get(f"{prefix}admin_email", 200).lower(),
+            "admin_name": get(f"{prefix}admin_name", 200),
         }
 
     async def _onboard_page(
@@ -496,7 +499,7 @@ class OperatorController(Controller):
         if not isinstance(operator, Operator):
             return operator
         form = await octx.request.form()
-        values = self._onboard_values(form)
+        values = self._onboard_values(form, prefix="file_")
         errors: dict[str, str] = {}
         toml_upload, logo_upload = form.get("tenant_toml"), form.get("logo")
         raw = (
@@ -510,11 +513,11 @@ class OperatorController(Controller):
             else None
         )
         if not valid_email(values["admin_email"]):
-            errors["admin_email"] = _(
+            errors["file_admin_email"] = _(
                 "Adresse de courriel invalide, par exemple : prenom.nom@exemple.fr"
             )
         if not values["admin_name"]:
-            errors["admin_name"] = _("Ce champ est obligatoire.")
+            errors["file_admin_name"] = _("Ce champ est obligatoire.")
         problems: list[str] = []
         try:
             data = tomllib.loads(raw.decode("utf-8")) if raw else {}
@@ -527,9 +530,10 @@ class OperatorController(Controller):
             problems.append("slug: " + (slug_problem(slug or "") or "required"))
         elif not problems and await octx.db.scalar(select(Tenant.id).where(Tenant.slug == slug)):
             errors["tenant_toml"] = _("Cette adresse est déjà prise par une autre collectivité.")
+        shown = {"kind": "ccas", **{f"file_{k}": v for k, v in values.items()}}
         if errors or problems:
             return await self._onboard_page(
-                octx, operator, values, errors, status_code=400, problems=problems
+                octx, operator, shown, errors, status_code=400, problems=problems
             )
         services = services_of(octx.request)
         with tempfile.TemporaryDirectory() as tmp:
@@ -560,7 +564,7 @@ class OperatorController(Controller):
             if not isinstance(again, Operator):
                 return again
             return await self._onboard_page(
-                octx, again, values, {}, status_code=400, problems=problems
+                octx, again, shown, {}, status_code=400, problems=problems
             )
         tenant = await octx.db.scalar(select(Tenant).where(Tenant.slug == slug))
         assert tenant is not None  # applied just above
