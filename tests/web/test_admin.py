@@ -627,6 +627,7 @@ async def test_settings_and_content_reach_the_citizens(web, backend):
         page=page.text,
     )
     # no CGU yet: nothing a citizen could accept, so no space can be created
+    assert "Publier les conditions générales" in text(await web.get(f"/{slug}/admin/", headers=FR))
     welcome = await web.get(f"/{slug}/creer-mon-espace", headers=FR)
     assert "La création d'un espace n'est pas encore ouverte" in text(welcome)
     assert "JE CRÉE MON ESPACE" not in text(welcome)
@@ -648,6 +649,9 @@ async def test_settings_and_content_reach_the_citizens(web, backend):
     )
     assert "La version 1 des CGU est publiée" in text(published)
     assert "JE CRÉE MON ESPACE" in text(await web.get(f"/{slug}/creer-mon-espace", headers=FR))
+    dashboard = text(await web.get(f"/{slug}/admin/", headers=FR))
+    assert "Publier les conditions générales" not in dashboard
+    assert "Écrire le texte d'accueil" not in dashboard and "Besoin d'aide" not in dashboard
     home = text(await web.get(f"/{slug}/", headers=FR))
     assert "BONJOUR" in home and "Le <strong>CCAS</strong> vous accueille." in home
     assert "Colis de Noël" in home

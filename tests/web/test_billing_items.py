@@ -256,6 +256,12 @@ async def test_a_new_tenant_creates_its_ledger_then_bills_its_items(web, backend
 
     slug, _admin = await onboarded(web, backend)
     billing = f"/{slug}/admin/facturation/"
+    # the administrator's dashboard says what the new portal still lacks
+    dashboard = unescape((await web.get(f"/{slug}/admin/", headers=FR)).text)
+    assert "Pour ouvrir le portail aux habitants" in dashboard
+    assert "le courriel affiché est encore celui d'un administrateur" in dashboard
+    assert "Créer les services et les dossiers des habitants." in dashboard
+    assert "Publier les conditions générales" not in dashboard  # onboarded() published them
     page = await web.get(billing, headers=FR)
     assert "Créez d'abord un service" in unescape(page.text)
     await post_form(
@@ -272,6 +278,8 @@ async def test_a_new_tenant_creates_its_ledger_then_bills_its_items(web, backend
     )
     page = await web.get(billing, headers=FR)
     assert "Aucune régie n'est encore configurée" in unescape(page.text)
+    dashboard = unescape((await web.get(f"/{slug}/admin/", headers=FR)).text)
+    assert "Créer une régie pour facturer." in dashboard
     refused = await post_form(
         web,
         f"/{slug}/admin/facturation/regies",
@@ -297,6 +305,8 @@ async def test_a_new_tenant_creates_its_ledger_then_bills_its_items(web, backend
     created = await post_form(web, f"/{slug}/admin/facturation/regies", good, page=page.text)
     assert str(created.url).endswith(f"/{slug}/admin/facturation/regies/seniors")
     assert "La régie « FACTURATION SÉNIORS » est créée" in unescape(created.text)
+    dashboard = unescape((await web.get(f"/{slug}/admin/", headers=FR)).text)
+    assert "Créer une régie" not in dashboard and "Créer les services" not in dashboard
     again = await post_form(web, f"/{slug}/admin/facturation/regies", good, page=page.text)
     assert again.status_code == 400 and "déjà celui d'une régie" in unescape(again.text)
     # its items, then its run's confirmation counts them

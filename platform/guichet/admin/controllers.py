@@ -35,7 +35,7 @@ from guichet.accounts.models import (
 from guichet.accounts.secrets import generate_access_key, key_digest
 from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.audit.services import audit_lines
-from guichet.billing.models import Invoice, InvoiceStatus
+from guichet.billing.models import Invoice, InvoiceStatus, Ledger
 from guichet.db.repository import TenantRepository
 from guichet.i18n import N_, ngettext
 from guichet.i18n import gettext as _
@@ -306,8 +306,56 @@ class AdminController(Controller):
             staff,
             figures=figures,
             role_labels=ROLE_LABELS,
+            to_do=await self._to_do(ctx) if staff.role == StaffRole.ADMIN else [],
             page_title=_("Administration"),
         )
+
+    async def _to_do(self, ctx: AccountsContext) -> list[tuple[str, str]]:
+        """What a new portal still lacks, for its administrators: (what to do, where)."""
+        tenant, tid = ctx.tenant, ctx.tenant.id
+        to_do: list[tuple[str, str]] = []
+        if await ctx.accounts.current_terms() is None:
+            to_do.append(
+                (
+                    _(
+                        "Publier les conditions générales d'utilisation : sans elles, personne "
+                        "ne peut créer son espace."
+                    ),
+                    "/admin/contenus",
+                )
+            )
+        admins = set(
+            (
+                await ctx.db.execute(
+                    select(StaffUser.email).where(
+                        StaffUser.tenant_id == tid, StaffUser.role == StaffRole.ADMIN
+                    )
+                )
+            ).scalars()
+        )
+        if not tenant.contact_phone or tenant.contact_email.lower() in admins:
+            to_do.append(
+                (
+                    _(
+                        "Donner le téléphone, le courriel et les horaires du bloc « Besoin "
+                        "d'aide ? » : le courriel affiché est encore celui d'un administrateur."
+                    )
+                    if tenant.contact_email.lower() in admins
+                    else _("Donner le téléphone et les horaires du bloc « Besoin d'aide ? »."),
+                    "/admin/parametres",
+                )
+            )
+        if not tenant.welcome_text:
+            to_do.append((_("Écrire le texte d'accueil du portail."), "/admin/contenus"))
+        if not await ctx.db.scalar(select(Service.id).where(Service.tenant_id == tid).limit(1)):
+            to_do.append(
+                (_("Créer les services et les dossiers des habitants."), "/admin/services")
+            )
+        elif not await ctx.db.scalar(select(Ledger.id).where(Ledger.tenant_id == tid).limit(1)):
+            to_do.append(
+                (_("Créer une régie pour facturer."), "/admin/facturation/#nouvelle-regie")
+            )
+        return to_do
 
     # -- branding ------------------------------------------------------------------------------
     def _themes(self, ctx: AccountsContext) -> list[tuple[str, str]]:
