@@ -259,3 +259,35 @@ async def test_the_guides_leaflet_is_one_click_from_the_home_page_and_prints(cli
     other_pdf = await client.get("/mairie-valdoree/depliant.pdf", headers=FR)
     other_text = PdfReader(io.BytesIO(other_pdf.content)).pages[0].extract_text()
     assert "Val-Dorée" in other_text and "Castres" not in other_text
+
+
+@pytest.mark.parametrize(
+    ("slug", "says"),
+    [
+        (
+            "ccas-castres",
+            [
+                "Ce service en ligne est édité par le CCAS de Castres.",
+                "Le directeur de la publication est le président ou la présidente du CCAS de "
+                "Castres.",
+                "appartiennent au CCAS de Castres ou",
+            ],
+        ),
+        (
+            "mairie-valdoree",
+            [
+                "Ce service en ligne est édité par la Mairie de Val-Dorée.",
+                "Le directeur de la publication est le maire ou la maire.",
+                "appartiennent à la Mairie de Val-Dorée ou",
+            ],
+        ),
+    ],
+)
+async def test_legal_pages_name_the_tenant_as_french_does(client, slug, says):
+    """« édité par le CCAS de Castres », not « par CCAS de Castres »; a commune's publication
+    director is its mayor, not « le président ou la présidente de Mairie de … »."""
+    page = unescape((await client.get(f"/{slug}/mentions-legales", headers=FR)).text)
+    for sentence in says:
+        assert sentence in page, sentence
+    contacts = unescape((await client.get(f"/{slug}/contacts", headers=FR)).text)
+    assert "contactez le CCAS de Castres" in contacts or "contactez la Mairie" in contacts

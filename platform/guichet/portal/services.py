@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.db.repository import TenantRepository, lazy_repository
 from guichet.i18n import N_
+from guichet.i18n import gettext as _
 from guichet.tenancy.models import ContentPage, NewsItem, TermsVersion
 from guichet.tenancy.snapshot import TenantSnapshot
 
@@ -125,7 +126,13 @@ class PortalService:
         t = self.tenant
         values = _Placeholders(
             tenant_name=t.name,
+            the_tenant=t.the_name,  # « le CCAS de Castres », « la Mairie de Val-Dorée »
+            The_tenant=t.the_name[:1].upper() + t.the_name[1:],
             of_tenant=t.of_name,  # « du CCAS de Castres », « de la Mairie de Val-Dorée »
+            at_tenant=t.at_name,  # « au CCAS de Castres », « à la Mairie de Val-Dorée »
+            publication_director=_("le maire ou la maire")
+            if t.kind == "commune"
+            else _("le président ou la présidente %(of)s", of=t.of_name),
             tenant_tagline=t.tagline,
             contact_phone=t.contact_phone,
             contact_email=t.contact_email,
