@@ -132,7 +132,7 @@ async def test_no_secret_reaches_the_logs(web, backend, captured_logs):
     [invitation] = await outbox(settings, SLUG, invited)
     invitation_path = link_path(invitation, settings.web.public_url)
     secrets.add(_link_secret(invitation_path))
-    created = await post_form(web, f"/{SLUG}/admin/facturation/jetons", {"name": "Logiciel"})
+    created = await post_form(web, f"/{SLUG}/admin/facturation/jetons", {"token_name": "Logiciel"})
     token = re.search(r'<code class="access-key">(gch_[\w-]+)</code>', created.text)
     assert token, created.text[:2000]
     secrets.add(token.group(1))
