@@ -201,6 +201,9 @@ async def test_onboarding_branding_service_key_and_a_citizen_with_it(web, backen
     slug, admin = await onboarded(web, backend)
     # branding: a colour pair under 4.5:1 is refused next to the field, with what was typed
     page = await web.get(f"/{slug}/admin/apparence", headers=FR)
+    # the themes in words, not their folders' names
+    assert '<option value="default" selected>Par défaut</option>' in page.text
+    assert '<option value="horizon">Horizon</option>' in page.text
     form = {
         "name": "CCAS de Test",
         "short_name": "CCAS Test",

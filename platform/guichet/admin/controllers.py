@@ -365,7 +365,10 @@ class AdminController(Controller):
             for p in themes_dir.iterdir()
             if (p / "templates").is_dir() or p.name == "default"
         )
-        return [(n, n) for n in names]
+        # a theme is its folder's name; the shipped default one says so
+        return [
+            (n, _("Par défaut") if n == "default" else n.replace("-", " ").title()) for n in names
+        ]
 
     async def _branding_page(
         self,
