@@ -997,8 +997,8 @@ def billing_import_items(slug: str, csv_file: Path) -> None:
             await db.dispose()
 
     report, lines, problems = asyncio.run(work())
-    for problem in problems:
-        click.echo(f"{csv_file}: {problem}", err=True)
+    for _code, words in problems:
+        click.echo(f"{csv_file}: {words}", err=True)
     if report is None:
         raise SystemExit(1)
     for problem in report.problems:

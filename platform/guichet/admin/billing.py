@@ -158,6 +158,10 @@ def _stored_options(secret_keys: tuple[str, ...], ledger: Ledger) -> tuple[dict[
         return {}, False
 
 
+def _last_month() -> str:
+    return (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
 class BillingAdminController(Controller):
     path = "/admin/facturation"
     dependencies = {"ctx": Provide(provide_ctx)}
@@ -176,8 +180,8 @@ class BillingAdminController(Controller):
         self,
         ctx: AccountsContext,
         staff: StaffUser,
-        values: dict[str, str],
-        errors: dict[str, str],
+        values: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
         status_code: int = 200,
         export_values: dict[str, str] | None = None,
         export_errors: dict[str, str] | None = None,
@@ -228,8 +232,9 @@ class BillingAdminController(Controller):
             ledgers=[(ledger.code, ledger.name) for ledger in ledgers],
             runs=runs,
             period_label=period_label,
-            values=values,
-            errors=errors,
+            # the launch form: last month unless something was typed
+            values=values or {"period": _last_month()},
+            errors=errors or {},
             export_values=export_values
             or {"du": today.replace(day=1).strftime("%d/%m/%Y"), "au": today.strftime("%d/%m/%Y")},
             export_errors=export_errors or {},
@@ -247,8 +252,7 @@ class BillingAdminController(Controller):
         staff = await require_staff(ctx, "billing")
         if not isinstance(staff, StaffUser):
             return staff
-        last_month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-        return await self._runs_page(ctx, staff, {"period": last_month}, {})
+        return await self._runs_page(ctx, staff)
 
     async def _waiting(self, ctx: AccountsContext, ledger_code: str, period: str) -> str:
         """How many items of the month wait for an invoice, in a sentence."""
@@ -306,13 +310,10 @@ class BillingAdminController(Controller):
             values["number_prefix"].isascii() and values["number_prefix"].isdigit()
         ):
             errors["number_prefix"] = _("Des chiffres seulement, par exemple 2001, ou rien.")
-        last_month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
         if errors:
             return await self._runs_page(
                 ctx,
                 staff,
-                {"period": last_month},
-                {},
                 status_code=400,
                 ledger_values=values,
                 ledger_errors=errors,
@@ -337,8 +338,6 @@ class BillingAdminController(Controller):
             return await self._runs_page(
                 ctx,
                 staff,
-                {"period": last_month},
-                {},
                 status_code=400,
                 ledger_values=values,
                 ledger_errors={"code": _("Ce code est déjà celui d'une régie.")},
@@ -362,12 +361,9 @@ class BillingAdminController(Controller):
         form = await ctx.request.form()
         upload = form.get("file")
         data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else b""
-        last_month = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 
         async def refused(report: list[tuple[int | None, str]]) -> Response[Any]:
-            return await self._runs_page(
-                ctx, staff, {"period": last_month}, {}, status_code=400, items_report=report
-            )
+            return await self._runs_page(ctx, staff, status_code=400, items_report=report)
 
         if not data:
             return await refused([(None, _("Choisissez le fichier CSV des prestations."))])
@@ -375,21 +371,15 @@ class BillingAdminController(Controller):
             return await refused([(None, _("Le fichier dépasse 5 Mo : coupez-le en plusieurs."))])
         rows, lines, problems = parse_items_csv(data)
         if problems:
-            return await refused(
-                [
-                    (
-                        None,
-                        _(
-                            "La première ligne doit nommer les colonnes : %(columns)s.",
-                            columns=", ".join(ITEM_CSV_COLUMNS),
-                        )
-                        if problems[0].startswith("missing columns")
-                        else _(
-                            "Le fichier n'est pas du texte UTF-8 : enregistrez-le en « CSV UTF-8 »."
-                        ),
-                    )
-                ]
-            )
+            [(code, _english)] = problems
+            if code == "header":
+                said = _(
+                    "La première ligne doit nommer les colonnes : %(columns)s.",
+                    columns=", ".join(ITEM_CSV_COLUMNS),
+                )
+            else:
+                said = _("Le fichier n'est pas du texte UTF-8 : enregistrez-le en « CSV UTF-8 ».")
+            return await refused([(None, said)])
         if not rows:
             return await refused([(None, _("Le fichier ne contient aucune ligne de prestation."))])
         try:
@@ -834,12 +824,9 @@ class BillingAdminController(Controller):
         if not errors and start and end and end < start:
             errors["au"] = _("La date de fin doit venir après la date de début.")
         if errors or start is None or end is None:
-            last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
             return await self._runs_page(
                 ctx,
                 staff,
-                {"period": last_month},
-                {},
                 status_code=400,
                 export_values=asked,
                 export_errors=errors,

@@ -333,18 +333,16 @@ class AdminController(Controller):
                 )
             ).scalars()
         )
-        if not tenant.contact_phone or tenant.contact_email.lower() in admins:
-            to_do.append(
-                (
-                    _(
-                        "Donner le téléphone, le courriel et les horaires du bloc « Besoin "
-                        "d'aide ? » : le courriel affiché est encore celui d'un administrateur."
-                    )
-                    if tenant.contact_email.lower() in admins
-                    else _("Donner le téléphone et les horaires du bloc « Besoin d'aide ? »."),
-                    "/admin/parametres",
-                )
+        admins_address = tenant.contact_email.lower() in admins
+        if admins_address:
+            what = _(
+                "Donner le téléphone, le courriel et les horaires du bloc « Besoin d'aide ? » : "
+                "le courriel affiché est encore celui d'un administrateur."
             )
+            to_do.append((what, "/admin/parametres"))
+        elif not tenant.contact_phone:
+            what = _("Donner le téléphone et les horaires du bloc « Besoin d'aide ? ».")
+            to_do.append((what, "/admin/parametres"))
         if not tenant.welcome_text:
             to_do.append((_("Écrire le texte d'accueil du portail."), "/admin/contenus"))
         if not await ctx.db.scalar(select(Service.id).where(Service.tenant_id == tid).limit(1)):

@@ -10,11 +10,14 @@ created, unchanged, and the errors line by line.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, post
 from litestar.params import FromPath
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.billing.api_schema import BillableItemsOperation, InvoicesOperation
 from guichet.billing.imports import import_invoices, verify_token
@@ -31,10 +34,14 @@ def _error(status: int, message: str) -> Response[dict[str, Any]]:
     return Response({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-async def _authorized_list(
-    request: Request[Any, Any, Any], tenant_slug: str, key: str
-) -> tuple[Any, list[Any]] | Response[dict[str, Any]]:
-    """(the tenant, the body's list under ``key``), or the error answer."""
+Importer = Callable[[AsyncSession, uuid.UUID, list[Any]], Awaitable[Any]]
+
+
+async def _import(
+    request: Request[Any, Any, Any], tenant_slug: str, key: str, importer: Importer
+) -> Any:
+    """The tenant's token checked, the body's list under ``key`` handed to ``importer`` and
+    committed with the token's last use, in one session: the report, or the error answer."""
     services = services_of(request)
     tenant = await services.resolver.resolve(tenant_slug)
     if tenant is None:
@@ -49,15 +56,20 @@ async def _authorized_list(
     async with services.db.session(tenant.id) as session:
         if not token or not await verify_token(session, tenant.id, token):
             return _error(401, "missing or invalid token")
-        await session.commit()  # the token's last use
-    try:
-        payload = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "the body is not JSON")
-    entries = payload.get(key) if isinstance(payload, dict) else None
-    if not isinstance(entries, list):
-        return _error(400, f'expected {{"{key}": [...]}}')
-    return tenant, entries
+        try:
+            payload = json.loads(body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "the body is not JSON")
+        entries = payload.get(key) if isinstance(payload, dict) else None
+        if not isinstance(entries, list):
+            return _error(400, f'expected {{"{key}": [...]}}')
+        report = await importer(session, tenant.id, entries)
+        await session.commit()
+    return report
+
+
+def _answer(report: Any, status: int) -> Response[dict[str, Any]]:
+    return Response(report.as_dict(), status_code=status, headers={"Cache-Control": "no-store"})
 
 
 @post(
@@ -70,15 +82,12 @@ async def _authorized_list(
 async def import_invoices_api(
     request: Request[Any, Any, Any], tenant_slug: FromPath[str]
 ) -> Response[dict[str, Any]]:
-    checked = await _authorized_list(request, tenant_slug, "invoices")
-    if isinstance(checked, Response):
-        return checked
-    tenant, invoices = checked
-    async with services_of(request).db.session(tenant.id) as session:
-        report = await import_invoices(session, tenant.id, invoices)
-        await session.commit()
-    status = 200 if not report.errors else 207 if report.created or report.unchanged else 422
-    return Response(report.as_dict(), status_code=status, headers={"Cache-Control": "no-store"})
+    report = await _import(request, tenant_slug, "invoices", import_invoices)
+    if isinstance(report, Response):
+        return report
+    return _answer(
+        report, 200 if not report.errors else 207 if report.created or report.unchanged else 422
+    )
 
 
 @post(
@@ -91,15 +100,10 @@ async def import_invoices_api(
 async def import_items_api(
     request: Request[Any, Any, Any], tenant_slug: FromPath[str]
 ) -> Response[dict[str, Any]]:
-    checked = await _authorized_list(request, tenant_slug, "items")
-    if isinstance(checked, Response):
-        return checked
-    tenant, items = checked
     try:
-        async with services_of(request).db.session(tenant.id) as session:
-            report = await import_items(session, tenant.id, items)
-            await session.commit()
+        report = await _import(request, tenant_slug, "items", import_items)
     except IntegrityError:  # the same items sent twice at the same moment: one import won
         return _error(409, "another import of the same items was running: send them again")
-    status = 422 if report.errors else 200
-    return Response(report.as_dict(), status_code=status, headers={"Cache-Control": "no-store"})
+    if isinstance(report, Response):
+        return report
+    return _answer(report, 422 if report.errors else 200)

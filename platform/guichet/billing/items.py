@@ -263,20 +263,23 @@ async def import_items(
     return report
 
 
-def parse_items_csv(data: bytes) -> tuple[list[dict[str, Any]], list[int], list[str]]:
+def parse_items_csv(
+    data: bytes,
+) -> tuple[list[dict[str, Any]], list[int], list[tuple[str, str]]]:
     """Rows (``;`` or ``,`` separated, UTF-8, a header line) as items, the file's line of each
-    (empty lines skipped), and what is wrong with the file itself (in English)."""
+    (empty lines skipped), and what is wrong with the file itself: (``"encoding"`` or
+    ``"header"``, in English)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return [], [], ["the file is not UTF-8 text (save it as « CSV UTF-8 »)"]
+        return [], [], [("encoding", "the file is not UTF-8 text (save it as « CSV UTF-8 »)")]
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") >= first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [c for c in ITEM_CSV_COLUMNS if c not in header]
     if missing:
-        return [], [], ["missing columns: " + ", ".join(missing)]
+        return [], [], [("header", "missing columns: " + ", ".join(missing))]
     reader.fieldnames = header
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
