@@ -42,6 +42,20 @@ async def test_a_run_makes_invoices_pdfs_emails_and_a_print_file(backend):
         invoices = await _invoices(db, tenant_id, ledger_id)
         assert [i.number for i in invoices] == [f"77{n:06d}" for n in range(1, 6)]
         assert all(i.total_cents == 3 * 853 and i.label == "Février 2020" for i in invoices)
+        # every item is marked with the invoice of its own file (one statement for the batch)
+        async with db.session(tenant_id) as session:
+            items = (
+                (
+                    await session.execute(
+                        select(BillableItem).where(BillableItem.ledger_id == ledger_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        file_of = {i.id: i.service_account_id for i in invoices}
+        assert {item.service_account_id for item in items} == set(file_of.values())
+        assert all(file_of.get(item.invoice_id) == item.service_account_id for item in items)
         files = create_file_store(settings)
         for invoice in invoices:
             pdf = files.get(invoice.pdf_key)
