@@ -602,7 +602,12 @@ def operators_create(email: str, name: str, password: str) -> None:
 @tenants.command("create")
 @click.argument("slug")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["ccas", "commune"]), default="ccas", show_default=True)
+@click.option(
+    "--kind",
+    type=click.Choice(["ccas", "commune"]),
+    required=True,
+    help="A CCAS or a commune: the portal's words follow it (« le CCAS de … », « la Mairie »).",
+)
 @click.option(
     "--admin-email",
     required=True,

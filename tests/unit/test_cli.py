@@ -153,6 +153,8 @@ def test_cli_onboards_lists_exports_and_deletes_a_tenant(tmp_path):
         "create",
         "ccas-albi",
         "CCAS d'Albi",
+        "--kind",
+        "ccas",
         "--admin-email",
         "dgs@ccas-albi.fr",
         "--admin-name",
@@ -195,8 +197,8 @@ from guichet.cli import main
 archive = os.path.join(os.environ["GUICHET_VAR_DIR"], "albi.zip")
 for args in (
     ["migrate"],
-    ["tenants", "create", "ccas-albi", "CCAS d'Albi", "--admin-email", "dgs@ccas-albi.fr",
-     "--admin-name", "Anne ADMIN"],
+    ["tenants", "create", "ccas-albi", "CCAS d'Albi", "--kind", "ccas",
+     "--admin-email", "dgs@ccas-albi.fr", "--admin-name", "Anne ADMIN"],
     ["tenants", "list"],
     ["tenants", "reinvite", "ccas-albi"],
     ["tenants", "status", "ccas-albi", "maintenance"],

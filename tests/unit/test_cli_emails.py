@@ -13,7 +13,18 @@ from guichet.cli import main
     [
         ["operators", "create", "not-an-email", "Op", "--password", "Motdepasse-2026-long"],
         ["staff", "create", "ccas-castres", "agent@", "Ag", "--password", "Motdepasse-2026"],
-        ["tenants", "create", "t-x", "T", "--admin-email", "notanemail", "--admin-name", "X"],
+        [
+            "tenants",
+            "create",
+            "t-x",
+            "T",
+            "--kind",
+            "ccas",
+            "--admin-email",
+            "notanemail",
+            "--admin-name",
+            "X",
+        ],
     ],
 )
 def test_a_malformed_address_is_refused_before_anything_is_made(arguments, tmp_path):
@@ -23,3 +34,25 @@ def test_a_malformed_address_is_refused_before_anything_is_made(arguments, tmp_p
     assert result.exit_code == 2, result.output
     assert "is not an email address" in result.output
     assert not (tmp_path / "none.db").exists()  # refused before the database is opened
+
+
+def test_a_tenant_is_not_created_without_saying_ccas_or_commune(tmp_path):
+    """The kind decides the portal's words (« le CCAS de … », « la Mairie »): an operator who
+    forgot it used to get a CCAS."""
+    result = CliRunner().invoke(
+        main,
+        [
+            "tenants",
+            "create",
+            "mairie-x",
+            "Mairie de X",
+            "--admin-email",
+            "dgs@x.fr",
+            "--admin-name",
+            "Anne",
+        ],
+        env={"GUICHET_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "--kind" in result.output
+    assert not (tmp_path / "none.db").exists()

@@ -167,6 +167,21 @@ async def test_login_failure_is_one_generic_message(web, backend):
     assert message in text(wrong) and message in text(nobody)
 
 
+async def test_an_empty_login_asks_for_both_fields_and_counts_nothing(web, backend):
+    """An empty submit said « Identifiant ou mot de passe incorrect » and used up one of the
+    free attempts: it now asks for what is missing, as often as needed (a tester's walk)."""
+    username, _ = await new_citizen(web, backend.settings)
+    web.cookies.clear()
+    for _attempt in range(7):  # more than the five free attempts
+        empty = await login(web, "ccas-castres", username, "")
+        assert empty.status_code == 400
+        assert "Saisissez votre identifiant et votre mot de passe." in text(empty)
+        assert "incorrect" not in text(empty) and f'value="{username}"' in empty.text
+    signed_in = await login(web, "ccas-castres", username, STRONG)
+    assert signed_in.status_code == 200 and "Trop de tentatives" not in text(signed_in)
+    assert str(signed_in.url).endswith("/ccas-castres/mon-espace"), text(signed_in)[:500]
+
+
 async def test_login_throttling_grows_and_does_not_reveal_existence(web, backend):
     username, _ = await new_citizen(web, backend.settings)
     for name in (username, unique("inconnu")):

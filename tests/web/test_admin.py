@@ -1115,6 +1115,11 @@ async def test_files_imported_from_csv_get_letters_and_emails(web, backend):
     assert bad.status_code == 400
     report = text(bad)
     assert "Ligne 3" in report and "Ligne 4" in report and "Ligne 5" in report
+    assert "Ligne 3 : le numéro de dossier manque" in report  # it ended after a colon
+    nothing = await web.post(url, data={"_csrf_token": csrf(service.text)}, headers=FR)
+    assert nothing.status_code == 400
+    assert "Choisissez le fichier CSV à importer." in text(nothing)
+    assert "aucune ligne de dossier" not in text(nothing)
     assert "AS-1" not in report.split("Importer des dossiers")[0]  # nothing imported
     good = await send(
         "\ufeffreference;holder_name;email;postal_address\r\n"
@@ -1823,3 +1828,56 @@ async def test_a_reset_ends_a_sign_in_left_half_done(web, backend):
     )
     assert str(late.url).endswith("/ccas-castres/agents/connexion")
     assert "Le délai est passé" in text(late)
+
+
+async def test_empty_sign_in_forms_say_what_is_missing_and_count_nothing(web, backend):
+    """An empty submit said « mot de passe incorrect » and counted as a failed attempt (a
+    tester's walk): the agents' and the operators' sign-in forms now ask for what is missing,
+    as often as needed, and a first visit's « identifiez-vous » is a notice, not an error."""
+    email, password, secret = await new_staff(backend.settings)
+    operator_email, operator_password, operator_secret = await new_operator(backend.settings)
+    asked = "Saisissez votre adresse de courriel et votre mot de passe."
+    for _attempt in range(7):  # more than the attempts allowed before a wait
+        staff = await post_form(
+            web, "/ccas-castres/agents/connexion", {"email": email, "password": ""}
+        )
+        operator = await post_form(
+            web, "/operator/connexion", {"email": operator_email, "password": ""}
+        )
+        for response in (staff, operator):
+            assert response.status_code == 400 and asked in text(response)
+            assert "incorrect" not in text(response)
+            assert f'value="{email if response is staff else operator_email}"' in response.text
+    landing = await staff_login(web, "ccas-castres", email, password, secret)
+    assert "/agents/connexion" not in str(landing.url), text(landing)[:500]
+    landing = await operator_login(web, operator_email, operator_password, operator_secret)
+    assert str(landing.url).endswith("/operator/"), text(landing)[:500]
+    web.cookies.clear()
+    for protected in ("/ccas-castres/admin/", "/operator/"):
+        page = await web.get(protected, headers=FR)
+        assert "connexion" in str(page.url)
+        assert 'class="notice notice-info"' in page.text and "Identifiez-vous" in text(page)
+
+
+async def test_an_operator_enrolling_reads_about_the_operators_space(web, backend):
+    from guichet.accounts.passwords import hash_password
+    from guichet.staff.models import Operator
+    from tests.support.staff import PASSWORD
+
+    email = f"operateur-{unique()}@exemple.fr"
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            session.add(
+                Operator(
+                    email=email, name="Opératrice NEUVE", password_hash=hash_password(PASSWORD)
+                )
+            )
+    finally:
+        await db.dispose()
+    page = await post_form(web, "/operator/connexion", {"email": email, "password": PASSWORD})
+    assert str(page.url).endswith("/operator/double-authentification")
+    assert "L'espace des opérateurs donne accès aux données de toutes les collectivités" in text(
+        page
+    )
+    assert "espace agents" not in text(page)

@@ -603,6 +603,10 @@ class AccountsController(Controller):
         data = await read_form(ctx.request)
         username = _text(data, "username", 64)
         password = data.get("password", "") if isinstance(data.get("password"), str) else ""
+        if not username or not password:  # said as such, and not counted as an attempt
+            return await self._login_failed(
+                ctx, username, _("Saisissez votre identifiant et votre mot de passe.")
+            )
         tid = str(ctx.tenant.id)
         subject = forms.username_subject(username)
         # Counted before the password is checked: parallel guesses cannot slip through.

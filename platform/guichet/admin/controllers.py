@@ -116,7 +116,9 @@ def parse_files_csv(
         address = ""
         if "postal_address" in header and header.index("postal_address") < len(raw):
             address = clean_postal_address(raw[header.index("postal_address")].replace("\x00", ""))
-        if not _REFERENCE.fullmatch(reference):
+        if not reference:
+            problems.append((number, _("le numéro de dossier manque")))
+        elif not _REFERENCE.fullmatch(reference):
             problems.append(
                 (number, _("numéro de dossier invalide : %(value)s", value=reference[:50]))
             )
@@ -681,7 +683,8 @@ class AdminController(Controller):
         service = await self._service(ctx, code)
         form = await ctx.request.form()
         upload = form.get("file")
-        data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else b""
+        chosen = isinstance(upload, UploadFile) and bool(upload.filename)
+        data = await upload.read() if isinstance(upload, UploadFile) and chosen else b""
         rows, problems = parse_files_csv(data)
         repository = _Accounts(session=ctx.db, tenant_id=ctx.tenant.id)
         taken = {
@@ -694,7 +697,9 @@ class AdminController(Controller):
                 )
             taken.add(row["reference"])
         if problems or not rows:
-            if not rows and not problems:
+            if not chosen:
+                problems = [(0, _("Choisissez le fichier CSV à importer."))]
+            elif not rows and not problems:
                 problems.append((0, _("Le fichier ne contient aucune ligne de dossier.")))
             return await self._service_page(
                 ctx, staff, service, {}, {}, status_code=400, report=problems

@@ -202,7 +202,7 @@ class OperatorController(Controller):
     async def _require(self, octx: OperatorContext) -> Operator | Response[Any]:
         operator = await octx.current()
         if operator is None:
-            octx.flash(_("Identifiez-vous pour accéder à l'espace des opérateurs."), "warning")
+            octx.flash(_("Identifiez-vous pour accéder à l'espace des opérateurs."), "info")
             return await octx.redirect("/connexion")
         return operator
 
@@ -225,14 +225,19 @@ class OperatorController(Controller):
         password = form.get("password", "")
         email = email.strip().lower()[:254] if isinstance(email, str) else ""
         password = password[:200] if isinstance(password, str) else ""
-        wait = max(
-            await octx.limiter.attempt(LIMITS["login_pair"], "platform", f"{email}:{octx.ip}"),
-            await octx.limiter.attempt(
-                login_ip_limit(octx.settings.web.logins_per_ip_per_hour), "platform", octx.ip
-            ),
-        )
+        empty = not email or not password  # said as such, and not counted as an attempt
+        wait = 0
+        if not empty:
+            wait = max(
+                await octx.limiter.attempt(LIMITS["login_pair"], "platform", f"{email}:{octx.ip}"),
+                await octx.limiter.attempt(
+                    login_ip_limit(octx.settings.web.logins_per_ip_per_hour), "platform", octx.ip
+                ),
+            )
         error = ""
-        if wait:
+        if empty:
+            error = _("Saisissez votre adresse de courriel et votre mot de passe.")
+        elif wait:
             error = _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
         else:
             operator = await octx.db.scalar(select(Operator).where(Operator.email == email))
@@ -318,6 +323,7 @@ class OperatorController(Controller):
             qr=twofactor.qr_svg(uri, _("Code QR à scanner avec votre application")),
             error=error,
             page_title=_("Double authentification"),
+            operator_space=True,
         )
 
     @get("/double-authentification", name="operator:enrol")

@@ -91,7 +91,7 @@ async def require_staff(
     signed in; 403 when their role does not allow it."""
     user = await current_staff(ctx)
     if user is None:
-        ctx.flash(_("Identifiez-vous pour accéder à l'espace agents."), "warning")
+        ctx.flash(_("Identifiez-vous pour accéder à l'espace agents."), "info")
         return await ctx.redirect("/agents/connexion")
     if user.role not in PERMISSIONS[permission]:
         raise PermissionDeniedException(detail=ROLE_REFUSED)
@@ -287,16 +287,21 @@ class StaffAuthController(Controller):
         password = password[:200] if isinstance(password, str) else ""
         tid = str(ctx.tenant.id)
         pair = f"staff:{email.lower()}:{ctx.ip}"
-        wait = max(
-            await ctx.limiter.attempt(LIMITS["login_pair"], tid, pair),
-            await ctx.limiter.attempt(
-                login_ip_limit(ctx.accounts.settings.web.logins_per_ip_per_hour),
-                tid,
-                f"staff:{ctx.ip}",
-            ),
-        )
+        empty = not email or not password  # said as such, and not counted as an attempt
+        wait = 0
+        if not empty:
+            wait = max(
+                await ctx.limiter.attempt(LIMITS["login_pair"], tid, pair),
+                await ctx.limiter.attempt(
+                    login_ip_limit(ctx.accounts.settings.web.logins_per_ip_per_hour),
+                    tid,
+                    f"staff:{ctx.ip}",
+                ),
+            )
         error = ""
-        if wait:
+        if empty:
+            error = _("Saisissez votre adresse de courriel et votre mot de passe.")
+        elif wait:
             error = _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
         else:
             user = await StaffService(ctx.db, ctx.tenant.id).authenticate(email, password)
