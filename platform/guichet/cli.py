@@ -942,34 +942,37 @@ def billing_import(slug: str, csv_file: Path) -> None:
     settings = _settings()
     content = csv_file.read_bytes()
 
+    from guichet.billing.imports import csv_position, import_invoices, parse_csv
+
+    invoices, problems, rows = parse_csv(content)
+
     async def work() -> Any:
-        from guichet.billing.imports import import_invoices, parse_csv
         from guichet.db.session import Database
 
-        invoices, problems = parse_csv(content)
-        if problems:
-            return None, problems
         tenant_id = await _tenant_id(settings, slug)
         db = Database(settings)
         try:
             async with db.transaction(tenant_id) as session:
-                return await import_invoices(session, tenant_id, invoices), []
+                return await import_invoices(session, tenant_id, invoices)
         finally:
             await db.dispose()
 
-    report, problems = asyncio.run(work())
     for problem in problems:
         click.echo(f"{csv_file}: {problem['field']}: {problem['message']}", err=True)
-    if report is None:
+    if problems:
         raise SystemExit(1)
+    report = asyncio.run(work())
     click.echo(
         f"{len(report.created)} created, {len(report.unchanged)} unchanged, "
         f"{len(report.errors)} error(s)"
     )
     for error in report.errors:
+        index = error["index"]
+        line, field_name = csv_position(rows[index] if index is not None else [], error["field"])
+        where = f"line {line}" if line else "file"
         click.echo(
-            f"  invoice {error['number'] or '#' + str(error['index'])}: "
-            f"{error['field']}: {error['message']}",
+            f"{csv_file}: {where}: invoice {error['number'] or '?'}: "
+            f"{field_name}: {error['message']}",
             err=True,
         )
     if report.errors:

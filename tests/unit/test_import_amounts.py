@@ -86,12 +86,12 @@ def test_a_csv_invoice_may_carry_its_postal_address():
         "2 rue Sabatier | 81100 CASTRES\n"
         "seniors;7002;action-sociale;AS-2;Mars 2020;2020-03-17;2020-04-15;Repas;1;8,53;\n"
     )
-    invoices, problems = parse_csv((header + rows).encode())
-    assert problems == []
+    invoices, problems, lines = parse_csv((header + rows).encode())
+    assert problems == [] and lines == [[2], [3]]
     assert [i["recipient_address"] for i in invoices] == ["2 rue Sabatier | 81100 CASTRES", ""]
     # without the column, nothing changes
     old = header.replace(";recipient_address", "") + rows.replace(
         ";2 rue Sabatier | 81100 CASTRES", ""
     ).replace(";\n", "\n")
-    invoices, problems = parse_csv(old.encode())
+    invoices, problems, _lines = parse_csv(old.encode())
     assert problems == [] and [i["recipient_address"] for i in invoices] == ["", ""]

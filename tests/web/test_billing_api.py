@@ -140,7 +140,8 @@ async def test_csv_import_from_the_command_line(tmp_path, sqlite_backend):
     first = subprocess.run(command, capture_output=True, text=True, env=env)
     assert first.returncode == 1
     assert "1 created, 0 unchanged, 1 error(s)" in first.stdout
-    assert "5000000002: lines[1].unit_price" in first.stderr
+    # the line of the file to correct, and its column (it said « lines[1].unit_price »)
+    assert "line 4: invoice 5000000002: unit_price: an amount such as 8,53" in first.stderr
     again = subprocess.run(command, capture_output=True, text=True, env=env)
     assert "0 created, 1 unchanged" in again.stdout
 

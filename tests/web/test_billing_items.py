@@ -227,7 +227,7 @@ async def test_items_uploaded_in_facturation_with_the_lines_to_correct(web, back
     assert await stored(backend.settings, label) == []
     taken = await upload(header + good, refused.text)
     shown = unescape(taken.text)
-    assert "Prestations importées : 1 nouvelles, 0 modifiées, 0 déjà connues." in shown
+    assert "Prestations importées : 1 nouvelle, 0 modifiée, 0 déjà connue." in shown
     assert "Avril 2027" in shown  # waiting, in the table by ledger and month
     assert await stored(backend.settings, label) == [("2027-04-03", 2, 853)]
     asked = await post_form(
@@ -316,7 +316,7 @@ async def test_a_new_tenant_creates_its_ledger_then_bills_its_items(web, backend
     taken = await post_form(
         web, f"/{slug}/admin/facturation/prestations", {}, page=page.text, files=files
     )
-    assert "1 nouvelles" in unescape(taken.text)
+    assert "Prestations importées : 1 nouvelle," in unescape(taken.text)
     asked = await post_form(
         web, billing, {"ledger": "seniors", "period": "2027-03"}, page=taken.text
     )

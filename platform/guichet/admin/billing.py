@@ -29,7 +29,14 @@ from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.admin.controllers import _SERVICE_CODE, _param, _text
 from guichet.billing.backends import REAL_BACKENDS, backend_for
 from guichet.billing.crypto import decrypt_options, encrypt_options
-from guichet.billing.imports import create_token
+from guichet.billing.imports import (
+    CSV_COLUMNS,
+    create_token,
+    csv_position,
+    french_problem,
+    import_invoices,
+    parse_csv,
+)
 from guichet.billing.items import ITEM_CSV_COLUMNS, import_items, parse_items_csv
 from guichet.billing.models import (
     ApiToken,
@@ -158,6 +165,33 @@ def _stored_options(secret_keys: tuple[str, ...], ledger: Ledger) -> tuple[dict[
         return {}, False
 
 
+async def _csv_upload(ctx: AccountsContext, missing: str) -> tuple[bytes, str, str]:
+    """The CSV file chosen in the form: (its content, its name, ""), or what is wrong with it
+    as the last item (``missing`` when no file was chosen)."""
+    form = await ctx.request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return b"", "", missing
+    data = await upload.read()
+    if len(data) > MAX_ITEMS_FILE:
+        return b"", "", _("Le fichier dépasse 5 Mo : coupez-le en plusieurs.")
+    return data, upload.filename[:100], ""
+
+
+def _new(count: int) -> str:  # an import's count of invoices or items (« factures », feminine)
+    return ngettext("%(num)s nouvelle", "%(num)s nouvelles", count)
+
+
+def _known(count: int) -> str:
+    return ngettext("%(num)s déjà connue", "%(num)s déjà connues", count)
+
+
+def _header_problem(columns: tuple[str, ...]) -> str:
+    return _(
+        "La première ligne doit nommer les colonnes : %(columns)s.", columns=", ".join(columns)
+    )
+
+
 def _last_month() -> str:
     return (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 
@@ -186,6 +220,7 @@ class BillingAdminController(Controller):
         export_values: dict[str, str] | None = None,
         export_errors: dict[str, str] | None = None,
         items_report: list[tuple[int | None, str]] | None = None,
+        invoices_report: list[tuple[int | None, str]] | None = None,
         ledger_values: dict[str, str] | None = None,
         ledger_errors: dict[str, str] | None = None,
     ) -> Response[Any]:
@@ -240,6 +275,8 @@ class BillingAdminController(Controller):
             export_errors=export_errors or {},
             pending=pending,
             items_report=items_report,
+            invoices_report=invoices_report,
+            invoice_columns=";".join(CSV_COLUMNS),
             services=[(code, name) for code, name in services],
             ledger_values=ledger_values or {},
             ledger_errors=ledger_errors or {},
@@ -358,25 +395,20 @@ class BillingAdminController(Controller):
         staff = await require_staff(ctx, "billing")
         if not isinstance(staff, StaffUser):
             return staff
-        form = await ctx.request.form()
-        upload = form.get("file")
-        data = await upload.read() if isinstance(upload, UploadFile) and upload.filename else b""
 
         async def refused(report: list[tuple[int | None, str]]) -> Response[Any]:
             return await self._runs_page(ctx, staff, status_code=400, items_report=report)
 
-        if not data:
-            return await refused([(None, _("Choisissez le fichier CSV des prestations."))])
-        if len(data) > MAX_ITEMS_FILE:
-            return await refused([(None, _("Le fichier dépasse 5 Mo : coupez-le en plusieurs."))])
+        data, filename, problem = await _csv_upload(
+            ctx, _("Choisissez le fichier CSV des prestations.")
+        )
+        if problem:
+            return await refused([(None, problem)])
         rows, lines, problems = parse_items_csv(data)
         if problems:
             [(code, _english)] = problems
             if code == "header":
-                said = _(
-                    "La première ligne doit nommer les colonnes : %(columns)s.",
-                    columns=", ".join(ITEM_CSV_COLUMNS),
-                )
+                said = _header_problem(ITEM_CSV_COLUMNS)
             else:
                 said = _("Le fichier n'est pas du texte UTF-8 : enregistrez-le en « CSV UTF-8 ».")
             return await refused([(None, said)])
@@ -406,17 +438,79 @@ class BillingAdminController(Controller):
             ctx,
             staff,
             "billing.items_imported",
-            upload.filename[:100] if isinstance(upload, UploadFile) else "",
+            filename,
             {"created": report.created, "updated": report.updated, "unchanged": report.unchanged},
         )
         await ctx.db.commit()
         ctx.flash(
             _(
-                "Prestations importées : %(created)s nouvelles, %(updated)s modifiées, "
-                "%(unchanged)s déjà connues.",
-                created=report.created,
-                updated=report.updated,
-                unchanged=report.unchanged,
+                "Prestations importées : %(new)s, %(changed)s, %(known)s.",
+                new=_new(report.created),
+                changed=ngettext("%(num)s modifiée", "%(num)s modifiées", report.updated),
+                known=_known(report.unchanged),
+            ),
+            "success",
+        )
+        return await ctx.redirect("/admin/facturation/")
+
+    @post("/factures/import", name="admin:billing_invoices_import")
+    async def import_invoices_csv(self, ctx: AccountsContext) -> Response[Any]:
+        """Invoices made by the services' billing software, from a CSV file: all or nothing,
+        with the lines to correct; sent again, the same invoices are « déjà connues »."""
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+
+        async def refused(report: list[tuple[int | None, str]]) -> Response[Any]:
+            return await self._runs_page(ctx, staff, status_code=400, invoices_report=report)
+
+        data, filename, problem = await _csv_upload(
+            ctx, _("Choisissez le fichier CSV des factures.")
+        )
+        if problem:
+            return await refused([(None, problem)])
+        invoices, problems, rows = parse_csv(data)
+        if problems:
+            if problems[0]["field"] == "(header)":
+                said = _header_problem(CSV_COLUMNS)
+            else:
+                said = _("Le fichier n'est pas un fichier CSV lisible : enregistrez-le en CSV.")
+            return await refused([(None, said)])
+        if not invoices:
+            return await refused([(None, _("Le fichier ne contient aucune ligne de facture."))])
+        try:
+            report = await import_invoices(ctx.db, ctx.tenant.id, invoices)
+            if not report.errors:
+                staff_audit(
+                    ctx,
+                    staff,
+                    "billing.invoices_imported",
+                    filename,
+                    {"created": len(report.created), "unchanged": len(report.unchanged)},
+                )
+                await ctx.db.commit()
+        except IntegrityError:  # the same file sent twice at the same moment: one import won
+            await ctx.db.rollback()
+            await ctx.db.refresh(staff)
+            return await refused(
+                [(None, _("Ce fichier était déjà en cours d'import : réessayez."))]
+            )
+        if report.errors:
+            await ctx.db.rollback()  # the valid ones too: the file is sent again, corrected
+            await ctx.db.refresh(staff)
+            to_correct: list[tuple[int | None, str]] = []
+            for error in report.errors:
+                index = error["index"]
+                line, name = csv_position(rows[index] if index is not None else [], error["field"])
+                to_correct.append((line, french_problem(name, error["message"])))
+            to_correct.sort(key=lambda pair: pair[0] or 0)
+            return await refused(to_correct[:100])
+        ctx.flash(
+            _(
+                "Factures importées : %(new)s, %(known)s. Les habitants les voient dans MES "
+                "FACTURES.",
+                new=_new(len(report.created)),
+                known=_known(len(report.unchanged)),
             ),
             "success",
         )

@@ -24,15 +24,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.models import (
     MAX_ADDRESS_CHARS,
+    MAX_ADDRESS_LINES,
     ServiceAccount,
     clean_postal_address,
     file_mailing_address,
     postal_address_problem,
 )
 from guichet.billing.models import ApiToken, Invoice, InvoiceLine, InvoiceStatus, Ledger
+from guichet.i18n import N_
+from guichet.i18n import gettext as _
 from guichet.tenancy.models import Service
 
-__all__ = ["ImportReport", "create_token", "import_invoices", "parse_csv", "verify_token"]
+__all__ = [
+    "CSV_COLUMNS",
+    "ImportReport",
+    "create_token",
+    "csv_position",
+    "french_problem",
+    "import_invoices",
+    "parse_csv",
+    "verify_token",
+]
 
 MAX_INVOICES = 5000
 _NUMBER = re.compile(r"^[A-Za-z0-9-]{1,30}$")
@@ -367,6 +379,67 @@ async def import_invoices(
     return report
 
 
+# The report's words in French (translated) for the staff's page; the API keeps the English.
+FRENCH_MESSAGES = {
+    "an object is expected": N_("la facture n'est pas lisible"),
+    "1 to 30 letters, digits or hyphens": N_("1 à 30 lettres, chiffres ou tirets"),
+    "required": N_("à remplir"),
+    "a date written YYYY-MM-DD or DD/MM/YYYY": N_("une date comme 17/12/2019"),
+    "before the issue date": N_("avant la date de la facture"),
+    "a date and time written YYYY-MM-DDTHH:MM": N_("une date et une heure comme 2020-01-31T18:00"),
+    f"text of at most {MAX_ADDRESS_CHARS} characters": N_("300 caractères au plus"),
+    f"at most {MAX_ADDRESS_LINES} lines and {MAX_ADDRESS_CHARS} characters": N_(
+        "5 lignes et 300 caractères au plus"
+    ),
+    "a list of 1 to 200 lines": N_("de 1 à 200 lignes par facture"),
+    "a whole number from 1 to 10000": N_("un nombre entier de 1 à 10 000"),
+    "an amount such as 8,53 (two decimals)": N_("un montant comme 8,53"),
+    f"at most {MAX_INVOICES} invoices per import": N_("5 000 factures au plus par fichier"),
+    "no such ledger": N_("aucune régie n'a ce code"),
+    "twice in this import": N_("ce numéro est deux fois dans l'envoi"),
+    "no file with this reference in this service": N_("aucun dossier de ce numéro dans ce service"),
+    "already imported with another content: use a new number or a credit note": N_(
+        "déjà importée avec un autre contenu : donnez un nouveau numéro ou faites un avoir"
+    ),
+}
+# The fields as the CSV's columns are called on the staff's page.
+FRENCH_FIELDS = {
+    "(invoice)": N_("facture"),
+    "invoices": N_("fichier"),
+    "number": N_("numéro"),
+    "ledger": N_("régie"),
+    "service": N_("service"),
+    "reference": N_("dossier"),
+    "label": N_("libellé de la facture"),
+    "issue_date": N_("date de la facture"),
+    "due_date": N_("à régler avant le"),
+    "recipient_address": N_("adresse"),
+    "lines": N_("lignes"),
+    "line_label": N_("libellé de la ligne"),
+    "quantity": N_("quantité"),
+    "unit_price": N_("prix unitaire"),
+}
+_LINE_FIELD = re.compile(r"lines\[(\d+)\]\.(\w+)")
+
+
+def csv_position(rows: list[int], field_name: str) -> tuple[int | None, str]:
+    """The CSV line and column of an error on an invoice made of the file's ``rows``: a line's
+    field (``lines[2].quantity``) is on that line's own row, the invoice's on its first."""
+    match = _LINE_FIELD.fullmatch(field_name)
+    if match:
+        position, name = int(match.group(1)), match.group(2)
+        row = rows[position - 1] if 0 < position <= len(rows) else (rows[0] if rows else None)
+        return row, "line_label" if name == "label" else name
+    return (rows[0] if rows else None), field_name
+
+
+def french_problem(field_name: str, message: str) -> str:
+    """« quantité : un nombre entier de 1 à 10 000 », for a field named by ``csv_position``."""
+    label = FRENCH_FIELDS.get(field_name)
+    words = FRENCH_MESSAGES.get(message)
+    return f"{_(label) if label else field_name} : {_(words) if words else message}"
+
+
 CSV_COLUMNS = (
     "ledger",
     "number",
@@ -381,25 +454,43 @@ CSV_COLUMNS = (
 )
 
 
-def parse_csv(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Rows (``;`` or ``,`` separated, UTF-8) grouped into invoices by number; a line per row."""
-    text = data.decode("utf-8-sig")
-    dialect = csv.Sniffer().sniff(text.splitlines()[0] if text else "a;b", delimiters=";,")
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    problems: list[dict[str, Any]] = []
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+def parse_csv(
+    data: bytes,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[list[int]]]:
+    """Rows (``;`` or ``,`` separated; UTF-8, or a spreadsheet's Windows encoding) grouped into
+    invoices by number, a line per row; with each invoice's lines of the file (from 1, the
+    header's included), for the report. Empty lines are skipped."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # a spreadsheet's "CSV (Windows)"
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") >= first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+
+    def problem(field_name: str, message: str) -> dict[str, Any]:
+        return {"index": None, "number": "", "field": field_name, "message": message}
+
+    try:
+        fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
+    except csv.Error as exc:
+        return [], [problem("(file)", f"not a CSV file: {exc}")], []
+    reader.fieldnames = fieldnames
+    missing = [c for c in CSV_COLUMNS if c not in fieldnames]
     if missing:
-        return [], [
-            {
-                "index": None,
-                "number": "",
-                "field": "(header)",
-                "message": "missing columns: " + ", ".join(missing),
-            }
-        ]
+        return [], [problem("(header)", "missing columns: " + ", ".join(missing))], []
     invoices: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in reader:
+    rows_of: dict[tuple[str, str], list[int]] = {}
+    try:
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:  # an unclosed quote, a line too long
+        return [], [problem("(file)", f"not a CSV file: {exc}")], []
+    for line, raw in rows:
+        row = {name: (value or "") for name, value in raw.items() if isinstance(name, str)}
+        if not any(value.strip() for value in row.values()):
+            continue
         key = (row["ledger"].strip(), row["number"].strip())
+        rows_of.setdefault(key, []).append(line)
         invoice = invoices.setdefault(
             key,
             {
@@ -421,4 +512,4 @@ def parse_csv(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 "unit_price": row["unit_price"],
             }
         )
-    return list(invoices.values()), problems
+    return list(invoices.values()), [], [rows_of[key] for key in invoices]
