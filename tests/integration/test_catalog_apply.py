@@ -297,3 +297,45 @@ async def test_screen_edits_survive_the_same_file_and_yield_to_a_changed_one(bac
     finally:
         await _cleanup(settings, "ccas-test-apply")
         await db.dispose()
+
+
+async def test_a_changed_file_leaves_alone_the_fields_it_does_not_state(backend, folder):
+    """An operator's first `tenants apply` after onboarding on screen reset what the file did
+    not mention (the logo the administrator had uploaded, a welcome title) to the defaults:
+    a changed file now sets what it states and nothing else (a tester's walk)."""
+    settings = backend.settings
+    path = folder / "tenant.toml"
+    path.write_text(
+        path.read_text()
+        .replace('logo = "logo.svg"\n', "")
+        .replace('logo_alt = "CCAS Castres"\n', "")
+    )
+    db = Database(settings)
+    try:
+        await _apply(settings, folder)
+        screen = {
+            "logo_file": "tenants/ccas-test-apply/logo-from-screen.png",
+            "logo_hash": "a" * 64,
+            "logo_media_type": "image/png",
+            "logo_alt": "Logo du CCAS",
+            "welcome_title": "Bienvenue sur votre portail",
+            "password_min_uppercase": 1,
+        }
+        async with db.transaction(all_tenants=True) as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.slug == "ccas-test-apply"))
+            assert (tenant.logo_file, tenant.welcome_title) == ("", "")  # the file has none
+            for name, value in screen.items():  # as the administrator sets them on screen
+                setattr(tenant, name, value)
+        path.write_text(
+            path.read_text().replace('phone = "05 63 71 56 13"', 'phone = "05 63 22 22 22"')
+        )
+        changes = await _apply(settings, folder)
+        assert "tenant ccas-test-apply: contact_phone changed" in changes
+        assert not [change for change in changes if any(name in change for name in screen)]
+        async with db.session(all_tenants=True) as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.slug == "ccas-test-apply"))
+            assert tenant.contact_phone == "05 63 22 22 22"
+            assert {name: getattr(tenant, name) for name in screen} == screen
+    finally:
+        await _cleanup(settings, "ccas-test-apply")
+        await db.dispose()

@@ -93,6 +93,8 @@ class TenantCatalog:
     access_keys: list[dict[str, str]] = field(default_factory=list)
     ledgers: list[dict[str, Any]] = field(default_factory=list)
     procedures: list[dict[str, Any]] = field(default_factory=list)
+    # the tenant's fields the file does not state (their values above are the defaults)
+    left_out: frozenset[str] = frozenset()
 
 
 def check_branding(colours: dict[str, str]) -> list[tuple[str, str]]:
@@ -172,6 +174,54 @@ _SECTION_KEYS = {
         "min_special",
     },
 }
+
+
+# Where the file states each tenant field it may leave out (section, key). Applied to an
+# existing tenant, a changed file sets what it states and leaves the rest as it is: what the
+# tenant's administrators set on screen (a welcome title, a logo…) does not go back to a default
+# because the file never mentioned it.
+_OPTIONAL_FIELDS: dict[str, tuple[str | None, str]] = {
+    **{
+        name: (None, name)
+        for name in (
+            "short_name",
+            "tagline",
+            "status",
+            "maintenance_message",
+            "theme",
+            "default_locale",
+            "locales",
+            "main_site_url",
+            "copyright_since",
+            "features",
+        )
+    },
+    "primary_color": ("branding", "primary"),
+    "on_primary_color": ("branding", "on_primary"),
+    "accent_color": ("branding", "accent"),
+    "on_accent_color": ("branding", "on_accent"),
+    "logo_alt": ("branding", "logo_alt"),
+    "logo_file": ("branding", "logo"),
+    "logo_hash": ("branding", "logo"),
+    "logo_media_type": ("branding", "logo"),
+    "contact_hours": ("contact", "hours"),
+    "contact_address": ("contact", "address"),
+    "welcome_title": ("welcome", "title"),
+    **{
+        f"password_{key}": ("password_policy", key)
+        for key in ("min_length", "min_lowercase", "min_uppercase", "min_digits", "min_special")
+    },
+    "document_max_bytes": ("documents", "max_size_mb"),
+    "document_quota_bytes": ("documents", "quota_mb"),
+}
+
+
+def _left_out(data: dict[str, Any]) -> frozenset[str]:
+    def stated(section: str | None, key: str) -> bool:
+        source = data.get(section, {}) if section else data
+        return isinstance(source, dict) and key in source
+
+    return frozenset(name for name, where in _OPTIONAL_FIELDS.items() if not stated(*where))
 
 
 def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
@@ -527,6 +577,7 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
         access_keys,
         ledgers,
         procedures,
+        left_out=_left_out(data),
     )
 
 
@@ -646,10 +697,13 @@ async def apply_catalog(
         await session.flush()
         changes.append(f"tenant {slug}: created")
     elif tenant.catalog_digest != catalog.digest:
-        # The file changed since it was last applied: its fields win. An unchanged file leaves
-        # the tenant's own fields alone, so what administrators set on screen (branding,
-        # contact block…) survives a restart that applies the same file again.
+        # The file changed since it was last applied: the fields it states win; those it leaves
+        # out keep their values. An unchanged file leaves the tenant's own fields alone, so what
+        # administrators set on screen (branding, contact block…) survives a restart that
+        # applies the same file again.
         for name, value in values.items():
+            if name in catalog.left_out:
+                continue
             if getattr(tenant, name) != value:
                 setattr(tenant, name, value)
                 changes.append(f"tenant {slug}: {name} changed")
