@@ -1881,3 +1881,46 @@ async def test_an_operator_enrolling_reads_about_the_operators_space(web, backen
         page
     )
     assert "espace agents" not in text(page)
+
+
+async def test_a_logo_chosen_before_a_preview_or_a_mistake_is_kept(web, backend):
+    """A file input comes back empty with the page: the logo chosen before « Prévisualiser »
+    or before a mistake elsewhere in the form was lost at « Enregistrer » (a tester's walk).
+    It is kept in the store, shown as « Logo choisi », and saved with the rest."""
+    slug, _admin = await onboarded(web, backend)
+    page = await web.get(f"/{slug}/admin/apparence", headers=FR)
+    form = {
+        "_csrf_token": csrf(page.text),
+        "name": "CCAS de Test",
+        "short_name": "",
+        "tagline": "",
+        "theme": "default",
+        "logo_alt": "CCAS de Test",
+        "primary_color": "#0b5d1e",
+        "on_primary_color": "#777777",  # under 4.5:1: refused
+        "accent_color": "#8a2b06",
+        "on_accent_color": "#ffffff",
+    }
+    refused = await web.post(
+        f"/{slug}/admin/apparence",
+        data=form,
+        files={"logo": ("logo.png", PNG, "image/png")},
+        headers=FR,
+    )
+    assert refused.status_code == 400 and "Contraste de" in text(refused)
+    kept = re.search(r'name="pending_logo" value="(logo-[0-9a-f]{16}\.png)"', refused.text)
+    assert kept and 'alt="Logo choisi"' in refused.text
+    form.update(on_primary_color="#ffffff", pending_logo=kept.group(1), action="apercu")
+    preview = await web.post(f"/{slug}/admin/apparence", data=form, headers=FR)
+    assert "Aperçu (non enregistré)" in text(preview) and kept.group(1) in preview.text
+    # a name that is not a logo's is ignored, never read from the store
+    form.update(action="enregistrer", pending_logo="../../secrets.png")
+    ignored = await web.post(f"/{slug}/admin/apparence", data=form, headers=FR)
+    assert "L'apparence du portail est enregistrée." in text(ignored)
+    assert (await web.get(f"/{slug}/logo")).status_code == 404
+    form.update(pending_logo=kept.group(1))
+    saved = await web.post(f"/{slug}/admin/apparence", data=form, headers=FR)
+    assert "L'apparence du portail est enregistrée." in text(saved)
+    home = await web.get(f"/{slug}/", headers=FR)
+    logo = await web.get(re.search(rf'src="(/{slug}/logo\?v=\w+)"', home.text).group(1))
+    assert logo.content == PNG

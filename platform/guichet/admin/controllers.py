@@ -9,6 +9,7 @@ A page is reached only by a signed-in staff member of this tenant whose role all
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 import uuid
@@ -181,6 +182,20 @@ def branding_problems(values: dict[str, str]) -> dict[str, str]:
             ratio=str(ratio).replace(".", ","),
         )
     return errors
+
+
+_PENDING_LOGO = re.compile(r"logo-[0-9a-f]{16}\.(svg|png|jpe?g)")
+
+
+def _logo_key(slug: str, data: bytes, media_type: str) -> str:
+    """Where a tenant's logo is stored: named by its content, so that the same file chosen
+    again (a preview, then « Enregistrer ») is the same key."""
+    suffix = {v: k for k, v in LOGO_TYPES.items()}[media_type]
+    return f"tenants/{slug}/logo-{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+
+
+def _logo_data_uri(media_type: str, data: bytes) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
 def _logo_type(data: bytes) -> str | None:
@@ -378,6 +393,7 @@ class AdminController(Controller):
         errors: dict[str, str],
         preview: bool = False,
         status_code: int = 200,
+        pending_logo: tuple[str, str] = ("", ""),
     ) -> Response[Any]:
         contrasts = {}
         if not errors:
@@ -396,6 +412,10 @@ class AdminController(Controller):
             preview=preview,
             contrasts=contrasts,
             themes=self._themes(ctx),
+            # a logo chosen but not saved yet (preview, or a mistake elsewhere in the form): its
+            # name in the store, and the picture to show
+            pending_logo=pending_logo[0],
+            pending_logo_uri=pending_logo[1],
             page_title=_("Apparence"),
         )
 
@@ -462,8 +482,16 @@ class AdminController(Controller):
             errors["name"] = _("Ce champ est obligatoire.")
         if values["theme"] not in dict(self._themes(ctx)):
             errors["theme"] = _("Choisissez un thème dans la liste.")
+        files = ctx.request.app.state.services.files
         logo = form.get("logo")
         logo_data = await logo.read() if isinstance(logo, UploadFile) and logo.filename else None
+        pending = _text(form, "pending_logo", 40)
+        if logo_data is None and _PENDING_LOGO.fullmatch(pending):
+            # chosen before « Prévisualiser » or a mistake: a file input comes back empty
+            try:
+                logo_data = await asyncio.to_thread(files.get, f"tenants/{tenant.slug}/{pending}")
+            except FileNotFoundError:
+                errors["logo"] = _("Le logo choisi n'a pas été gardé : choisissez-le de nouveau.")
         logo_type = None
         if logo_data is not None:
             logo_type = _logo_type(logo_data)
@@ -485,18 +513,27 @@ class AdminController(Controller):
                 "« CCAS de Castres »."
             )
         if errors or form.get("action") == "apercu":
+            kept = ("", "")
+            if logo_data is not None and logo_type is not None and "logo" not in errors:
+                key = _logo_key(tenant.slug, logo_data, logo_type)
+                await asyncio.to_thread(files.put, key, logo_data)
+                kept = (key.rsplit("/", 1)[1], _logo_data_uri(logo_type, logo_data))
             return await self._branding_page(
-                ctx, staff, values, errors, preview=not errors, status_code=400 if errors else 200
+                ctx,
+                staff,
+                values,
+                errors,
+                preview=not errors,
+                status_code=400 if errors else 200,
+                pending_logo=kept,
             )
-        files = ctx.request.app.state.services.files
         changed = [k for k, v in values.items() if getattr(tenant, k) != v]
         for name, value in values.items():
             setattr(tenant, name, value)
         old_logo = None
         if logo_data is not None and logo_type is not None:
             digest = hashlib.sha256(logo_data).hexdigest()
-            suffix = {v: k for k, v in LOGO_TYPES.items()}[logo_type]
-            key = f"tenants/{tenant.slug}/logo-{digest[:16]}{suffix}"
+            key = _logo_key(tenant.slug, logo_data, logo_type)
             await asyncio.to_thread(files.put, key, logo_data)
             old_logo = tenant.logo_file if tenant.logo_file != key else None
             tenant.logo_file, tenant.logo_hash, tenant.logo_media_type = key, digest, logo_type
