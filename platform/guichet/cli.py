@@ -942,7 +942,7 @@ def billing_import(slug: str, csv_file: Path) -> None:
     settings = _settings()
     content = csv_file.read_bytes()
 
-    from guichet.billing.imports import csv_position, import_invoices, parse_csv
+    from guichet.billing.imports import import_invoices, parse_csv
 
     invoices, problems, rows = parse_csv(content)
 
@@ -958,15 +958,26 @@ def billing_import(slug: str, csv_file: Path) -> None:
             await db.dispose()
 
     for problem in problems:
-        click.echo(f"{csv_file}: {problem['field']}: {problem['message']}", err=True)
+        if problem["index"] is None:  # the file's: not a CSV, a missing column
+            click.echo(f"{csv_file}: {problem['field']}: {problem['message']}", err=True)
     if problems:
+        _invoice_errors(csv_file, rows, [p for p in problems if p["index"] is not None])
         raise SystemExit(1)
     report = asyncio.run(work())
     click.echo(
         f"{len(report.created)} created, {len(report.unchanged)} unchanged, "
         f"{len(report.errors)} error(s)"
     )
-    for error in report.errors:
+    _invoice_errors(csv_file, rows, report.errors)
+    if report.errors:
+        raise SystemExit(1)
+
+
+def _invoice_errors(csv_file: Path, rows: list[list[int]], errors: list[dict[str, Any]]) -> None:
+    """Each error of an invoice import on its line of the file."""
+    from guichet.billing.imports import csv_position
+
+    for error in errors:
         index = error["index"]
         line, field_name = csv_position(rows[index] if index is not None else [], error["field"])
         where = f"line {line}" if line else "file"
@@ -975,8 +986,6 @@ def billing_import(slug: str, csv_file: Path) -> None:
             f"{field_name}: {error['message']}",
             err=True,
         )
-    if report.errors:
-        raise SystemExit(1)
 
 
 @billing.command("import-items")

@@ -7,6 +7,8 @@ import asyncio
 import io
 import os
 import time
+from datetime import UTC, date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
@@ -42,6 +44,17 @@ async def test_a_run_makes_invoices_pdfs_emails_and_a_print_file(backend):
         invoices = await _invoices(db, tenant_id, ledger_id)
         assert [i.number for i in invoices] == [f"77{n:06d}" for n in range(1, 6)]
         assert all(i.total_cents == 3 * 853 and i.label == "Février 2020" for i in invoices)
+        # dated the day they are made (it was the 16th of the next month, in the future for a
+        # run made before then), payable online until the due date's evening
+        today = date.today()
+        for invoice in invoices:
+            assert (invoice.issue_date, invoice.due_date) == (today, today + timedelta(days=45))
+            until = invoice.pay_until.replace(tzinfo=invoice.pay_until.tzinfo or UTC)
+            assert until.astimezone(ZoneInfo("Europe/Paris")).timetuple()[:5] == (
+                *invoice.due_date.timetuple()[:3],
+                18,
+                0,
+            )
         # every item is marked with the invoice of its own file (one statement for the batch)
         async with db.session(tenant_id) as session:
             items = (
@@ -468,5 +481,41 @@ async def test_paper_invoices_carry_the_postal_address_for_a_window_envelope(bac
         assert "3 rue de l'Hôtel de Ville" in first and "81100 CASTRES" in first
         second = next(p for p in pages if "Monsieur TEST 1" in p)
         assert "7 bis boulevard Henri Sizaire" in second and "NOWHERE" not in second
+    finally:
+        await db.dispose()
+
+
+async def test_a_number_taken_by_an_imported_invoice_is_skipped(backend):
+    """An invoice imported from the service's billing software with the number the ledger's own
+    numbering would give next made every run of that ledger fail on a unique constraint, at
+    every relaunch (a tester's walk): the run now skips the numbers already taken."""
+    from guichet.accounts.models import ServiceAccount
+
+    settings = backend.settings
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=3)
+    try:
+        async with db.transaction(tenant_id) as session:
+            account = await session.scalar(
+                select(ServiceAccount).where(ServiceAccount.holder_name == "Monsieur TEST 0")
+            )
+            session.add(
+                Invoice(
+                    tenant_id=tenant_id,
+                    ledger_id=ledger_id,
+                    service_account_id=account.id,
+                    number="77000002",  # imported: the run's second number
+                    label="Importée",
+                    recipient="Monsieur TEST 0",
+                    issue_date=date(2020, 3, 1),
+                    due_date=date(2020, 4, 1),
+                    total_cents=100,
+                )
+            )
+        run_id, _queued = await run_period(db, settings, tenant_id, code, batch=2)
+        async with db.session(tenant_id) as session:
+            run = await session.get(BillingRun, run_id)
+            assert run.status == "done" and run.invoices_created == 3, run.error
+        numbers = [i.number for i in await _invoices(db, tenant_id, ledger_id)]
+        assert numbers == ["77000001", "77000002", "77000003", "77000004"]
     finally:
         await db.dispose()

@@ -158,3 +158,45 @@ async def test_a_tenant_imports_only_into_its_own_ledgers_and_files(web, backend
     forbidden = await upload(web, "ccas-castres", HEADER + row(number), home.text)
     assert forbidden.status_code == 403
     assert await invoices(backend.settings, [number]) == {}
+
+
+async def test_the_rows_of_one_number_agree_and_every_mistake_is_said(web, backend):
+    """Found by a tester: two households' rows under one number were merged into the first
+    one's invoice; a line's second mistake was said only once the first was corrected; a
+    0 € invoice was « non réglée » and « déjà réglée » at once; a report cut at 100 problems
+    did not say so."""
+    await signed_in_staff(web, backend.settings, role="administrateur")
+    page = await web.get("/ccas-castres/admin/facturation/", headers=FR)
+    shared, mistaken, free = numbers(3)
+    merged = await upload(
+        web,
+        "ccas-castres",
+        HEADER + row(shared) + row(shared, reference="AS-2019-0412", due="31/12/2031"),
+        page.text,
+    )
+    report = unescape(merged.text)
+    assert merged.status_code == 400
+    mismatch = "ne correspond pas à la première ligne de cette facture : un numéro, une facture"
+    assert f"Ligne 3 : dossier : {mismatch}" in report
+    assert f"Ligne 3 : à régler avant le : {mismatch}" in report
+    twice = await upload(
+        web,
+        "ccas-castres",
+        HEADER + row(mistaken, quantity="abc", price="8.531") + row(free, price="0"),
+        merged.text,
+    )
+    report = unescape(twice.text)
+    assert "Ligne 2 : quantité : un nombre entier de 1 à 10 000" in report
+    assert "Ligne 2 : prix unitaire : un montant comme 8,53" in report
+    assert "Ligne 3 : lignes : un total de 0 €" in report
+    stem = uuid.uuid4().hex[:8].upper()
+    many = await upload(
+        web,
+        "ccas-castres",
+        HEADER + "".join(row(f"M{stem}-{n}", quantity="0") for n in range(105)),
+        twice.text,
+    )
+    report = unescape(many.text)
+    assert report.count(": quantité : un nombre entier") == 100
+    assert "… et 5 autres problèmes plus loin dans le fichier : corrigez-les aussi." in report
+    assert await invoices(backend.settings, [shared, mistaken, free]) == {}

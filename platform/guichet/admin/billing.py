@@ -186,10 +186,27 @@ def _known(count: int) -> str:
     return ngettext("%(num)s déjà connue", "%(num)s déjà connues", count)
 
 
+def _at_most_100(report: list[tuple[int | None, str]]) -> list[tuple[int | None, str]]:
+    """The first 100 problems of an import's report, and how many more there are: an agent
+    who corrected the 100 shown used to find the next ones only by sending the file again."""
+    if len(report) <= 100:
+        return report
+    more = len(report) - 100
+    return [
+        *report[:100],
+        (
+            None,
+            ngettext(
+                "… et %(num)s autre problème plus loin dans le fichier : corrigez-le aussi.",
+                "… et %(num)s autres problèmes plus loin dans le fichier : corrigez-les aussi.",
+                more,
+            ),
+        ),
+    ]
+
+
 def _header_problem(columns: tuple[str, ...]) -> str:
-    return _(
-        "La première ligne doit nommer les colonnes : %(columns)s.", columns=", ".join(columns)
-    )
+    return _("La première ligne doit nommer les colonnes : %(columns)s.", columns=";".join(columns))
 
 
 def _last_month() -> str:
@@ -280,7 +297,7 @@ class BillingAdminController(Controller):
             services=[(code, name) for code, name in services],
             ledger_values=ledger_values or {},
             ledger_errors=ledger_errors or {},
-            item_columns=", ".join(ITEM_CSV_COLUMNS),
+            item_columns=";".join(ITEM_CSV_COLUMNS),
             page_title=_("Facturation"),
         )
 
@@ -425,14 +442,16 @@ class BillingAdminController(Controller):
         if report.problems:  # nothing was added to the session
             column = {name: _(label) for name, label in ITEM_COLUMN_LABELS.items()}
             return await refused(
-                [
-                    (
-                        lines[p.index] if p.index is not None else None,
-                        f"{column.get(p.field, p.field)} : "
-                        f"{p.words(french=True, line_of=lines.__getitem__)}",
-                    )
-                    for p in report.problems[:100]
-                ]
+                _at_most_100(
+                    [
+                        (
+                            lines[p.index] if p.index is not None else None,
+                            f"{column.get(p.field, p.field)} : "
+                            f"{p.words(french=True, line_of=lines.__getitem__)}",
+                        )
+                        for p in report.problems
+                    ]
+                )
             )
         staff_audit(
             ctx,
@@ -470,9 +489,27 @@ class BillingAdminController(Controller):
         if problem:
             return await refused([(None, problem)])
         invoices, problems, rows = parse_csv(data)
+
+        def to_correct(errors: list[dict[str, Any]]) -> list[tuple[int | None, str]]:
+            """Each problem on its line of the file, in the file's order (the first 100)."""
+            said = []
+            for error in errors:
+                index = error["index"]
+                line, name = csv_position(rows[index] if index is not None else [], error["field"])
+                said.append((line, french_problem(name, error["message"])))
+            said.sort(key=lambda pair: pair[0] or 0)
+            return _at_most_100(said)
+
+        if problems and all(problem["index"] is not None for problem in problems):
+            return await refused(to_correct(problems))  # rows of one number that disagree
         if problems:
             if problems[0]["field"] == "(header)":
-                said = _header_problem(CSV_COLUMNS)
+                missing = problems[0]["message"].removeprefix("missing columns: ")
+                said = (
+                    _header_problem(CSV_COLUMNS)
+                    + " "
+                    + _("Il manque : %(missing)s.", missing=missing)
+                )
             else:
                 said = _("Le fichier n'est pas un fichier CSV lisible : enregistrez-le en CSV.")
             return await refused([(None, said)])
@@ -498,13 +535,7 @@ class BillingAdminController(Controller):
         if report.errors:
             await ctx.db.rollback()  # the valid ones too: the file is sent again, corrected
             await ctx.db.refresh(staff)
-            to_correct: list[tuple[int | None, str]] = []
-            for error in report.errors:
-                index = error["index"]
-                line, name = csv_position(rows[index] if index is not None else [], error["field"])
-                to_correct.append((line, french_problem(name, error["message"])))
-            to_correct.sort(key=lambda pair: pair[0] or 0)
-            return await refused(to_correct[:100])
+            return await refused(to_correct(report.errors))
         ctx.flash(
             _(
                 "Factures importées : %(new)s, %(known)s. Les habitants les voient dans MES "

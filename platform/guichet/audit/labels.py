@@ -77,6 +77,7 @@ ACTION_LABELS = {
     "billing.payment_recorded": N_("Règlement enregistré au guichet"),
     "billing.payments_exported": N_("Paiements exportés"),
     "billing.items_imported": N_("Prestations importées"),
+    "billing.invoices_imported": N_("Factures importées"),
     "billing.ledger_created": N_("Régie créée"),
     "billing.ledger_changed": N_("Régie modifiée"),
     "billing.ledger_tested": N_("Connexion à la banque essayée"),

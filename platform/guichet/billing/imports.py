@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 MAX_INVOICES = 5000
+NOTHING_TO_PAY = "a total of 0: nothing to pay"
+NOT_THE_FIRST_ROW = "not the same as on this invoice's first line: one number is one invoice"
 _NUMBER = re.compile(r"^[A-Za-z0-9-]{1,30}$")
 _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() is true)
 _EUROS = re.compile(r"-?[0-9]{1,9}([.,][0-9]{1,2})?")  # 10.019 is refused, never truncated
@@ -198,18 +200,26 @@ def _validate(index: int, raw: Any, report: ImportReport) -> dict[str, Any] | No
             if isinstance(quantity, str) and _DIGITS.fullmatch(quantity.strip()):
                 quantity = int(quantity)
             quantity = _whole(quantity)
-            if quantity is None or not 0 < quantity <= 10_000:
-                fail(f"lines[{position}].quantity", "a whole number from 1 to 10000")
-                continue
             unit = (
                 _cents(line.get("unit_cents"), in_cents=True)
                 if "unit_cents" in line
                 else _cents(line.get("unit_price"))
             )
+            # both said at once: a line with two mistakes used to show the second only once
+            # the first was corrected
+            if quantity is None or not 0 < quantity <= 10_000:
+                fail(f"lines[{position}].quantity", "a whole number from 1 to 10000")
             if unit is None or not 0 <= unit <= 10_000_000:
                 fail(f"lines[{position}].unit_price", "an amount such as 8,53 (two decimals)")
+            if quantity is None or unit is None or len(report.errors) > before:
                 continue
             clean_lines.append((str(line["label"]).strip()[:300], quantity, unit))
+        if (
+            clean_lines
+            and len(clean_lines) == len(lines)
+            and not any(q * u for _, q, u in clean_lines)
+        ):
+            fail("lines", NOTHING_TO_PAY)
     if len(report.errors) > before:
         return None
     return {
@@ -396,6 +406,12 @@ FRENCH_MESSAGES = {
     "an amount such as 8,53 (two decimals)": N_("un montant comme 8,53"),
     f"at most {MAX_INVOICES} invoices per import": N_("5 000 factures au plus par fichier"),
     "no such ledger": N_("aucune régie n'a ce code"),
+    NOTHING_TO_PAY: N_(
+        "un total de 0 € : une facture sans rien à régler n'irait qu'inquiéter l'habitant"
+    ),
+    NOT_THE_FIRST_ROW: N_(
+        "ne correspond pas à la première ligne de cette facture : un numéro, une facture"
+    ),
     "twice in this import": N_("ce numéro est deux fois dans l'envoi"),
     "no file with this reference in this service": N_("aucun dossier de ce numéro dans ce service"),
     "already imported with another content: use a new number or a credit note": N_(
@@ -411,6 +427,7 @@ FRENCH_FIELDS = {
     "service": N_("service"),
     "reference": N_("dossier"),
     "label": N_("libellé de la facture"),
+    "invoice_label": N_("libellé de la facture"),
     "issue_date": N_("date de la facture"),
     "due_date": N_("à régler avant le"),
     "recipient_address": N_("adresse"),
@@ -454,12 +471,19 @@ CSV_COLUMNS = (
 )
 
 
+# the columns each row of an invoice repeats, and must repeat alike
+_INVOICE_COLUMNS = ("service", "reference", "label", "issue_date", "due_date", "recipient_address")
+_ROW_FIELDS = {"label": "invoice_label"}  # a row's own « label » is its line's (line_label)
+
+
 def parse_csv(
     data: bytes,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[list[int]]]:
     """Rows (``;`` or ``,`` separated; UTF-8, or a spreadsheet's Windows encoding) grouped into
     invoices by number, a line per row; with each invoice's lines of the file (from 1, the
-    header's included), for the report. Empty lines are skipped."""
+    header's included), for the report. Empty lines are skipped. The problems are the file's
+    (``index`` None: not a CSV, a missing column) or, with the invoice's ``index``, a row that
+    does not repeat its invoice's file, label or dates."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -481,6 +505,7 @@ def parse_csv(
         return [], [problem("(header)", "missing columns: " + ", ".join(missing))], []
     invoices: dict[tuple[str, str], dict[str, Any]] = {}
     rows_of: dict[tuple[str, str], list[int]] = {}
+    disagreements: list[dict[str, Any]] = []
     try:
         rows = [(reader.line_num, row) for row in reader]
     except csv.Error as exc:  # an unclosed quote, a line too long
@@ -491,20 +516,22 @@ def parse_csv(
             continue
         key = (row["ledger"].strip(), row["number"].strip())
         rows_of.setdefault(key, []).append(line)
-        invoice = invoices.setdefault(
-            key,
-            {
-                "ledger": key[0],
-                "number": key[1],
-                "service": row["service"],
-                "reference": row["reference"],
-                "label": row["label"],
-                "issue_date": row["issue_date"],
-                "due_date": row["due_date"],
-                "recipient_address": row.get("recipient_address") or "",
-                "lines": [],
-            },
-        )
+        shared = {name: row.get(name) or "" for name in _INVOICE_COLUMNS}
+        invoice = invoices.setdefault(key, {"ledger": key[0], "number": key[1], **shared})
+        invoice.setdefault("lines", [])
+        # The rows of one number are one invoice: the same file, label and dates on each. Two
+        # households' rows under one number were merged into the first one's invoice.
+        for name in _INVOICE_COLUMNS:
+            if shared[name].strip() != str(invoice[name]).strip():
+                disagreements.append(
+                    {
+                        "index": list(invoices).index(key),
+                        "number": key[1],
+                        "field": f"lines[{len(invoice['lines']) + 1}]."
+                        + _ROW_FIELDS.get(name, name),
+                        "message": NOT_THE_FIRST_ROW,
+                    }
+                )
         invoice["lines"].append(
             {
                 "label": row["line_label"],
@@ -512,4 +539,4 @@ def parse_csv(
                 "unit_price": row["unit_price"],
             }
         )
-    return list(invoices.values()), [], [rows_of[key] for key in invoices]
+    return list(invoices.values()), disagreements, [rows_of[key] for key in invoices]

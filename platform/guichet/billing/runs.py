@@ -18,8 +18,9 @@ import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,6 +79,10 @@ MONTHS_FR = (
     "Novembre",
     "Décembre",
 )
+
+
+PAYMENT_DAYS = 45  # from the invoice's date to its due date
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def period_label(period: str) -> str:
@@ -195,9 +200,30 @@ async def _create_invoices(
             )
         ).scalars()
     }
-    _start, following = _period_dates(run.period)
-    issue = following + timedelta(days=16) if following < date.today() else date.today()
+    # Numbers the ledger's own numbering would give but that are taken already (an invoice
+    # imported from the service's billing software with such a number) are skipped: the run
+    # used to fail on them, and again at every relaunch.
+    first_free = f"{ledger.number_prefix}{ledger.next_number:06d}"
+    taken = set(
+        (
+            await session.execute(
+                select(Invoice.number).where(
+                    Invoice.tenant_id == tenant_id,
+                    Invoice.ledger_id == ledger_id,
+                    Invoice.number >= first_free,
+                    func.length(Invoice.number) == len(first_free),
+                )
+            )
+        ).scalars()
+    )
+    # Dated the day they are made, payable until the due date's evening (18:00 in France, as
+    # the guide's window ends). The issue date was the 16th of the following month — in the
+    # future for a run made before then — and online payment closed two weeks before the due
+    # date, while the reminder goes out in the last days before it (a tester's walk).
+    issue = date.today()
+    due = issue + timedelta(days=PAYMENT_DAYS)
     now = datetime.now(UTC)
+    pay_until = datetime.combine(due, time(18, 0), tzinfo=PARIS).astimezone(UTC)
     created = 0
     marks: list[dict[str, uuid.UUID]] = []
     for account_id in account_ids:
@@ -205,6 +231,9 @@ async def _create_invoices(
         if invoice_id is None:
             invoice_id = uuid.uuid4()
             number = f"{ledger.number_prefix}{ledger.next_number:06d}"
+            while number in taken:
+                ledger.next_number += 1
+                number = f"{ledger.number_prefix}{ledger.next_number:06d}"
             ledger.next_number += 1
             lines = sorted(grouped[account_id])
             session.add(
@@ -220,9 +249,9 @@ async def _create_invoices(
                         accounts[account_id], citizens.get(accounts[account_id].citizen_id)
                     ),
                     issue_date=issue,
-                    due_date=issue + timedelta(days=45),
+                    due_date=due,
                     pay_from=now,
-                    pay_until=now + timedelta(days=45),
+                    pay_until=pay_until,
                     total_cents=sum(qty * unit for _label, unit, qty in lines),
                     period=run.period,
                     billing_run_id=run.id,
