@@ -48,3 +48,15 @@ def test_a_line_s_problem_is_on_its_own_row_of_the_file():
     assert imports.french_problem("quantity", "a whole number from 1 to 10000") == (
         "quantité : un nombre entier de 1 à 10 000"
     )
+
+
+def test_the_billed_month_is_taken_as_an_agent_types_it():
+    """Only 2026-10 was taken, while every other date of the page is 31/10/2026, and
+    « novembre 2026 » came back cut to « novembr » (a tester's walk)."""
+    from guichet.admin.billing import _month
+
+    assert _month("2026-10") == _month("10/2026") == _month(" octobre  2026 ") == "2026-10"
+    assert _month("1/2027") == _month("Janvier 2027") == "2027-01"
+    assert _month("Décembre 2026") == _month("decembre 2026") == "2026-12"
+    for wrong in ("13/2026", "11/26", "2026-13", "brumaire 2026", ""):
+        assert _month(wrong) == wrong.strip()  # kept as typed, said wrong beside the field

@@ -175,8 +175,10 @@ async def test_an_empty_login_asks_for_both_fields_and_counts_nothing(web, backe
     for _attempt in range(7):  # more than the five free attempts
         empty = await login(web, "ccas-castres", username, "")
         assert empty.status_code == 400
-        assert "Saisissez votre identifiant et votre mot de passe." in text(empty)
+        assert "Saisissez votre mot de passe." in text(empty)
         assert "incorrect" not in text(empty) and f'value="{username}"' in empty.text
+    nothing = await login(web, "ccas-castres", "", "")
+    assert "Saisissez votre identifiant et votre mot de passe." in text(nothing)
     signed_in = await login(web, "ccas-castres", username, STRONG)
     assert signed_in.status_code == 200 and "Trop de tentatives" not in text(signed_in)
     assert str(signed_in.url).endswith("/ccas-castres/mon-espace"), text(signed_in)[:500]

@@ -1836,7 +1836,7 @@ async def test_empty_sign_in_forms_say_what_is_missing_and_count_nothing(web, ba
     as often as needed, and a first visit's « identifiez-vous » is a notice, not an error."""
     email, password, secret = await new_staff(backend.settings)
     operator_email, operator_password, operator_secret = await new_operator(backend.settings)
-    asked = "Saisissez votre adresse de courriel et votre mot de passe."
+    asked = "Saisissez votre mot de passe."
     for _attempt in range(7):  # more than the attempts allowed before a wait
         staff = await post_form(
             web, "/ccas-castres/agents/connexion", {"email": email, "password": ""}
@@ -1848,6 +1848,10 @@ async def test_empty_sign_in_forms_say_what_is_missing_and_count_nothing(web, ba
             assert response.status_code == 400 and asked in text(response)
             assert "incorrect" not in text(response)
             assert f'value="{email if response is staff else operator_email}"' in response.text
+    nothing = await post_form(web, "/operator/connexion", {"email": "", "password": ""})
+    assert "Saisissez votre adresse de courriel et votre mot de passe." in text(nothing)
+    no_email = await post_form(web, "/ccas-castres/agents/connexion", {"password": "x"})
+    assert "Saisissez votre adresse de courriel." in text(no_email)
     landing = await staff_login(web, "ccas-castres", email, password, secret)
     assert "/agents/connexion" not in str(landing.url), text(landing)[:500]
     landing = await operator_login(web, operator_email, operator_password, operator_secret)

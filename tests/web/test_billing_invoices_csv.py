@@ -167,7 +167,7 @@ async def test_the_rows_of_one_number_agree_and_every_mistake_is_said(web, backe
     did not say so."""
     await signed_in_staff(web, backend.settings, role="administrateur")
     page = await web.get("/ccas-castres/admin/facturation/", headers=FR)
-    shared, mistaken, free = numbers(3)
+    shared, mistaken, free, unknown = numbers(4)
     merged = await upload(
         web,
         "ccas-castres",
@@ -182,13 +182,17 @@ async def test_the_rows_of_one_number_agree_and_every_mistake_is_said(web, backe
     twice = await upload(
         web,
         "ccas-castres",
-        HEADER + row(mistaken, quantity="abc", price="8.531") + row(free, price="0"),
+        HEADER
+        + row(mistaken, quantity="abc", price="8.531")
+        + row(free, price="0")
+        + row(unknown).replace(";action-sociale;", ";inconnu;"),
         merged.text,
     )
     report = unescape(twice.text)
     assert "Ligne 2 : quantité : un nombre entier de 1 à 10 000" in report
     assert "Ligne 2 : prix unitaire : un montant comme 8,53" in report
     assert "Ligne 3 : lignes : un total de 0 €" in report
+    assert "Ligne 4 : service : aucun service n'a ce code" in report  # it said « dossier »
     stem = uuid.uuid4().hex[:8].upper()
     many = await upload(
         web,
@@ -199,4 +203,4 @@ async def test_the_rows_of_one_number_agree_and_every_mistake_is_said(web, backe
     report = unescape(many.text)
     assert report.count(": quantité : un nombre entier") == 100
     assert "… et 5 autres problèmes plus loin dans le fichier : corrigez-les aussi." in report
-    assert await invoices(backend.settings, [shared, mistaken, free]) == {}
+    assert await invoices(backend.settings, [shared, mistaken, free, unknown]) == {}

@@ -233,10 +233,11 @@ async def test_items_uploaded_in_facturation_with_the_lines_to_correct(web, back
     asked = await post_form(
         web,
         "/ccas-castres/admin/facturation/",
-        {"ledger": "seniors", "period": "2027-04"},
+        {"ledger": "seniors", "period": "avril 2027"},  # as an agent may type it
         page=taken.text,
     )
     assert "1 prestation attend d'être facturée : 1 facture sera créée." in unescape(asked.text)
+    assert 'value="2027-04"' in asked.text  # the confirmation carries the month on
     nothing = await post_form(
         web,
         "/ccas-castres/admin/facturation/",

@@ -604,9 +604,14 @@ class AccountsController(Controller):
         username = _text(data, "username", 64)
         password = data.get("password", "") if isinstance(data.get("password"), str) else ""
         if not username or not password:  # said as such, and not counted as an attempt
-            return await self._login_failed(
-                ctx, username, _("Saisissez votre identifiant et votre mot de passe.")
+            missing = (
+                _("Saisissez votre mot de passe.")
+                if username
+                else _("Saisissez votre identifiant.")
+                if password
+                else _("Saisissez votre identifiant et votre mot de passe.")
             )
+            return await self._login_failed(ctx, username, missing)
         tid = str(ctx.tenant.id)
         subject = forms.username_subject(username)
         # Counted before the password is checked: parallel guesses cannot slip through.

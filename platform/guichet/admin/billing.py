@@ -56,6 +56,7 @@ from guichet.i18n import gettext as _
 from guichet.staff.models import StaffUser
 from guichet.staff.web import confirm_first, confirmed, require_staff, staff_audit, staff_page
 from guichet.tenancy.models import Service
+from guichet.text import fold
 from guichet.web.pages import download_response
 
 __all__ = ["INVOICE_STATUS_LABELS", "OFFLINE_METHODS", "BillingAdminController"]
@@ -210,7 +211,45 @@ def _header_problem(columns: tuple[str, ...]) -> str:
 
 
 def _last_month() -> str:
-    return (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    return (date.today().replace(day=1) - timedelta(days=1)).strftime("%m/%Y")
+
+
+_MONTH_NAMES = {
+    fold(name): number
+    for number, name in enumerate(
+        (
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ),
+        start=1,
+    )
+}
+
+
+def _month(typed: str) -> str:
+    """The month typed as every other date of the page is (« 10/2026 »), in words (« octobre
+    2026 ») or as 2026-10: 2026-10; what was typed when it is none of them. Only 2026-10 was
+    taken, and « novembre 2026 » came back cut to « novembr »."""
+    text = " ".join(typed.split())
+    if _PERIOD.fullmatch(text):
+        return text
+    numbers = re.fullmatch(r"(\d{1,2}) ?[/.-] ?(\d{4})", text)
+    words = re.fullmatch(r"(\D+) (\d{4})", text)
+    if numbers and 1 <= int(numbers.group(1)) <= 12:
+        return f"{numbers.group(2)}-{int(numbers.group(1)):02d}"
+    if words and fold(words.group(1)) in _MONTH_NAMES:
+        return f"{words.group(2)}-{_MONTH_NAMES[fold(words.group(1))]:02d}"
+    return text
 
 
 class BillingAdminController(Controller):
@@ -553,13 +592,13 @@ class BillingAdminController(Controller):
         if not isinstance(staff, StaffUser):
             return staff
         form = await ctx.request.form()
-        values = {"ledger": _text(form, "ledger", 50), "period": _text(form, "period", 7)}
+        values = {"ledger": _text(form, "ledger", 50), "period": _month(_text(form, "period", 30))}
         errors: dict[str, str] = {}
         if values["ledger"] not in {ledger.code for ledger in await self._ledgers(ctx)}:
             errors["ledger"] = _("Choisissez la régie dans la liste.")
         last_year = date.today().year + 1
         if not _PERIOD.fullmatch(values["period"]):
-            errors["period"] = _("Le mois sous la forme 2026-10.")
+            errors["period"] = _("Le mois, par exemple 10/2026 ou octobre 2026.")
         elif not 2000 <= int(values["period"][:4]) <= last_year:  # 1900-01 or 2099-01: a typo
             errors["period"] = _(
                 "Choisissez un mois entre 2000 et %(last_year)s.", last_year=last_year

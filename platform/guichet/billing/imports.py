@@ -261,6 +261,11 @@ async def import_invoices(
         ).scalars()
     }
     seen: set[tuple[str, str]] = set()
+    services = set(
+        (
+            await session.execute(select(Service.code).where(Service.tenant_id == tenant_id))
+        ).scalars()
+    )
     for index, raw in enumerate(payloads):
         clean = _validate(index, raw, report)
         if clean is None:
@@ -288,6 +293,16 @@ async def import_invoices(
             )
             continue
         seen.add(key)
+        if clean["service"] not in services:
+            report.errors.append(
+                {
+                    "index": index,
+                    "number": clean["number"],
+                    "field": "service",
+                    "message": "no such service",
+                }
+            )
+            continue
         account = (
             await session.execute(
                 select(ServiceAccount)
@@ -406,6 +421,7 @@ FRENCH_MESSAGES = {
     "an amount such as 8,53 (two decimals)": N_("un montant comme 8,53"),
     f"at most {MAX_INVOICES} invoices per import": N_("5 000 factures au plus par fichier"),
     "no such ledger": N_("aucune régie n'a ce code"),
+    "no such service": N_("aucun service n'a ce code"),
     NOTHING_TO_PAY: N_(
         "un total de 0 € : une facture sans rien à régler n'irait qu'inquiéter l'habitant"
     ),

@@ -53,7 +53,13 @@ from guichet.operators.onboarding import (
 from guichet.staff import twofactor
 from guichet.staff.models import Operator, StaffRole
 from guichet.staff.services import StaffService
-from guichet.staff.web import CODE_LIMIT, PENDING_SECONDS, check_sign_in_code, code_error
+from guichet.staff.web import (
+    CODE_LIMIT,
+    PENDING_SECONDS,
+    check_sign_in_code,
+    code_error,
+    missing_credentials,
+)
 from guichet.tenancy.catalog import CatalogError, apply_catalog, load_catalog
 from guichet.tenancy.models import Tenant, TenantKind, TenantStatus
 from guichet.tenancy.slugs import slug_problem
@@ -236,7 +242,7 @@ class OperatorController(Controller):
             )
         error = ""
         if empty:
-            error = _("Saisissez votre adresse de courriel et votre mot de passe.")
+            error = missing_credentials(email, password)
         elif wait:
             error = _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
         else:

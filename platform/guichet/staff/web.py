@@ -84,6 +84,15 @@ async def current_staff(ctx: AccountsContext) -> StaffUser | None:
     return user
 
 
+def missing_credentials(email: str, password: str) -> str:
+    """What an agents' or operators' sign-in form left empty, in a sentence."""
+    if not email and not password:
+        return _("Saisissez votre adresse de courriel et votre mot de passe.")
+    if not email:
+        return _("Saisissez votre adresse de courriel.")
+    return _("Saisissez votre mot de passe.")
+
+
 async def require_staff(
     ctx: AccountsContext, permission: str = "dashboard"
 ) -> StaffUser | Response[Any]:
@@ -300,7 +309,7 @@ class StaffAuthController(Controller):
             )
         error = ""
         if empty:
-            error = _("Saisissez votre adresse de courriel et votre mot de passe.")
+            error = missing_credentials(email, password)
         elif wait:
             error = _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
         else:
