@@ -30,6 +30,8 @@ NOT_IN_A_SCHEMA = {
         ("reference", "no file with this reference in this service"),
         ("number", "twice in this import"),
         ("due_date", "before the issue date"),
+        ("service", "no such service"),
+        ("lines", "a total of 0: nothing to pay"),  # a sum of products no schema can say
     },
     ITEMS: {
         ("ledger", "no such ledger"),

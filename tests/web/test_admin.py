@@ -782,7 +782,8 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
         {"ledger": "seniors", "period": "2026-13"},
         page=page.text,
     )
-    assert bad.status_code == 400 and "2026-10" in text(bad)
+    assert bad.status_code == 400 and "Le mois, par exemple 10/2026 ou octobre 2026." in text(bad)
+    assert 'value="2026-13"' in bad.text  # kept as typed
     for typo in ("1900-01", "2099-01"):
         far = await post_form(
             web, "/ccas-castres/admin/facturation/", {"ledger": "seniors", "period": typo}
@@ -1852,7 +1853,23 @@ async def test_empty_sign_in_forms_say_what_is_missing_and_count_nothing(web, ba
     assert "Saisissez votre adresse de courriel et votre mot de passe." in text(nothing)
     no_email = await post_form(web, "/ccas-castres/agents/connexion", {"password": "x"})
     assert "Saisissez votre adresse de courriel." in text(no_email)
-    landing = await staff_login(web, "ccas-castres", email, password, secret)
+    # the second factor too: an empty code is asked for, not « Code incorrect », not counted
+    pending = await post_form(
+        web, "/ccas-castres/agents/connexion", {"email": email, "password": password}
+    )
+    assert str(pending.url).endswith("/agents/connexion/code")
+    for _attempt in range(7):
+        no_code = await post_form(
+            web, "/ccas-castres/agents/connexion/code", {"code": " "}, page=pending.text
+        )
+        assert no_code.status_code == 400
+        assert "Saisissez le code à six chiffres que montre l'application." in text(no_code)
+    landing = await post_form(
+        web,
+        "/ccas-castres/agents/connexion/code",
+        {"code": pyotp.TOTP(secret).now()},
+        page=pending.text,
+    )
     assert "/agents/connexion" not in str(landing.url), text(landing)[:500]
     landing = await operator_login(web, operator_email, operator_password, operator_secret)
     assert str(landing.url).endswith("/operator/"), text(landing)[:500]

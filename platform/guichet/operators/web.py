@@ -307,7 +307,7 @@ class OperatorController(Controller):
                 None,
                 action=f"{BASE}/connexion/code",
                 status_code=429 if wait else 400,
-                error=code_error(wait),
+                error=code_error(wait, form.get("code")),
                 page_title=_("Code de vérification"),
             )
         return await self._sign_in(octx, operator)

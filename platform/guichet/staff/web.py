@@ -195,6 +195,8 @@ async def check_sign_in_code(
     """(accepted, wait in seconds) for the code typed at sign-in by a staff member or an
     operator: every try is counted (5, then growing waits); a right code's step is claimed
     atomically, so that it serves once."""
+    if not _typed(code):  # asked for (code_error), not counted as a try
+        return False, 0
     wait = await limiter.attempt(CODE_LIMIT, scope, str(user.id))
     if wait:
         return False, wait
@@ -207,9 +209,16 @@ async def check_sign_in_code(
     return True, 0
 
 
-def code_error(wait: int) -> str:
+def _typed(code: Any) -> str:
+    return code.strip() if isinstance(code, str) else ""
+
+
+def code_error(wait: int, code: Any = "") -> str:
+    """Why a sign-in code was not taken (``code``: what was typed)."""
     if wait:
         return _("Trop d'essais : réessayez dans %(seconds)s secondes.", seconds=wait)
+    if not _typed(code):
+        return _("Saisissez le code à six chiffres que montre l'application.")
     return _("Code incorrect ou déjà utilisé : saisissez le code affiché maintenant.")
 
 
@@ -373,7 +382,7 @@ class StaffAuthController(Controller):
                 "agents/code.html",
                 None,
                 status_code=429 if wait else 400,
-                error=code_error(wait),
+                error=code_error(wait, form.get("code")),
                 action=f"{ctx.base}/agents/connexion/code",
                 page_title=_("Code de vérification"),
             )
