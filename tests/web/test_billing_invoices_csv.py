@@ -81,6 +81,10 @@ async def test_invoices_uploaded_all_or_nothing_with_each_line_to_correct(web, b
     assert "Choisissez le fichier CSV des factures." in unescape(nothing.text)
     no_header = await upload(web, "ccas-castres", row(good), page.text)
     assert "La première ligne doit nommer les colonnes" in unescape(no_header.text)
+    short = await upload(
+        web, "ccas-castres", HEADER.replace(";unit_price", "") + row(good), page.text
+    )
+    assert "Il manque : unit_price." in unescape(short.text)  # the column the file lacks
 
     refused = await upload(
         web,

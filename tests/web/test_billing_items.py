@@ -219,6 +219,8 @@ async def test_items_uploaded_in_facturation_with_the_lines_to_correct(web, back
     assert empty.status_code == 400 and "Choisissez le fichier CSV" in unescape(empty.text)
     no_header = await upload(good, page.text)
     assert "La première ligne doit nommer les colonnes" in unescape(no_header.text)
+    short = await upload(header.replace(";unit_price", "") + good, page.text)
+    assert "Il manque : unit_price." in unescape(short.text)
     refused = await upload(header + good + bad, page.text)
     assert refused.status_code == 400
     assert "Ligne 3 : dossier : aucun dossier de ce numéro dans ce service" in unescape(

@@ -51,7 +51,7 @@ from guichet.billing.models import (
 )
 from guichet.billing.runs import RUN_TASK, create_run, period_label
 from guichet.billing.services import refresh_status
-from guichet.i18n import N_, format_money, ngettext
+from guichet.i18n import N_, current_locale, format_money, ngettext
 from guichet.i18n import gettext as _
 from guichet.staff.models import StaffUser
 from guichet.staff.web import confirm_first, confirmed, require_staff, staff_audit, staff_page
@@ -180,11 +180,18 @@ async def _csv_upload(ctx: AccountsContext, missing: str) -> tuple[bytes, str, s
 
 
 def _new(count: int) -> str:  # an import's count of invoices or items (« factures », feminine)
-    return ngettext("%(num)s nouvelle", "%(num)s nouvelles", count)
+    return ngettext("%(num)s nouvelle", "%(num)s nouvelles", count, num=_count(count))
 
 
 def _known(count: int) -> str:
-    return ngettext("%(num)s déjà connue", "%(num)s déjà connues", count)
+    return ngettext("%(num)s déjà connue", "%(num)s déjà connues", count, num=_count(count))
+
+
+def _count(count: int) -> str:
+    """« 3 000 », as French writes it (the import flashes said « 3000 nouvelles »)."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(count, locale=current_locale())
 
 
 def _at_most_100(report: list[tuple[int | None, str]]) -> list[tuple[int | None, str]]:
@@ -206,8 +213,14 @@ def _at_most_100(report: list[tuple[int | None, str]]) -> list[tuple[int | None,
     ]
 
 
-def _header_problem(columns: tuple[str, ...]) -> str:
-    return _("La première ligne doit nommer les colonnes : %(columns)s.", columns=";".join(columns))
+def _header_problem(columns: tuple[str, ...], problem: str) -> str:
+    """The header line an import wants, and the columns it lacks (``problem``: the parser's
+    « missing columns: … »)."""
+    expected = _(
+        "La première ligne doit nommer les colonnes : %(columns)s.", columns=";".join(columns)
+    )
+    missing = problem.removeprefix("missing columns: ")
+    return expected + " " + _("Il manque : %(missing)s.", missing=missing)
 
 
 def _last_month() -> str:
@@ -464,7 +477,7 @@ class BillingAdminController(Controller):
         if problems:
             [(code, _english)] = problems
             if code == "header":
-                said = _header_problem(ITEM_CSV_COLUMNS)
+                said = _header_problem(ITEM_CSV_COLUMNS, _english)
             else:
                 said = _("Le fichier n'est pas du texte UTF-8 : enregistrez-le en « CSV UTF-8 ».")
             return await refused([(None, said)])
@@ -504,7 +517,12 @@ class BillingAdminController(Controller):
             _(
                 "Prestations importées : %(new)s, %(changed)s, %(known)s.",
                 new=_new(report.created),
-                changed=ngettext("%(num)s modifiée", "%(num)s modifiées", report.updated),
+                changed=ngettext(
+                    "%(num)s modifiée",
+                    "%(num)s modifiées",
+                    report.updated,
+                    num=_count(report.updated),
+                ),
                 known=_known(report.unchanged),
             ),
             "success",
@@ -543,12 +561,7 @@ class BillingAdminController(Controller):
             return await refused(to_correct(problems))  # rows of one number that disagree
         if problems:
             if problems[0]["field"] == "(header)":
-                missing = problems[0]["message"].removeprefix("missing columns: ")
-                said = (
-                    _header_problem(CSV_COLUMNS)
-                    + " "
-                    + _("Il manque : %(missing)s.", missing=missing)
-                )
+                said = _header_problem(CSV_COLUMNS, problems[0]["message"])
             else:
                 said = _("Le fichier n'est pas un fichier CSV lisible : enregistrez-le en CSV.")
             return await refused([(None, said)])
