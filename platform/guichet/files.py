@@ -9,6 +9,7 @@ a leading ``/``, backslashes, NUL, empty segments) with :class:`ValueError`, and
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -51,6 +52,11 @@ class FileStore(Protocol):
 
 class FileStoreConfigurationError(ConfigurationError, ValueError):
     """The file store settings cannot work; the message names the variable."""
+
+
+def data_uri(media_type: str, data: bytes) -> str:
+    """``data`` inlined in a page or a PDF (a logo): nothing to fetch."""
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
 def check_key(key: str) -> str:

@@ -9,7 +9,6 @@ A page is reached only by a signed-in staff member of this tenant whose role all
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import re
 import uuid
@@ -38,6 +37,7 @@ from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.audit.services import audit_lines
 from guichet.billing.models import Invoice, InvoiceStatus, Ledger
 from guichet.db.repository import TenantRepository
+from guichet.files import data_uri
 from guichet.i18n import N_, ngettext
 from guichet.i18n import gettext as _
 from guichet.notifications.services import enqueue_delivery, queue_email
@@ -192,10 +192,6 @@ def _logo_key(slug: str, data: bytes, media_type: str) -> str:
     again (a preview, then « Enregistrer ») is the same key."""
     suffix = {v: k for k, v in LOGO_TYPES.items()}[media_type]
     return f"tenants/{slug}/logo-{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
-
-
-def _logo_data_uri(media_type: str, data: bytes) -> str:
-    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
 def _logo_type(data: bytes) -> str | None:
@@ -517,7 +513,7 @@ class AdminController(Controller):
             if logo_data is not None and logo_type is not None and "logo" not in errors:
                 key = _logo_key(tenant.slug, logo_data, logo_type)
                 await asyncio.to_thread(files.put, key, logo_data)
-                kept = (key.rsplit("/", 1)[1], _logo_data_uri(logo_type, logo_data))
+                kept = (key.rsplit("/", 1)[1], data_uri(logo_type, logo_data))
             return await self._branding_page(
                 ctx,
                 staff,

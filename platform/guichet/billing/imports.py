@@ -533,15 +533,16 @@ def parse_csv(
         key = (row["ledger"].strip(), row["number"].strip())
         rows_of.setdefault(key, []).append(line)
         shared = {name: row.get(name) or "" for name in _INVOICE_COLUMNS}
-        invoice = invoices.setdefault(key, {"ledger": key[0], "number": key[1], **shared})
-        invoice.setdefault("lines", [])
+        if key not in invoices:
+            invoices[key] = {"ledger": key[0], "number": key[1], **shared, "lines": []}
+        invoice = invoices[key]
         # The rows of one number are one invoice: the same file, label and dates on each. Two
         # households' rows under one number were merged into the first one's invoice.
         for name in _INVOICE_COLUMNS:
             if shared[name].strip() != str(invoice[name]).strip():
                 disagreements.append(
                     {
-                        "index": list(invoices).index(key),
+                        "index": list(invoices).index(key),  # disagreements are rare
                         "number": key[1],
                         "field": f"lines[{len(invoice['lines']) + 1}]."
                         + _ROW_FIELDS.get(name, name),

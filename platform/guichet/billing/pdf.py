@@ -7,7 +7,6 @@ Nothing is fetched while rendering: the logo is inlined as a data URI and the UR
 
 from __future__ import annotations
 
-import base64
 import gc
 import hashlib
 import io
@@ -21,7 +20,7 @@ from typing import Any, BinaryIO
 
 from guichet import i18n
 from guichet.billing.models import Invoice, InvoiceLine, Ledger, Payment
-from guichet.files import FileStore
+from guichet.files import FileStore, data_uri
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
 
@@ -55,7 +54,7 @@ def safe_fetcher() -> Any:
 
 @lru_cache(maxsize=64)
 def _logo_data_uri(media_type: str, data: bytes) -> str:
-    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+    return data_uri(media_type, data)
 
 
 def tenant_logo(files: FileStore, tenant: TenantSnapshot) -> str:

@@ -230,10 +230,8 @@ async def _create_invoices(
         invoice_id = existing.get(account_id)
         if invoice_id is None:
             invoice_id = uuid.uuid4()
-            number = f"{ledger.number_prefix}{ledger.next_number:06d}"
-            while number in taken:
+            while (number := f"{ledger.number_prefix}{ledger.next_number:06d}") in taken:
                 ledger.next_number += 1
-                number = f"{ledger.number_prefix}{ledger.next_number:06d}"
             ledger.next_number += 1
             lines = sorted(grouped[account_id])
             session.add(
