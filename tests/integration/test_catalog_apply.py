@@ -339,3 +339,84 @@ async def test_a_changed_file_leaves_alone_the_fields_it_does_not_state(backend,
     finally:
         await _cleanup(settings, "ccas-test-apply")
         await db.dispose()
+
+
+async def test_a_ledger_keeps_what_was_set_on_screen_and_the_file_leaves_out(backend, folder):
+    """The same for a ledger: its bank label, online payment and limits set in Facturation
+    stay when the file does not state them; what the file states (the cheques' payee) is set."""
+    from guichet.billing.models import Ledger
+
+    settings = backend.settings
+    path = folder / "tenant.toml"
+    db = Database(settings)
+    try:
+        await _apply(settings, folder)
+
+        async def ledger():
+            async with db.session(all_tenants=True) as session:
+                return await session.scalar(
+                    select(Ledger)
+                    .join(Tenant, Tenant.id == Ledger.tenant_id)
+                    .where(Tenant.slug == "ccas-test-apply", Ledger.code == "seniors")
+                )
+
+        first = await ledger()
+        assert first.cheque_payee == "Régie Service Séniors CCAS de Castres"
+        assert (first.merchant_label, first.online_payment) == ("CCAS CASTRES VADS", True)
+        screen = {"merchant_label": "CCAS CASTRES EN LIGNE", "online_payment": False}
+        async with db.transaction(all_tenants=True) as session:
+            row = await session.get(Ledger, first.id)
+            for name, value in screen.items():
+                setattr(row, name, value)
+            row.min_amount_cents = 250
+        path.write_text(
+            path.read_text()
+            .replace('merchant_label = "CCAS CASTRES VADS"\n', "")
+            .replace("online_payment = true\n", "")
+            .replace("min_amount_cents = 100\n", "")
+            .replace(
+                'cheque_payee = "Régie Service Séniors CCAS de Castres"',
+                'cheque_payee = "Trésor public"',
+            )
+        )
+        changes = await _apply(settings, folder)
+        assert "ledger seniors: cheque_payee changed" in changes, changes
+        after = await ledger()
+        assert after.cheque_payee == "Trésor public"
+        assert {name: getattr(after, name) for name in screen} == screen
+        assert after.min_amount_cents == 250
+        # a field the file states wins over the screen, as for the tenant
+        path.write_text(
+            path.read_text().replace("max_amount_cents = 100000", "max_amount_cents = 90000")
+        )
+        await _apply(settings, folder)
+        assert (await ledger()).max_amount_cents == 90000
+    finally:
+        await _cleanup(settings, "ccas-test-apply")
+        await db.dispose()
+
+
+async def test_the_same_file_applied_again_keeps_a_ledger_as_set_on_screen(backend, folder):
+    """`make run` applies the demo's file at every start: a ledger's label, payee or limits
+    that an agent changed in Facturation stay while the file is the one applied last."""
+    from guichet.billing.models import Ledger
+
+    settings = backend.settings
+    db = Database(settings)
+    try:
+        await _apply(settings, folder)
+        async with db.transaction(all_tenants=True) as session:
+            ledger = await session.scalar(
+                select(Ledger)
+                .join(Tenant, Tenant.id == Ledger.tenant_id)
+                .where(Tenant.slug == "ccas-test-apply", Ledger.code == "seniors")
+            )
+            ledger.merchant_label, ledger.cheque_payee = "ÉCRAN", "Régie (écran)"
+            ledger_id = ledger.id
+        assert not [c for c in await _apply(settings, folder) if c.startswith("ledger")]
+        async with db.session(all_tenants=True) as session:
+            again = await session.get(Ledger, ledger_id)
+            assert (again.merchant_label, again.cheque_payee) == ("ÉCRAN", "Régie (écran)")
+    finally:
+        await _cleanup(settings, "ccas-test-apply")
+        await db.dispose()

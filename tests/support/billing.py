@@ -36,6 +36,24 @@ async def tenant_and_service(
     return tenant, service
 
 
+async def linked_file(
+    session: Any, service: Service, citizen_id: uuid.UUID, username: str
+) -> ServiceAccount:
+    """A new file of ``service`` (numbered T-…) linked to the citizen."""
+    account = ServiceAccount(
+        tenant_id=service.tenant_id,
+        service_id=service.id,
+        reference=f"T-{uuid.uuid4().hex[:10]}",
+        holder_name=f"Madame {username.upper()}",
+        key_digest=uuid.uuid4().hex + uuid.uuid4().hex[:32],
+        citizen_id=citizen_id,
+        linked_at=datetime.now(UTC),
+    )
+    session.add(account)
+    await session.flush()
+    return account
+
+
 async def invoice_for(
     settings: Any,
     slug: str,
@@ -63,17 +81,7 @@ async def invoice_for(
                     select(Ledger).where(Ledger.tenant_id == tenant.id, Ledger.code == "seniors")
                 )
             ).scalar_one()
-            account = ServiceAccount(
-                tenant_id=tenant.id,
-                service_id=service.id,
-                reference=f"T-{uuid.uuid4().hex[:10]}",
-                holder_name=f"Madame {username.upper()}",
-                key_digest=uuid.uuid4().hex + uuid.uuid4().hex[:32],
-                citizen_id=citizen.id,
-                linked_at=datetime.now(UTC),
-            )
-            session.add(account)
-            await session.flush()
+            account = await linked_file(session, service, citizen.id, username)
             now = datetime.now(UTC)
             pay_from, pay_until = {
                 "open": (now - timedelta(days=1), now + timedelta(days=30)),
@@ -109,6 +117,52 @@ async def invoice_for(
                 )
             )
             return invoice.id
+    finally:
+        await db.dispose()
+
+
+async def invoices_on(
+    settings: Any, username: str, days: list[date], status: str, slug: str = "ccas-castres"
+) -> list[str]:
+    """One invoice of 10,00 € of the ``seniors`` ledger issued on each of ``days``, in
+    ``status``, on one new service file linked to ``username``; returns their numbers."""
+    db = Database(settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            tenant, service = await tenant_and_service(session, slug)
+            citizen_id = (
+                await session.execute(
+                    select(Citizen.id).where(
+                        Citizen.tenant_id == tenant.id, Citizen.username == username
+                    )
+                )
+            ).scalar_one()
+            ledger_id = (
+                await session.execute(
+                    select(Ledger.id).where(Ledger.tenant_id == tenant.id, Ledger.code == "seniors")
+                )
+            ).scalar_one()
+            account = await linked_file(session, service, citizen_id, username)
+            stem = uuid.uuid4().int % 10**5
+            numbers = [f"8{stem:05d}{n:04d}" for n in range(len(days))]
+            paid = status in ("reglee",)
+            for number, day in zip(numbers, days, strict=True):
+                session.add(
+                    Invoice(
+                        tenant_id=tenant.id,
+                        ledger_id=ledger_id,
+                        service_account_id=account.id,
+                        number=number,
+                        label=f"Facture du {day.isoformat()}",
+                        recipient=account.holder_name,
+                        issue_date=day,
+                        due_date=day + timedelta(days=45),
+                        total_cents=1000,
+                        paid_cents=1000 if paid else 0,
+                        status=status,
+                    )
+                )
+            return numbers
     finally:
         await db.dispose()
 

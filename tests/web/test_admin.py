@@ -1000,10 +1000,10 @@ async def test_ledger_options_are_kept_encrypted_never_shown_and_tested(web, bac
             )
         url = f"/{slug}/admin/facturation/regies/regie"
         page = await web.get(url, headers=FR)
-        # the bank's options named in French, with the bank's own code beside
-        assert "Mode de capture (IMMEDIATE ou AUTHOR_CAPTURE) <code>capture_mode</code>" in (
-            unescape(page.text)
-        )
+        # the bank's options named in French, with the bank's own code as a hint
+        shown = unescape(page.text)
+        assert "Mode de capture (IMMEDIATE ou AUTHOR_CAPTURE)" in shown
+        assert "Nom dans la documentation de la banque : <code>capture_mode</code>" in shown
         assert "Capture Mode" not in page.text and "Client number" not in page.text
         form = {
             "name": "FACTURATION SERVICE SÉNIORS",

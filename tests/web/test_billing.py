@@ -131,7 +131,11 @@ async def test_invoice_pdf_is_a_real_pdf_of_the_invoice(web, backend):
     text_of_pdf = page.extract_text()
     assert "FACTURATION SERVICE SÉNIORS" in text_of_pdf and "17,06" in text_of_pdf
     assert "CCAS de Castres" in text_of_pdf  # the page footer
-    assert "auprès du CCAS de Castres" in " ".join(text_of_pdf.split())  # not « de CCAS »
+    words = " ".join(text_of_pdf.split())
+    assert "Auprès du CCAS de Castres" in words  # not « de CCAS »
+    # to whose order a cheque is made, and where to bring or send it (the tenant's address)
+    assert "Chèque à l'ordre de : Régie Service Séniors CCAS de Castres" in words
+    assert "Adresse : Espace Seniors — CCAS de Castres, 2 place de la République, 81100" in words
     # One family throughout, the footer included (it came out in a third font, DejaVu Serif).
     fonts = {
         str(font.get_object()["/BaseFont"]).split("+")[-1]

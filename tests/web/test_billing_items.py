@@ -312,6 +312,26 @@ async def test_a_new_tenant_creates_its_ledger_then_bills_its_items(web, backend
     assert "Créer une régie" not in dashboard and "Créer les services" not in dashboard
     again = await post_form(web, f"/{slug}/admin/facturation/regies", good, page=page.text)
     assert again.status_code == 400 and "déjà celui d'une régie" in unescape(again.text)
+    # its page names each bank as agents know it, eopayment's codes only as a hint
+    ledger_url = f"/{slug}/admin/facturation/regies/seniors"
+    ledger_page = unescape((await web.get(ledger_url, headers=FR)).text)
+    for name in ("Paybox (Verifone)", "PayFiP (DGFiP, Trésor public)", "Systempay ("):
+        assert f"Paramètres {name}" in ledger_page, name
+    assert "Paramètres payfip_ws" not in ledger_page
+    assert "Nom dans la documentation de la banque : <code>numcli</code>" in ledger_page
+    # the payee of its cheques, printed on its invoices
+    settings_form = {
+        "name": "FACTURATION SÉNIORS",
+        "merchant_label": "CCAS TEST",
+        "cheque_payee": "Régie du CCAS de Test",
+        "backend": "sandbox",
+        "online_payment": "oui",
+        "min_amount": "1,00",
+        "max_amount": "1000,00",
+    }
+    saved = await post_form(web, ledger_url, settings_form, page=ledger_page)
+    assert "La régie est enregistrée." in unescape(saved.text)
+    assert 'value="Régie du CCAS de Test"' in unescape(saved.text)
     # its items, then its run's confirmation counts them
     header = "ledger;service;reference;date;label;quantity;unit_price\n"
     row = "seniors;action-sociale;AS-1;02/03/2027;Portage de repas;5;8,53\n"
@@ -332,11 +352,14 @@ async def test_a_new_tenant_creates_its_ledger_then_bills_its_items(web, backend
     try:
         async with db.session(all_tenants=True) as session:
             rows = await session.execute(
-                select(Tenant.slug, Ledger.name)
+                select(Tenant.slug, Ledger.name, Ledger.cheque_payee)
                 .join(Tenant, Tenant.id == Ledger.tenant_id)
                 .where(Ledger.code == "seniors", Tenant.slug.in_(["ccas-castres", slug]))
             )
-            names = dict(rows.all())
+            names = {tenant: (name, payee) for tenant, name, payee in rows.all()}
     finally:
         await db.dispose()
-    assert names == {"ccas-castres": "FACTURATION SERVICE SÉNIORS", slug: "FACTURATION SÉNIORS"}
+    assert names == {
+        "ccas-castres": ("FACTURATION SERVICE SÉNIORS", "Régie Service Séniors CCAS de Castres"),
+        slug: ("FACTURATION SÉNIORS", "Régie du CCAS de Test"),
+    }

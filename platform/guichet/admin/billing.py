@@ -25,6 +25,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.forms import parse_date
+from guichet.accounts.models import ServiceAccount
 from guichet.accounts.web import AccountsContext, provide_ctx
 from guichet.admin.controllers import _SERVICE_CODE, _param, _text
 from guichet.billing.backends import REAL_BACKENDS, backend_for
@@ -49,7 +50,7 @@ from guichet.billing.models import (
     PaymentTransaction,
     TransactionStatus,
 )
-from guichet.billing.runs import RUN_TASK, create_run, period_label
+from guichet.billing.runs import PARIS, RUN_TASK, create_run, period_label
 from guichet.billing.services import refresh_status
 from guichet.i18n import N_, current_locale, format_money, ngettext
 from guichet.i18n import gettext as _
@@ -76,6 +77,8 @@ OFFLINE_METHODS = {
     "carte": N_("carte bancaire au guichet"),
 }
 METHOD_LABELS = {"online": N_("paiement en ligne"), **OFFLINE_METHODS}
+# the payments export's « mode » column: the codes of OFFLINE_METHODS, and « en_ligne »
+EXPORTED_METHODS = {"online": "en_ligne"}
 _PERIOD = re.compile(r"(19|20)\d\d-(0[1-9]|1[0-2])")
 MAX_ITEMS_FILE = 5 * 1024 * 1024
 _LEDGER_CODE = _SERVICE_CODE  # the same rule as a service's code
@@ -105,6 +108,13 @@ def _cents(text: str) -> int | None:
         return None
 
 
+# each bank as the agents choose it (the code, e.g. ``payfip_ws``, is what is stored)
+BANK_CHOICES = {
+    "sandbox": N_("Banque de démonstration (simulée, hors production)"),
+    "paybox": N_("Paybox (Verifone)"),
+    "payfip_ws": N_("PayFiP (DGFiP, Trésor public)"),
+    "systempayv2": N_("Systempay (Caisse d'Épargne, Banque Populaire)"),
+}
 # eopayment's captions of the options it leaves in English or as a bare name (the others
 # are in French already); the option's code is shown beside, as the bank's documents call it
 OPTION_LABELS = {
@@ -144,6 +154,7 @@ def ledger_values(ledger: Ledger) -> dict[str, Any]:
     return {
         "name": ledger.name,
         "merchant_label": ledger.merchant_label,
+        "cheque_payee": ledger.cheque_payee,
         "backend": ledger.backend,
         "online_payment": ledger.online_payment,
         "min_amount": f"{ledger.min_amount_cents / 100:.2f}".replace(".", ","),
@@ -711,16 +722,21 @@ class BillingAdminController(Controller):
         ]
         wanted = str(ctx.request.query_params.get("etat", ""))
         statement = (
-            select(Invoice, Ledger)
+            select(Invoice, Ledger, ServiceAccount.reference)
             .join(Ledger, Ledger.id == Invoice.ledger_id)
-            .where(Invoice.tenant_id == ctx.tenant.id)
+            .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+            .where(Invoice.tenant_id == ctx.tenant.id, ServiceAccount.tenant_id == ctx.tenant.id)
             .order_by(Invoice.issue_date.desc(), Invoice.number.desc())
             .limit(PAGE)
         )
-        for word in query.split()[:4]:
+        for word in query.split()[:4]:  # each word in the number, the file or the recipient
             pattern = f"%{word.replace('%', '').replace('_', '')}%"
             statement = statement.where(
-                or_(Invoice.number.ilike(pattern), Invoice.recipient.ilike(pattern))
+                or_(
+                    Invoice.number.ilike(pattern),
+                    ServiceAccount.reference.ilike(pattern),
+                    Invoice.recipient.ilike(pattern),
+                )
             )
         if wanted in {s.value for s in InvoiceStatus}:
             statement = statement.where(Invoice.status == InvoiceStatus(wanted))
@@ -1015,9 +1031,9 @@ class BillingAdminController(Controller):
                 .join(Ledger, Ledger.id == Invoice.ledger_id)
                 .where(
                     Payment.tenant_id == ctx.tenant.id,
-                    Payment.paid_at >= datetime.combine(start, time.min, tzinfo=UTC),
+                    Payment.paid_at >= datetime.combine(start, time.min, tzinfo=PARIS),
                     Payment.paid_at
-                    < datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC),
+                    < datetime.combine(end + timedelta(days=1), time.min, tzinfo=PARIS),
                 )
                 .order_by(Payment.paid_at)
             )
@@ -1030,12 +1046,12 @@ class BillingAdminController(Controller):
         for payment, invoice, ledger in rows:
             writer.writerow(
                 [
-                    payment.paid_at.date().isoformat(),
+                    payment.paid_at.astimezone(PARIS).date().isoformat(),
                     _cell(ledger.code),
                     _cell(invoice.number),
                     _cell(invoice.recipient),
                     f"{payment.amount_cents / 100:.2f}".replace(".", ","),
-                    payment.method,
+                    EXPORTED_METHODS.get(payment.method, payment.method),
                     _cell(payment.reference),
                 ]
             )
@@ -1061,9 +1077,9 @@ class BillingAdminController(Controller):
         return ledger
 
     def _backends(self, ctx: AccountsContext) -> list[tuple[str, str]]:
-        choices = [(k, k) for k in sorted(REAL_BACKENDS)]
+        choices = [(k, _(BANK_CHOICES[k])) for k in sorted(REAL_BACKENDS)]
         if not ctx.accounts.settings.is_production:
-            choices.insert(0, ("sandbox", _("sandbox (banque simulée, hors production)")))
+            choices.insert(0, ("sandbox", _(BANK_CHOICES["sandbox"])))
         return choices
 
     async def _ledger_page(
@@ -1087,6 +1103,7 @@ class BillingAdminController(Controller):
             errors=errors,
             backends=self._backends(ctx),
             parameters={kind: backend_parameters(kind) for kind in REAL_BACKENDS},
+            bank_names={kind: _(BANK_CHOICES[kind]) for kind in REAL_BACKENDS},
             stored=set(stored),
             unreadable=not readable,
             test=test,
@@ -1113,6 +1130,7 @@ class BillingAdminController(Controller):
         values: dict[str, Any] = {
             "name": _text(form, "name", 200),
             "merchant_label": _text(form, "merchant_label", 100),
+            "cheque_payee": _text(form, "cheque_payee", 200),
             "backend": _text(form, "backend", 30),
             "online_payment": form.get("online_payment") == "oui",
             "min_amount": _text(form, "min_amount", 12),
@@ -1146,6 +1164,7 @@ class BillingAdminController(Controller):
         )
         options.update(given)
         ledger.name, ledger.merchant_label = values["name"], values["merchant_label"]
+        ledger.cheque_payee = values["cheque_payee"]
         ledger.backend, ledger.online_payment = values["backend"], values["online_payment"]
         ledger.min_amount_cents, ledger.max_amount_cents = int(low or 0), int(high or 0)
         ledger.backend_options = encrypt_options(settings.web.secret_key, options)

@@ -18,10 +18,17 @@ from guichet.billing.crypto import decrypt_options
 from guichet.billing.models import Ledger
 from guichet.settings import Settings
 
-__all__ = ["SANDBOX_SITE_ID", "backend_for", "sandbox_secret"]
+__all__ = ["BANK_NAMES", "REAL_BACKENDS", "SANDBOX_SITE_ID", "backend_for", "sandbox_secret"]
 
 SANDBOX_SITE_ID = "12345678"
 REAL_BACKENDS = {"paybox", "payfip_ws", "systempayv2"}
+# the name a citizen or an agent knows each bank by (the sandbox imitates the guide's Paybox)
+BANK_NAMES = {
+    "sandbox": "Paybox",
+    "paybox": "Paybox",
+    "payfip_ws": "PayFiP",
+    "systempayv2": "Systempay",
+}
 # eopayment's sign() logs keys at DEBUG: its logger never goes below INFO (see web/logs.py).
 _eopayment_log = logging.getLogger("eopayment")
 

@@ -21,9 +21,12 @@ from guichet import metrics
 from guichet.accounts.forms import valid_email
 from guichet.accounts.models import Citizen, ServiceAccount
 from guichet.accounts.web import AccountsContext, private_page, provide_ctx, require_citizen
-from guichet.billing.models import InvoiceStatus, TransactionStatus
+from guichet.billing.backends import BANK_NAMES
+from guichet.billing.models import Invoice, InvoiceStatus, TransactionStatus
 from guichet.billing.pdf import content_digest, invoice_pdf, render_invoice_html
 from guichet.billing.services import (
+    HISTORY_SHOWN,
+    YEAR_SHOWN,
     BillingService,
     NotificationError,
     PaymentUnavailable,
@@ -62,6 +65,18 @@ def base_url(request: Request[Any, Any, Any], tenant: TenantSnapshot) -> str:
     return f"{origin}/{tenant.slug}"
 
 
+def _to_pay(invoice: Invoice) -> bool:
+    return invoice.status in (InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL)
+
+
+def _year(value: str | None) -> int | None:
+    """MES FACTURES' ``?annee=2024``: a year of four digits, else the page without it."""
+    if value and len(value) == 4 and value.isascii() and value.isdigit():
+        year = int(value)
+        return year if 2000 <= year <= 2100 else None
+    return None
+
+
 class BillingController(Controller):
     path = "/mon-espace/factures"
     dependencies = {"ctx": Provide(provide_ctx)}
@@ -78,27 +93,23 @@ class BillingController(Controller):
         if isinstance(guard, Response):
             return guard
         citizen, service = guard
-        rows = await service.invoices()
-        groups = []
-        for ledger, items in groupby(rows, key=lambda row: row[1].id):
-            entries = [invoice for invoice, _ledger in items]
-            ledger_obj = next(lg for inv, lg in rows if lg.id == ledger)
+        year = _year(ctx.request.query_params.get("annee"))
+        if year is not None:
+            return await self._year_page(ctx, citizen, service, year)
+        groups: list[dict[str, Any]] = []
+        for _ledger_id, items in groupby(await service.invoices(), key=lambda row: row[1].id):
+            entries = list(items)
+            history = [i for i, _lg, rank in entries if not _to_pay(i)]
             groups.append(
                 {
-                    "ledger": ledger_obj,
-                    "open": [
-                        i
-                        for i in entries
-                        if i.status in (InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL)
-                    ],
-                    "history": [
-                        i
-                        for i in entries
-                        if i.status not in (InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL)
-                    ],
+                    "ledger": entries[0][1],
+                    "open": [i for i, _lg, _rank in entries if _to_pay(i)],
+                    "history": history[:HISTORY_SHOWN],
+                    "more": len(history) > HISTORY_SHOWN,
                 }
             )
-        unpaid = sum(len(g["open"]) for g in groups)  # type: ignore[arg-type,misc]
+        unpaid, due_cents = await service.due()
+        more = any(group["more"] for group in groups)
         # no invoice yet: because no service is linked, or because none was issued yet?
         linked = bool(groups) or bool(await ctx.accounts.linked_accounts(citizen))
         return await private_page(
@@ -108,8 +119,33 @@ class BillingController(Controller):
             groups=groups,
             linked=linked,
             unpaid=unpaid,
+            due_cents=due_cents,
+            open_cut=unpaid > sum(len(group["open"]) for group in groups),
+            years=await service.years() if more else [],
             status_labels=STATUS_LABELS,
             page_title=_("MES FACTURES"),
+        )
+
+    async def _year_page(
+        self, ctx: AccountsContext, citizen: Citizen, service: BillingService, year: int
+    ) -> Response[Any]:
+        """Every invoice of one year, by ledger: where the history of MES FACTURES stops."""
+        rows = await service.invoices_of_year(year)
+        groups = []
+        for _ledger_id, items in groupby(rows, key=lambda row: row[1].id):
+            entries = list(items)
+            groups.append({"ledger": entries[0][1], "all": [i for i, _lg in entries]})
+        return await private_page(
+            ctx,
+            "billing/year.html",
+            citizen,
+            year=year,
+            groups=groups,
+            cut=len(rows) >= YEAR_SHOWN,
+            shown=YEAR_SHOWN,
+            years=await service.years(),
+            status_labels=STATUS_LABELS,
+            page_title=_("MES FACTURES — %(year)s", year=year),
         )
 
     @get("/{invoice_id:uuid}", name="billing:invoice")
@@ -140,6 +176,7 @@ class BillingController(Controller):
             status_code=status_code,
             view=view,
             blocker=payment_blocker(view.invoice, view.ledger),
+            bank=BANK_NAMES.get(view.ledger.backend),
             status_labels=STATUS_LABELS,
             errors=errors or {},
             email=email if email is not None else citizen.email,

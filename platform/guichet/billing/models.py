@@ -62,6 +62,8 @@ class Ledger(TimestampedBase, TenantOwned):
     number_prefix: Mapped[str] = mapped_column(String(10), default="")
     next_number: Mapped[int] = mapped_column(BigInteger, default=1)
     merchant_label: Mapped[str] = mapped_column(String(100), default="")  # "CCAS CASTRES VADS"
+    # « Chèque à l'ordre de … » on the invoices (empty: the invoices name no payee)
+    cheque_payee: Mapped[str] = mapped_column(String(200), default="", server_default="")
     backend: Mapped[str] = mapped_column(String(30), default="sandbox")
     backend_options: Mapped[str] = mapped_column(Text, default="")  # encrypted JSON
     online_payment: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -53,6 +53,7 @@ from guichet.web.templates import TemplateRenderer
 
 __all__ = [
     "ORPHAN_PART_AGE",
+    "PARIS",
     "RUN_TASK",
     "SWEEP_PARTS_TASK",
     "create_run",

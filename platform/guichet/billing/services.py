@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -36,6 +36,9 @@ from guichet.settings import Settings
 
 __all__ = [
     "ATTEMPT_TTL",
+    "HISTORY_SHOWN",
+    "OPEN_SHOWN",
+    "YEAR_SHOWN",
     "BillingService",
     "NotificationError",
     "PaymentUnavailable",
@@ -123,7 +126,70 @@ _MINE = (
         ServiceAccount.citizen_id == bindparam("citizen_id"),
     )
 )
-_MY_INVOICES = _MINE.order_by(Ledger.name, Invoice.issue_date.desc(), Invoice.number.desc())
+_OPEN = Invoice.status.in_([InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL])
+# MES FACTURES: every invoice to pay (up to OPEN_SHOWN) and, per ledger, the HISTORY_SHOWN
+# latest others, plus one to tell that there are more (a file billed every month for years
+# would otherwise make a page of thousands of lines)
+OPEN_SHOWN, HISTORY_SHOWN = 200, 24
+_RANKED = (
+    select(
+        Invoice.id,
+        func.row_number()
+        .over(
+            partition_by=(Invoice.ledger_id, _OPEN),
+            order_by=(Invoice.issue_date.desc(), Invoice.number.desc()),
+        )
+        .label("rank"),
+    )
+    .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+    .where(
+        Invoice.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.citizen_id == bindparam("citizen_id"),
+    )
+    .subquery()
+)
+_MY_INVOICES = (
+    select(Invoice, Ledger, _RANKED.c.rank)
+    .join(_RANKED, _RANKED.c.id == Invoice.id)
+    .join(Ledger, Ledger.id == Invoice.ledger_id)
+    .where(
+        Invoice.tenant_id == bindparam("tenant_id"),
+        (_RANKED.c.rank <= HISTORY_SHOWN + 1) | (_OPEN & (_RANKED.c.rank <= OPEN_SHOWN)),
+    )
+    .order_by(Ledger.name, Invoice.issue_date.desc(), Invoice.number.desc())
+)
+# what the citizen has to pay, all invoices counted
+_MY_DUE = (
+    select(func.count(), func.coalesce(func.sum(Invoice.total_cents - Invoice.paid_cents), 0))
+    .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+    .where(
+        Invoice.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.citizen_id == bindparam("citizen_id"),
+        _OPEN,
+    )
+)
+_YEAR = func.extract("year", Invoice.issue_date)
+_MY_YEARS = (
+    select(_YEAR)
+    .join(ServiceAccount, ServiceAccount.id == Invoice.service_account_id)
+    .where(
+        Invoice.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.tenant_id == bindparam("tenant_id"),
+        ServiceAccount.citizen_id == bindparam("citizen_id"),
+    )
+    .group_by(_YEAR)
+    .order_by(_YEAR.desc())
+)
+YEAR_SHOWN = 500
+_MY_YEAR = (
+    _MINE.where(
+        Invoice.issue_date >= bindparam("first_day"), Invoice.issue_date < bindparam("next_year")
+    )
+    .order_by(Ledger.name, Invoice.issue_date.desc(), Invoice.number.desc())
+    .limit(YEAR_SHOWN)
+)
 _MY_INVOICE = _MINE.where(Invoice.id == bindparam("invoice_id"))
 _LINES = (
     select(InvoiceLine)
@@ -166,8 +232,31 @@ class BillingService:
     def _mine_parameters(self) -> dict[str, Any]:
         return {"tenant_id": self.tenant_id, "citizen_id": self.citizen_id}
 
-    async def invoices(self) -> list[tuple[Invoice, Ledger]]:
+    async def invoices(self) -> list[tuple[Invoice, Ledger, int]]:
+        """(invoice, its ledger, its rank among the ledger's invoices to pay, or among the
+        others): all to pay up to OPEN_SHOWN, then HISTORY_SHOWN + 1 others per ledger, newest
+        first, by ledger name."""
         rows = await self.session.execute(_MY_INVOICES, self._mine_parameters)
+        return [(i, ledger, rank) for i, ledger, rank in rows.all()]
+
+    async def due(self) -> tuple[int, int]:
+        """(how many invoices are to pay, the sum still due in cents)."""
+        count, cents = (await self.session.execute(_MY_DUE, self._mine_parameters)).one()
+        return int(count), int(cents)
+
+    async def years(self) -> list[int]:
+        """The years the citizen has invoices of, newest first."""
+        rows = await self.session.execute(_MY_YEARS, self._mine_parameters)
+        return [int(year) for year in rows.scalars()]
+
+    async def invoices_of_year(self, year: int) -> list[tuple[Invoice, Ledger]]:
+        """Every invoice issued that year (at most YEAR_SHOWN), by ledger, newest first."""
+        parameters = {
+            **self._mine_parameters,
+            "first_day": date(year, 1, 1),
+            "next_year": date(year + 1, 1, 1),
+        }
+        rows = await self.session.execute(_MY_YEAR, parameters)
         return [(i, ledger) for i, ledger in rows.all()]
 
     async def get(self, invoice_id: uuid.UUID) -> InvoiceView | None:

@@ -498,6 +498,7 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
             "service",
             "number_prefix",
             "merchant_label",
+            "cheque_payee",
             "backend",
             "online_payment",
             "min_amount_cents",
@@ -512,6 +513,10 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
             continue
         if entry.get("service") not in codes:
             problems.append((f"{label}.service", "the code of a service of this file"))
+            continue
+        payee = entry.get("cheque_payee", "")
+        if not isinstance(payee, str) or len(payee) > 200 or "\n" in payee:
+            problems.append((f"{label}.cheque_payee", "one line of at most 200 characters"))
             continue
         if entry.get("backend", "sandbox") not in ("sandbox", "systempayv2", "paybox", "payfip_ws"):
             problems.append((f"{label}.backend", "sandbox, systempayv2, paybox or payfip_ws"))
@@ -550,12 +555,15 @@ def load_catalog(folder: Path, themes_dir: Path | None = None) -> TenantCatalog:
                 "service": entry["service"],
                 "number_prefix": str(entry.get("number_prefix", "")),
                 "merchant_label": str(entry.get("merchant_label", "")),
+                "cheque_payee": payee,
                 "backend": entry.get("backend", "sandbox"),
                 "online_payment": bool(entry.get("online_payment", True)),
                 "min_amount_cents": int(entry.get("min_amount_cents", 100)),
                 "max_amount_cents": int(entry.get("max_amount_cents", 1_000_000)),
                 "options_env": options_env,
                 "options": options,
+                # what an agent set on screen and the file leaves out is kept at the next apply
+                "stated": frozenset(entry) & allowed,
             }
         )
 
@@ -817,10 +825,21 @@ async def apply_catalog(
         }
         for spec in catalog.ledgers:
             values = {
-                k: v for k, v in spec.items() if k not in ("service", "options_env", "options")
+                k: v
+                for k, v in spec.items()
+                if k not in ("service", "options_env", "options", "stated")
             }
             values["service_id"] = service_ids[spec["service"]]
             ledger = existing_ledgers.get(spec["code"])
+            if ledger is not None:
+                # What an agent set in Facturation stays: a field the file leaves out, and any
+                # field while the file is the one applied last (`make run` applies it each time).
+                # The bank's options (below) follow the environment either way.
+                values = {
+                    k: v
+                    for k, v in values.items()
+                    if file_changed and (k in spec["stated"] or k == "service_id")
+                }
             if spec["options"] is not None:
                 values["backend_options"] = encrypt_options(secret_key, spec["options"])
             elif spec["backend"] != "sandbox" and (ledger is None or not ledger.backend_options):

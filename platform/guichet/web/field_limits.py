@@ -45,6 +45,7 @@ FIELD_LIMITS = {
     "news_title": 200,
     "terms_title": 200,
     "merchant_label": 100,
+    "cheque_payee": 200,
     "label": 200,
     "hint": 300,
     "key": 40,
