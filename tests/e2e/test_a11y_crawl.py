@@ -43,6 +43,9 @@ NOT_CRAWLED = {
     "/{tenant_slug}/demarches/{code}/recapitulatif": "after a form is filled in",
     "/{tenant_slug}/creer-mon-espace/{slug}": "the wizard's later steps (test_accounts_e2e)",
     "/{tenant_slug}/mon-espace/factures/paiement/{reference}": "the return from the bank",
+    "/{tenant_slug}/mon-espace/factures/paiement/{reference}/banque": (
+        "after PAYER LA FACTURE (axe-checked in test_billing_e2e)"
+    ),
     "/{tenant_slug}/admin/services/{code}/lettres": "a PDF",
     "/{tenant_slug}/mon-espace/photo": "an image",
 }

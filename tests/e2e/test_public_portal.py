@@ -117,3 +117,26 @@ def test_pages_work_without_javascript(live_server, browser):
     page.get_by_role("link", name="AIDE", exact=True).click()
     assert page.get_by_role("heading", name="AIDE", exact=True).is_visible()
     context.close()
+
+
+def test_a_double_click_sends_a_form_once(live_server, page):
+    """Many of our users double-click: a sign-in sent twice counted two failed attempts, a
+    captcha step sent twice answered that the check had expired. The browser now sends a form
+    once; a while later (a slow line, a second try) it sends it again. Counted by a listener
+    that runs after the page's own and keeps the browser from leaving the page."""
+    page.goto(f"{live_server}/ccas-castres/")
+    page.evaluate(
+        """() => {
+            window.sent = 0;
+            window.addEventListener("submit", (event) => {
+                if (!event.defaultPrevented) { window.sent += 1; }
+                event.preventDefault();
+            });
+        }"""
+    )
+    page.get_by_role("button", name="Connexion").dblclick()
+    page.get_by_role("button", name="Connexion").click()
+    assert page.evaluate("window.sent") == 1
+    page.wait_for_timeout(4500)
+    page.get_by_role("button", name="Connexion").click()
+    assert page.evaluate("window.sent") == 2

@@ -255,6 +255,11 @@ def test_cecile_dashboard_address_doctor_and_proof_of_address(live_server, page)
         expect(postcode).to_have_value("8110")
         expect(address_form(page).get_by_label("Nom de la voie")).to_have_value(new_street)
         expect(page.get_by_role("alert")).to_contain_text("Code postal")
+        # the keyboard starts at the errors (it went back to the top of the page), and the
+        # next Tab is the link to the field to correct
+        expect(page.locator("#erreurs")).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(page.locator("#erreurs a").first).to_be_focused()
         assert_no_axe_violation(page)
 
         save_street(page, new_street)

@@ -208,6 +208,8 @@ async def start_payment(web: Any, invoice_id: Any, email: str = "payeur@exemple.
         data={"_csrf_token": csrf(page), "email": email},
     )
     assert response.status_code == 200, unescape(response.text)[:3000]
+    # the page that goes on to the bank has an address of its own (Back from the bank)
+    assert re.search(r"/mon-espace/factures/paiement/[0-9A-F]+/banque$", str(response.url))
     return bank_form(response.text)
 
 

@@ -139,3 +139,19 @@ def test_a_number_field_keeps_to_its_limits(typed, message):
         assert errors == {} and values["f"] == "3"
     else:
         assert message in errors["f"] and values["f"]
+
+
+def test_a_birth_dates_example_is_not_today():
+    """A tester read « Date de naissance — par exemple 07/12/2026 »: a birth date's hint and
+    message give a date of birth, other dates today's."""
+    from datetime import date
+
+    from guichet.procedures.forms import date_example
+
+    today = date.today().strftime("%d/%m/%Y")
+    birth = field("date", label="Date de naissance de la personne")
+    assert date_example(birth) == "21/03/1948"
+    assert date_example(field("date", label="Né(e) le", prefill="birth_date")) == "21/03/1948"
+    assert date_example(field("date", label="Date souhaitée")) == today
+    _values, errors = clean_answers([birth], {"f": "32/13/1948"})
+    assert errors["f"].endswith("par exemple 21/03/1948.")

@@ -347,14 +347,27 @@ async def test_paperless_opt_in_and_out_keeps_the_consent_date(web, backend):
     page = await web.get("/ccas-castres/mon-espace/factures/adhesion", headers=FR)
     assert "Non adhérent" in text(page) and "Action sociale" in text(page)
     account = re.search(r'name="account" value="([^"]+)"', page.text).group(1)
-    await post_form(
+    page = await post_form(
         web,
         "/ccas-castres/mon-espace/factures/adhesion",
         {"account": account, "paperless": "yes", "email": email},
         page=page.text,
     )
-    page = await web.get("/ccas-castres/mon-espace/factures/adhesion", headers=FR)
     assert "Adhérent" in text(page) and "depuis le" in text(page)
+    # the button says what it does, and so does the message after it
+    assert "recevoir de nouveau mes factures par courrier" in text(page)
+    assert (
+        "C'est fait : les factures du service Action sociale vous seront envoyées par courriel "
+        f"à {email}, et plus par courrier."
+    ) in text(page)
+    back = await post_form(
+        web,
+        "/ccas-castres/mon-espace/factures/adhesion",
+        {"account": account, "paperless": "no", "email": email},
+        page=page.text,
+    )
+    assert "Non adhérent" in text(back)
+    assert "vous seront de nouveau envoyées par courrier." in text(back)
     history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
     assert "Adhésion à la facture en ligne modifiée" in history
 
@@ -562,10 +575,13 @@ async def test_a_broken_bank_configuration_gives_a_clear_page_and_keeps_the_emai
     finally:
         await db.dispose()
     page = (await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}", headers=FR)).text
+    # the helper's attempt is still open: the page says so, and its form starts another
+    assert "Un paiement de cette facture a été commencé" in unescape(page)
+    assert '<input type="hidden" name="again" value="oui">' in page
     response = await web.post(
         f"/ccas-castres/mon-espace/factures/{invoice_id}/payer",
         headers=FR,
-        data={"_csrf_token": csrf(page), "email": "tape@exemple.fr"},
+        data={"_csrf_token": csrf(page), "email": "tape@exemple.fr", "again": "oui"},
     )
     assert response.status_code == 503
     assert "Le paiement en ligne est momentanément indisponible" in text(response)

@@ -60,10 +60,16 @@ async def test_form_is_prefilled_and_errors_keep_what_was_typed(web, backend):
     assert response.status_code == 400
     page = text(response)
     assert "Date invalide" in page and "Numéro invalide" in page
-    # the example is a date of now, not a birth date from the last century
+    # a birth date's example is a birth date (it was today's date: a tester's walk); the
+    # other date fields' example is a date of now, not one from the last century
     from datetime import date
 
-    assert f"par exemple {date.today():%d/%m/%Y}" in page and "21/03/1948" not in page
+    assert (
+        "Date de naissance : Date invalide : écrivez-la sous la forme jj/mm/aaaa, "
+        "par exemple 21/03/1948." in page
+    )
+    start = page.index('<label for="f-date_debut">')
+    assert f"par exemple {date.today():%d/%m/%Y}" in page[start : start + 600]
     assert "Choisissez une valeur dans la liste." in page
     assert "Joignez ce document" in page  # the tax notice is required
     assert 'value="31/02/1948"' in page and 'value="Digicode 1234"' not in page

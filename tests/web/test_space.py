@@ -92,6 +92,8 @@ async def test_contact_details_change_with_the_wizard_rules_and_history(web, bac
         {
             "section": "adresse",
             "street_name": "rue Émile Zola",
+            "building": "B",
+            "apartment": "12",
             "postcode": "81100",
             "city": "Castres",
             "country": "FR",
@@ -99,6 +101,7 @@ async def test_contact_details_change_with_the_wizard_rules_and_history(web, bac
     )
     home = text(await web.get("/ccas-castres/mon-espace", headers=FR))
     assert "rue Émile Zola" in home
+    assert "<li>bâtiment B, appartement 12</li>" in home  # a tester missed her apartment
     history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
     assert "Modification des coordonnées" in history and "rue Émile Zola" in history
     bad = await post_form(

@@ -72,6 +72,7 @@ EVENT_LABELS = {
     "document_removed": N_("Suppression d'une pièce justificative"),
     "data_exported": N_("Téléchargement de mes données"),
     "payment_started": N_("Paiement en ligne commencé"),
+    "request_sent": N_("Envoi d'une demande"),
     "paperless_changed": N_("Adhésion à la facture en ligne modifiée"),
     "deleted": N_("Suppression de l'espace"),
     "staff_verrouiller": N_("Espace verrouillé par nos services"),
@@ -183,6 +184,8 @@ def history_lines(
         return [str(detail["to"])]
     if kind == "service_linked" and "reference" in detail:
         return [_("Dossier %(reference)s", reference=detail["reference"])]
+    if kind == "request_sent" and "reference" in detail:
+        return [_("Demande %(reference)s", reference=detail["reference"])]
     return []
 
 

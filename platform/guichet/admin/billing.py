@@ -21,7 +21,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from guichet.accounts.forms import parse_date
@@ -76,9 +76,32 @@ OFFLINE_METHODS = {
     "virement": N_("virement"),
     "carte": N_("carte bancaire au guichet"),
 }
-METHOD_LABELS = {"online": N_("paiement en ligne"), **OFFLINE_METHODS}
-# the payments export's « mode » column: the codes of OFFLINE_METHODS, and « en_ligne »
+PAST_DAY = N_("Date invalide : écrivez-la comme 21/03/2026 (pas dans le futur).")
+# giving back what was paid beyond an invoice's amount: a payment of a negative amount
+REFUND_METHODS = {
+    "remb_virement": N_("par virement"),
+    "remb_cheque": N_("par chèque"),
+    "remb_banque": N_("en annulant le paiement en ligne, depuis l'espace de la banque"),
+}
+METHOD_LABELS = {
+    "online": N_("paiement en ligne"),
+    **OFFLINE_METHODS,
+    "remb_virement": N_("remboursement par virement"),
+    "remb_cheque": N_("remboursement par chèque"),
+    "remb_banque": N_("remboursement par la banque"),
+}
+# the payments export's « mode » column: the codes of OFFLINE_METHODS and REFUND_METHODS,
+# and « en_ligne »
 EXPORTED_METHODS = {"online": "en_ligne"}
+# the invoices search's « payée en trop »: what was paid beyond what is owed, to give back
+OVERPAID = "trop_percu"
+_OVERPAID_WHERE = or_(
+    Invoice.paid_cents > Invoice.total_cents,
+    and_(
+        Invoice.status.in_([InvoiceStatus.CANCELLED, InvoiceStatus.DIRECT_DEBIT]),
+        Invoice.paid_cents > 0,
+    ),
+)
 _PERIOD = re.compile(r"(19|20)\d\d-(0[1-9]|1[0-2])")
 MAX_ITEMS_FILE = 5 * 1024 * 1024
 _LEDGER_CODE = _SERVICE_CODE  # the same rule as a service's code
@@ -328,6 +351,11 @@ class BillingAdminController(Controller):
                 .limit(24)
             )
         ).all()
+        overpaid = await ctx.db.scalar(
+            select(func.count())
+            .select_from(Invoice)
+            .where(Invoice.tenant_id == ctx.tenant.id, _OVERPAID_WHERE)
+        )
         runs = list(
             (
                 await ctx.db.execute(
@@ -345,6 +373,7 @@ class BillingAdminController(Controller):
             staff,
             status_code=status_code,
             ledgers=[(ledger.code, ledger.name) for ledger in ledgers],
+            overpaid=overpaid,
             runs=runs,
             period_label=period_label,
             # the launch form: last month unless something was typed
@@ -740,6 +769,8 @@ class BillingAdminController(Controller):
             )
         if wanted in {s.value for s in InvoiceStatus}:
             statement = statement.where(Invoice.status == InvoiceStatus(wanted))
+        elif wanted == OVERPAID:
+            statement = statement.where(_OVERPAID_WHERE)
         rows = list((await ctx.db.execute(statement)).all())
         return await staff_page(
             ctx,
@@ -748,7 +779,10 @@ class BillingAdminController(Controller):
             rows=rows,
             query=query,
             wanted=wanted,
-            statuses=[(s.value, _(label)) for s, label in INVOICE_STATUS_LABELS.items()],
+            statuses=[
+                *((s.value, _(label)) for s, label in INVOICE_STATUS_LABELS.items()),
+                (OVERPAID, _("payée en trop, à rembourser")),
+            ],
             status_labels=INVOICE_STATUS_LABELS,
             limit=PAGE,
             page_title=_("Factures"),
@@ -811,6 +845,7 @@ class BillingAdminController(Controller):
             ledger=ledger,
             payments=payments,
             methods=[(k, _(v)) for k, v in OFFLINE_METHODS.items()],
+            refund_methods=[(k, _(v)) for k, v in REFUND_METHODS.items()],
             once=uuid.uuid4().hex,
             method_labels=METHOD_LABELS,
             status_labels=INVOICE_STATUS_LABELS,
@@ -829,22 +864,36 @@ class BillingAdminController(Controller):
             "amount": f"{invoice.amount_due_cents / 100:.2f}".replace(".", ","),
             "paid_on": date.today().strftime("%d/%m/%Y"),
             "method": "cheque",
+            "refund_amount": f"{invoice.excess_cents / 100:.2f}".replace(".", ","),
+            "refunded_on": date.today().strftime("%d/%m/%Y"),
         }
         return await self._invoice_page(ctx, staff, invoice, ledger, values, {})
+
+    async def _counter_form(
+        self, ctx: AccountsContext, invoice_id: uuid.UUID, already: str
+    ) -> Response[Any] | tuple[StaffUser, Invoice, Ledger, Any]:
+        """(the agent, the invoice locked, its ledger, the form) of a payment or refund typed
+        at the counter, or where to go: sign in first, or the same form sent twice (a double
+        click), said with ``already``."""
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        invoice, ledger = await self._invoice(ctx, invoice_id, lock=True)
+        form = await ctx.request.form()
+        if not self._first_use(ctx, form):
+            ctx.flash(already, "info")
+            return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
+        return staff, invoice, ledger, form
 
     @post("/factures/{invoice_id:uuid}/reglement", name="admin:invoice_payment")
     async def record_payment(
         self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         """A payment received at the counter (cash, cheque, transfer, card)."""
-        staff = await require_staff(ctx, "billing")
-        if not isinstance(staff, StaffUser):
-            return staff
-        invoice, ledger = await self._invoice(ctx, invoice_id, lock=True)
-        form = await ctx.request.form()
-        if not self._first_use(ctx, form):  # the same form sent twice (a double click)
-            ctx.flash(_("Ce règlement est déjà enregistré."), "info")
-            return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
+        opened = await self._counter_form(ctx, invoice_id, _("Ce règlement est déjà enregistré."))
+        if isinstance(opened, Response):
+            return opened
+        staff, invoice, ledger, form = opened
         values = {
             "amount": _text(form, "amount", 20),
             "paid_on": _text(form, "paid_on", 20),
@@ -864,9 +913,7 @@ class BillingAdminController(Controller):
                 due=f"{invoice.amount_due_cents / 100:.2f} €".replace(".", ","),
             )
         if paid_on is None or paid_on > date.today() or paid_on.year < 2000:
-            errors["paid_on"] = _(
-                "Date invalide : écrivez-la comme 21/03/2026 (pas dans le futur)."
-            )
+            errors["paid_on"] = _(PAST_DAY)
         if values["method"] not in OFFLINE_METHODS:
             errors["method"] = _("Choisissez le mode de paiement dans la liste.")
         if errors or cents is None or paid_on is None:
@@ -893,6 +940,67 @@ class BillingAdminController(Controller):
         )
         await ctx.db.commit()
         ctx.flash(_("Le règlement est enregistré."), "success")
+        return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
+
+    @post("/factures/{invoice_id:uuid}/remboursement", name="admin:invoice_refund")
+    async def record_refund(
+        self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        """What was paid beyond the invoice's amount, given back: a payment of a negative
+        amount, never more than the excess (it shows in the payments export)."""
+        opened = await self._counter_form(
+            ctx, invoice_id, _("Ce remboursement est déjà enregistré.")
+        )
+        if isinstance(opened, Response):
+            return opened
+        staff, invoice, ledger, form = opened
+        values = {
+            "refund_amount": _text(form, "refund_amount", 20),
+            "refunded_on": _text(form, "refunded_on", 20),
+            "refund_method": _text(form, "refund_method", 20),
+            "refund_reference": _text(form, "refund_reference", 100),
+        }
+        errors: dict[str, str] = {}
+        cents = _cents(values["refund_amount"])
+        refunded_on = parse_date(values["refunded_on"])
+        if invoice.excess_cents <= 0:
+            errors["refund_amount"] = _("Rien n'a été payé en trop sur cette facture.")
+        elif cents is None or cents <= 0:
+            errors["refund_amount"] = _("Un montant en euros, par exemple 8,53.")
+        elif cents > invoice.excess_cents:
+            errors["refund_amount"] = _(
+                "Plus que ce qui a été payé en trop (%(excess)s).",
+                excess=f"{invoice.excess_cents / 100:.2f} €".replace(".", ","),
+            )
+        if refunded_on is None or refunded_on > date.today() or refunded_on.year < 2000:
+            errors["refunded_on"] = _(PAST_DAY)
+        if values["refund_method"] not in REFUND_METHODS:
+            errors["refund_method"] = _("Choisissez le mode de remboursement dans la liste.")
+        if errors or cents is None or refunded_on is None:
+            return await self._invoice_page(
+                ctx, staff, invoice, ledger, values, errors, status_code=400
+            )
+        ctx.db.add(
+            Payment(
+                tenant_id=ctx.tenant.id,
+                invoice_id=invoice.id,
+                amount_cents=-cents,
+                method=values["refund_method"],
+                paid_at=datetime.combine(refunded_on, time(12, 0), tzinfo=UTC),
+                reference=values["refund_reference"],
+            )
+        )
+        invoice.paid_cents -= cents  # the row is locked: no other change in between
+        refresh_status(invoice)
+        staff_audit(
+            ctx,
+            staff,
+            "billing.refund_recorded",
+            invoice.number,
+            {"amount_cents": cents, "method": values["refund_method"]},
+        )
+        await ctx.db.commit()
+        ctx.flash(_("Le remboursement est enregistré."), "success")
         return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
 
     @post("/factures/{invoice_id:uuid}/annulation", name="admin:invoice_cancel")

@@ -75,6 +75,7 @@ ACTION_LABELS = {
     "billing.run_launched": N_("Facturation lancée"),
     "billing.invoice_cancelled": N_("Facture annulée par un avoir"),
     "billing.payment_recorded": N_("Règlement enregistré au guichet"),
+    "billing.refund_recorded": N_("Remboursement d'un trop-perçu enregistré"),
     "billing.payments_exported": N_("Paiements exportés"),
     "billing.items_imported": N_("Prestations importées"),
     "billing.invoices_imported": N_("Factures importées"),

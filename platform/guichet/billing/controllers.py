@@ -4,6 +4,7 @@ opt-in; and the bank's side: the return page and the notification endpoint."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -169,13 +170,22 @@ class BillingController(Controller):
         email: str | None = None,
         unavailable: bool = False,
     ) -> Response[Any]:
+        blocker = payment_blocker(view.invoice, view.ledger)
+        pending = (
+            None
+            if blocker
+            else await BillingService(ctx.db, ctx.tenant.id, citizen.id).pending_attempt(
+                view.invoice.id
+            )
+        )
         return await private_page(
             ctx,
             "billing/invoice.html",
             citizen,
             status_code=status_code,
             view=view,
-            blocker=payment_blocker(view.invoice, view.ledger),
+            blocker=blocker,
+            pending=pending,
             bank=BANK_NAMES.get(view.ledger.backend),
             status_labels=STATUS_LABELS,
             errors=errors or {},
@@ -208,8 +218,12 @@ class BillingController(Controller):
         blocker = payment_blocker(view.invoice, view.ledger)
         if blocker:
             return await self._invoice_page(ctx, citizen, view, 400, email=email)
+        if form.get("again") != "oui" and await service.pending_attempt(view.invoice.id):
+            # a payment begun in another window or on another device may still be paid there:
+            # say so, and start another only once the citizen has read it
+            return await self._invoice_page(ctx, citizen, view, 409, email=email)
         try:
-            transaction, bank_form = await service.start_payment(
+            transaction, _bank_form = await service.start_payment(
                 view,
                 email,
                 ctx.request.app.state.services.settings,
@@ -229,12 +243,45 @@ class BillingController(Controller):
             ctx.ip,
         )
         await ctx.commit()
+        # the page that goes on to the bank has its own address: Back from the bank finds it
+        return await ctx.redirect(f"/mon-espace/factures/paiement/{transaction.reference}/banque")
+
+    async def _attempt(
+        self, ctx: AccountsContext, reference: str
+    ) -> Response[Any] | tuple[Citizen, Any, Invoice]:
+        """(the citizen, their payment attempt of this reference, its invoice); 404 for
+        anyone else's."""
+        guard = await self._guard(ctx)
+        if isinstance(guard, Response):
+            return guard
+        citizen, service = guard
+        found = await service.transaction(reference[:40])
+        if found is None:
+            raise NotFoundException()
+        return citizen, found[0], found[1]
+
+    @get("/paiement/{reference:str}/banque", name="billing:bank")
+    async def bank(self, ctx: AccountsContext, reference: FromPath[str]) -> Response[Any]:
+        """« Paiement sécurisé »: the bank's form, while the attempt can still be paid."""
+        found = await self._attempt(ctx, reference)
+        if isinstance(found, Response):
+            return found
+        citizen, transaction, invoice = found
+        expires = transaction.expires_at
+        if expires.tzinfo is None:  # SQLite gives it back naive
+            expires = expires.replace(tzinfo=UTC)
+        if (
+            transaction.status != TransactionStatus.PENDING
+            or not transaction.bank_form
+            or expires <= datetime.now(UTC)
+        ):  # answered, or too old to pay: where it stands
+            return await ctx.redirect(f"/mon-espace/factures/paiement/{transaction.reference}")
         return await private_page(
             ctx,
             "billing/redirect.html",
             citizen,
-            form=bank_form,
-            view=view,
+            form=json.loads(transaction.bank_form),
+            invoice=invoice,
             transaction=transaction,
             page_title=_("Paiement sécurisé"),
         )
@@ -289,7 +336,7 @@ class BillingController(Controller):
         _citizen, service = guard
         view = await service.get(invoice_id)
         payment = next((p for p in view.payments if p.id == payment_id), None) if view else None
-        if view is None or payment is None:
+        if view is None or payment is None or payment.amount_cents <= 0:  # a refund has none
             raise NotFoundException()
         services = ctx.request.app.state.services
         from guichet.billing.pdf import tenant_logo
@@ -381,19 +428,29 @@ class BillingController(Controller):
             ctx.ip,
         )
         await ctx.commit()
-        ctx.flash(_("Votre choix est enregistré."), "success")
+        service_name = next(s.name for a, s in accounts if a.id == account_id)
+        if wanted:
+            done = _(
+                "C'est fait : les factures du service %(service)s vous seront envoyées par "
+                "courriel à %(email)s, et plus par courrier.",
+                service=service_name,
+                email=email,
+            )
+        else:
+            done = _(
+                "C'est fait : les factures du service %(service)s vous seront de nouveau "
+                "envoyées par courrier.",
+                service=service_name,
+            )
+        ctx.flash(done, "success")
         return await ctx.redirect("/mon-espace/factures/adhesion")
 
     @get("/paiement/{reference:str}", name="billing:return")
     async def payment_return(self, ctx: AccountsContext, reference: FromPath[str]) -> Response[Any]:
-        guard = await self._guard(ctx)
-        if isinstance(guard, Response):
-            return guard
-        citizen, service = guard
-        found = await service.transaction(reference[:40])
-        if found is None:
-            raise NotFoundException()
-        transaction, invoice = found
+        found = await self._attempt(ctx, reference)
+        if isinstance(found, Response):
+            return found
+        citizen, transaction, invoice = found
         pending = transaction.status == TransactionStatus.PENDING
         return await private_page(
             ctx,

@@ -125,6 +125,15 @@ class Invoice(TimestampedBase, TenantOwned):
             return 0
         return max(0, self.total_cents - self.paid_cents)
 
+    @property
+    def excess_cents(self) -> int:
+        """What was paid beyond what was owed, to give back: an invoice paid online twice
+        (two windows, two devices), or paid after it was cancelled or debited. The bank's
+        money is always recorded; this says how much of it is to refund."""
+        if self.status in (InvoiceStatus.CANCELLED, InvoiceStatus.DIRECT_DEBIT):
+            return max(0, self.paid_cents)
+        return max(0, self.paid_cents - self.total_cents)
+
 
 class InvoiceLine(TimestampedBase, TenantOwned):
     __tablename__ = "invoice_line"
@@ -173,6 +182,9 @@ class PaymentTransaction(TimestampedBase, TenantOwned):
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     bank_status: Mapped[str] = mapped_column(Text, default="")
     notifications: Mapped[list[dict[str, Any]]] = mapped_column(JsonB, default=list)
+    # the form that sends the browser to the bank (JSON: url, method, fields), so that the page
+    # holding it has an address of its own: the browser's Back from the bank comes back to it
+    bank_form: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class Payment(TimestampedBase, TenantOwned):

@@ -8,6 +8,7 @@ expired) is recorded, applied and flagged for the agents — money the bank took
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -206,6 +207,17 @@ _PAYMENTS = (
     )
     .order_by(Payment.paid_at)
 )
+_PENDING = (
+    select(PaymentTransaction)
+    .where(
+        PaymentTransaction.tenant_id == bindparam("tenant_id"),
+        PaymentTransaction.invoice_id == bindparam("invoice_id"),
+        PaymentTransaction.status == TransactionStatus.PENDING,
+        PaymentTransaction.expires_at > bindparam("now"),
+    )
+    .order_by(PaymentTransaction.created_at.desc())
+    .limit(1)
+)
 _MY_ACCOUNTS = select(ServiceAccount).where(
     ServiceAccount.tenant_id == bindparam("tenant_id"),
     ServiceAccount.citizen_id == bindparam("citizen_id"),
@@ -304,8 +316,25 @@ class BillingService:
             )
         except Exception as exc:  # unreadable options, a backend refusing its configuration…
             raise PaymentUnavailable(f"{type(exc).__name__}: {exc}"[:300]) from exc
+        transaction.bank_form = json.dumps(
+            {
+                "url": form.url,
+                "method": form.method,
+                "fields": [{"name": f["name"], "value": str(f["value"])} for f in form.fields],
+            }
+        )
         self.session.add(transaction)
         return transaction, form
+
+    async def pending_attempt(self, invoice_id: uuid.UUID) -> PaymentTransaction | None:
+        """The latest attempt to pay this invoice that the bank has not answered yet and that
+        can still be paid (another window, another device): paying again would pay twice."""
+        return (
+            await self.session.execute(
+                _PENDING,
+                {"tenant_id": self.tenant_id, "invoice_id": invoice_id, "now": now()},
+            )
+        ).scalar()
 
     async def transaction(self, reference: str) -> tuple[PaymentTransaction, Invoice] | None:
         row = (

@@ -35,7 +35,7 @@ from guichet.documents.models import DocumentKind
 from guichet.documents.services import DocumentError, DocumentService
 from guichet.i18n import gettext as _
 from guichet.notifications.services import enqueue_delivery
-from guichet.procedures.forms import _CONTROL, clean_answers
+from guichet.procedures.forms import _CONTROL, clean_answers, date_example
 from guichet.procedures.models import Procedure, ProcedureRequest, RequestStatus
 from guichet.procedures.services import (
     MAX_MESSAGE,
@@ -314,6 +314,7 @@ class ProceduresController(Controller):
         status_code: int = 200,
         **context: Any,
     ) -> Response[Any]:
+        context.setdefault("date_example", date_example)
         if citizen is not None:
             return await private_page(ctx, template, citizen, status_code=status_code, **context)
         response = render_page(

@@ -102,7 +102,7 @@ def _clean_field(
         if parsed is None or not 1900 <= parsed.year <= 2100:
             errors[key] = _(
                 "Date invalide : écrivez-la sous la forme jj/mm/aaaa, par exemple %(example)s.",
-                example=date.today().strftime("%d/%m/%Y"),
+                example=date_example(spec),
             )
         else:
             values[key] = parsed.isoformat()
@@ -137,6 +137,14 @@ def _clean_field(
             values[key] = str(uuid.UUID(text))
         except ValueError:
             errors[key] = _("Choisissez un document dans la liste.")
+
+
+def date_example(spec: dict[str, Any]) -> str:
+    """The date a date field's hint gives as an example: today, but not for a birth date (a
+    tester found « Date de naissance … par exemple 07/12/2026 »)."""
+    if spec.get("prefill") == "birth_date" or "naissance" in str(spec.get("label", "")).lower():
+        return "21/03/1948"
+    return date.today().strftime("%d/%m/%Y")
 
 
 def clean_answers(fields: list[dict[str, Any]], raw: Any) -> tuple[dict[str, Any], dict[str, str]]:
