@@ -279,6 +279,27 @@ async def test_refused_and_cancelled_payments_leave_the_invoice_unpaid(web, back
         "paiement refusé par la banque",
     ):
         assert f"Facture {number} : 8,53\xa0€ — {outcome}" in history, history
+    # left at the bank past its time: « non terminé », before the reconciliation runs too
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            await session.execute(
+                update(PaymentTransaction)
+                .where(
+                    PaymentTransaction.invoice_id == invoice_id,
+                    PaymentTransaction.status == "pending",
+                )
+                .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+            )
+    finally:
+        await db.dispose()
+    history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
+    assert f"Facture {number} : 8,53\xa0€ — paiement non terminé" in history
+    assert "en attente de la réponse de la banque" not in history
 
 
 @pytest.mark.parametrize(

@@ -221,6 +221,18 @@ async def test_contacts_add_change_remove(web, backend):
         web, f"/ccas-castres/mon-espace/contacts/{contact_id}/supprimer", {}, page=confirm.text
     )
     assert "Bonnafous" not in text(await web.get("/ccas-castres/mon-espace/contacts/", headers=FR))
+    # the browser's Back to the confirmation, or a second click: said, on her contacts
+    gone = f"/ccas-castres/mon-espace/contacts/{contact_id}/supprimer"
+    for again in (
+        await web.get(gone, headers=FR),
+        await post_form(web, gone, {}, page=confirm.text),
+    ):
+        assert str(again.url).endswith("/mon-espace/contacts")
+        assert "Ce contact a déjà été supprimé." in text(again)
+    # anyone else is not told a contact of that number was there
+    web.cookies.clear()
+    await new_citizen(web, backend.settings)
+    assert (await web.get(gone, headers=FR)).status_code == 404
 
 
 async def test_documents_upload_download_rename_replace_delete(web, backend):

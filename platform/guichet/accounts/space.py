@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
@@ -120,6 +120,10 @@ PAYMENT_OUTCOMES = {
     "expired": N_("paiement non terminé"),
     "error": N_("paiement non abouti (erreur de la banque)"),
 }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite gives it naive
 
 
 def field_labels() -> dict[str, str]:
@@ -412,12 +416,24 @@ class SpaceController(Controller):
         outcomes: dict[str, str] = {}
         if references:
             rows = await ctx.db.execute(
-                select(PaymentTransaction.reference, PaymentTransaction.status).where(
+                select(
+                    PaymentTransaction.reference,
+                    PaymentTransaction.status,
+                    PaymentTransaction.expires_at,
+                ).where(
                     PaymentTransaction.tenant_id == ctx.tenant.id,
                     PaymentTransaction.reference.in_(references),
                 )
             )
-            outcomes = {reference: str(status) for reference, status in rows.all()}
+            moment = datetime.now(UTC)
+            # an attempt left at the bank is « non terminé » once its time is over, even
+            # before the reconciliation marks it so (it said « en attente » for hours)
+            outcomes = {
+                reference: "expired"
+                if str(status) == "pending" and _utc(expires) <= moment
+                else str(status)
+                for reference, status, expires in rows.all()
+            }
         locale, labels = i18n.current_locale(), field_labels()
         rows_shown = []
         for event in events:

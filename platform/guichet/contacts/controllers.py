@@ -9,9 +9,10 @@ from litestar import Controller, Response, get, post
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
+from sqlalchemy import select
 
 from guichet.accounts.forms import CIVILITIES
-from guichet.accounts.models import Citizen
+from guichet.accounts.models import Citizen, CitizenEvent
 from guichet.accounts.web import AccountsContext, private_page, provide_ctx, require_citizen
 from guichet.contacts.models import ContactKind
 from guichet.contacts.services import KIND_LABELS, ContactService, clean_contact_form
@@ -117,6 +118,24 @@ class ContactsController(Controller):
         ctx.flash(_("Le contact a été ajouté."), "success")
         return await ctx.redirect("/mon-espace/contacts")
 
+    async def _gone(
+        self, ctx: AccountsContext, citizen: Citizen, contact_id: uuid.UUID
+    ) -> Response[Any]:
+        """A contact that is not there: removed by this citizen (the browser's Back after
+        « Oui, supprimer », a second click) is said so on their contacts; anyone else's, or one
+        that never was, is not found."""
+        removed = await ctx.db.scalars(
+            select(CitizenEvent.detail).where(
+                CitizenEvent.tenant_id == ctx.tenant.id,
+                CitizenEvent.citizen_id == citizen.id,
+                CitizenEvent.kind == "contact_removed",
+            )
+        )
+        if not any(detail.get("contact_id") == str(contact_id) for detail in removed):
+            raise NotFoundException()
+        ctx.flash(_("Ce contact a déjà été supprimé."), "info")
+        return await ctx.redirect("/mon-espace/contacts")
+
     @get("/{contact_id:uuid}", name="contacts:edit")
     async def edit(self, ctx: AccountsContext, contact_id: FromPath[uuid.UUID]) -> Response[Any]:
         guard = await self._guard(ctx)
@@ -125,7 +144,7 @@ class ContactsController(Controller):
         citizen, service = guard
         contact = await service.get(contact_id)
         if contact is None:
-            raise NotFoundException()
+            return await self._gone(ctx, citizen, contact_id)
         values = {name: str(getattr(contact, name) or "") for name in LABELS}
         values["kind"] = contact.kind.value
         return await private_page(
@@ -147,7 +166,7 @@ class ContactsController(Controller):
         citizen, service = guard
         contact = await service.get(contact_id)
         if contact is None:
-            raise NotFoundException()
+            return await self._gone(ctx, citizen, contact_id)
         values, errors = clean_contact_form(await ctx.request.form())
         if errors:
             return await private_page(
@@ -177,7 +196,7 @@ class ContactsController(Controller):
         citizen, service = guard
         contact = await service.get(contact_id)
         if contact is None:
-            raise NotFoundException()
+            return await self._gone(ctx, citizen, contact_id)
         return await private_page(
             ctx,
             "contacts/delete.html",
@@ -194,7 +213,7 @@ class ContactsController(Controller):
         citizen, service = guard
         contact = await service.get(contact_id)
         if contact is None:
-            raise NotFoundException()
+            return await self._gone(ctx, citizen, contact_id)
         await service.delete(contact)
         ctx.accounts.record(citizen, "contact_removed", {"contact_id": str(contact_id)}, ctx.ip)
         await ctx.commit()
