@@ -77,6 +77,34 @@ async def test_form_is_prefilled_and_errors_keep_what_was_typed(web, backend):
     assert re.search(r'value="Jeudi" checked', page)
 
 
+async def test_the_heatwave_register_takes_the_person_and_the_contact_to_warn(web, backend):
+    """Signed in, the plan canicule form starts from the citizen's name and her first
+    « Contact à prévenir » (a tester found both empty beside a prefilled address)."""
+    await new_citizen(web, backend.settings)
+    url = "/ccas-castres/demarches/registre-canicule"
+
+    def field(page, key):
+        tag = re.search(rf'<input[^>]*id="f-{key}"[^>]*>', page).group(0)
+        value = re.search(r'value="([^"]*)"', tag)
+        return value.group(1) if value else ""
+
+    empty = unescape((await web.get(url, headers=FR)).text)
+    assert field(empty, "contact_urgence") == ""  # no contact to warn yet: nothing made up
+    assert field(empty, "personne") == "Cécile ALQUIER"
+    for kind, first, mobile in (
+        ("medecin", "Henri", "06 11 11 11 11"),
+        ("contact_a_prevenir", "Nicolas", "06 12 34 56 78"),
+        ("contact_a_prevenir", "Maria", "06 99 99 99 99"),
+    ):
+        await post_form(
+            web,
+            "/ccas-castres/mon-espace/contacts/nouveau",
+            {"kind": kind, "first_name": first, "last_name": "Dupont", "mobile": mobile},
+        )
+    page = unescape((await web.get(url, headers=FR)).text)
+    assert field(page, "contact_urgence") == "Nicolas DUPONT — 06 12 34 56 78"  # the first
+
+
 async def test_draft_is_kept_and_resumed_then_deleted(web, backend):
     await new_citizen(web, backend.settings)
     response = await post_multipart(

@@ -52,6 +52,7 @@ PREFILL = {
     "phone",
     "mobile",
     "address",
+    "emergency_contact",  # « Prénom NOM — téléphone » of the first « Contact à prévenir »
 }
 _DEFAULT_STATUSES = [s.value for s in RequestStatus]
 
@@ -83,7 +84,7 @@ def _text(
 
 # Which details may prefill which kind of field.
 _PREFILL_KINDS = {
-    "text": {"full_name", "first_name", "last_name"},
+    "text": {"full_name", "first_name", "last_name", "emergency_contact"},
     "date": {"birth_date"},
     "email": {"email"},
     "phone": {"phone", "mobile"},

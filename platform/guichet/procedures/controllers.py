@@ -45,10 +45,12 @@ from guichet.procedures.services import (
     RequestView,
     answer_rows,
     document_slots,
+    first_emergency_contact,
     form_fields,
     format_code,
     normalize_code,
     prefill_values,
+    wants_emergency_contact,
 )
 from guichet.web.pages import download_response, render_page
 from guichet.web.ratelimit import Limit
@@ -449,7 +451,12 @@ class ProceduresController(Controller):
         if draft is not None:
             values = dict(draft.answers)
         elif citizen is not None:
-            values = prefill_values(procedure, citizen)
+            emergency = (
+                await first_emergency_contact(ctx.db, ctx.tenant.id, citizen.id)
+                if wants_emergency_contact(procedure)
+                else None
+            )
+            values = prefill_values(procedure, citizen, emergency)
         else:
             values = {}
         if draft is not None and citizen is None:

@@ -21,6 +21,7 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.models import Citizen, CitizenStatus
+from guichet.contacts.models import Contact, ContactKind
 from guichet.db.repository import TenantRepository, lazy_repository
 from guichet.documents.models import Document
 from guichet.documents.services import EXTENSIONS, DocumentError, check_upload
@@ -108,8 +109,11 @@ def form_fields(procedure: Procedure) -> list[dict[str, Any]]:
     return [f for f in procedure.fields if f["kind"] != "document"]
 
 
-def prefill_values(procedure: Procedure, citizen: Citizen) -> dict[str, Any]:
-    """The form's first values, taken from the citizen's details."""
+def prefill_values(
+    procedure: Procedure, citizen: Citizen, emergency: Contact | None = None
+) -> dict[str, Any]:
+    """The form's first values, taken from the citizen's details (and ``emergency``, the
+    first of their contacts to warn, for an ``emergency_contact`` field)."""
     values: dict[str, Any] = {}
     for spec in form_fields(procedure):
         source = spec.get("prefill")
@@ -132,7 +136,31 @@ def prefill_values(procedure: Procedure, citizen: Citizen) -> dict[str, Any]:
             if source == "phone" and not value:
                 value = citizen.mobile or ""
             values[spec["key"]] = value
+        elif source == "emergency_contact" and emergency is not None:
+            name = f"{emergency.first_name} {emergency.last_name.upper()}".strip()
+            phone = emergency.mobile or emergency.phone
+            values[spec["key"]] = f"{name} — {phone}" if phone else name
     return values
+
+
+def wants_emergency_contact(procedure: Procedure) -> bool:
+    return any(spec.get("prefill") == "emergency_contact" for spec in form_fields(procedure))
+
+
+async def first_emergency_contact(
+    session: AsyncSession, tenant_id: uuid.UUID, citizen_id: uuid.UUID
+) -> Contact | None:
+    """The citizen's first « Contact à prévenir », the oldest."""
+    return await session.scalar(
+        select(Contact)
+        .where(
+            Contact.tenant_id == tenant_id,
+            Contact.citizen_id == citizen_id,
+            Contact.kind == ContactKind.EMERGENCY,
+        )
+        .order_by(Contact.created_at)
+        .limit(1)
+    )
 
 
 def _address_text(value: dict[str, str]) -> str:
