@@ -64,3 +64,47 @@ def test_cecile_pays_her_invoice_through_the_sandbox_bank(live_server, page):
     no_violation(page)
     page.get_by_role("link", name="MES FACTURES").click()
     expect(page.get_by_text("Vous avez 0 facture non réglée")).to_be_visible()
+
+
+def test_the_browser_may_send_the_payment_form_to_a_real_bank(live_server, page, sqlite_backend):
+    """« Paiement sécurisé » posts to the bank's own site. The pages' policy allows forms to
+    the portal only (``form-action 'self'``): with Paybox, « Continuer » did nothing at all (a
+    tester's walk). Here the bank is Paybox's preproduction site, out of reach from this
+    machine: what counts is that Chromium sends the form there."""
+    import asyncio
+    import concurrent.futures
+
+    import httpx
+
+    from tests.support.accounts import STRONG, new_citizen
+    from tests.support.billing import invoice_for, on_a_paybox_ledger
+
+    settings = sqlite_backend.settings
+
+    async def work():
+        async with httpx.AsyncClient(base_url=live_server, follow_redirects=True) as web:
+            username, _email = await new_citizen(web, settings)
+        invoice_id = await invoice_for(settings, "ccas-castres", username, cents=1250)
+        await on_a_paybox_ledger(settings, invoice_id)
+        return username, invoice_id
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        username, invoice_id = pool.submit(asyncio.run, work()).result()
+    base = f"{live_server}/ccas-castres"
+    page.goto(f"{base}/")
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(STRONG)
+    page.get_by_role("button", name="Connexion").click()
+    expect(page.get_by_role("heading", name="MON ACCUEIL", exact=True)).to_be_visible()
+    page.goto(f"{base}/mon-espace/factures/{invoice_id}")
+    page.get_by_role("button", name=re.compile("PAYER LA FACTURE")).click()
+    expect(page.get_by_role("heading", name="Paiement sécurisé")).to_be_visible()
+    refused = []
+    page.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and refused.append(message.text),
+    )
+    with page.expect_request(re.compile(r"^https://[^/]*paybox\.com/")) as sent:
+        page.get_by_role("button", name="Continuer vers le paiement sécurisé").click()
+    assert sent.value.method == "POST" and "PBX_TOTAL=1250" in (sent.value.post_data or "")
+    assert refused == []

@@ -167,6 +167,38 @@ async def invoices_on(
         await db.dispose()
 
 
+PAYBOX_OPTIONS = {  # Paybox's own published test account (its preproduction platform)
+    "site": "1999888",
+    "rang": "32",
+    "identifiant": "107904482",
+    "shared_secret": "0123456789ABCDEF" * 8,
+}
+
+
+async def on_a_paybox_ledger(settings: Any, invoice_id: uuid.UUID) -> None:
+    """Move the invoice to a new ledger of its tenant whose bank is Paybox (test account)."""
+    from guichet.billing.crypto import encrypt_options
+
+    db = Database(settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            invoice = await session.get(Invoice, invoice_id)
+            current = await session.get(Ledger, invoice.ledger_id)
+            ledger = Ledger(
+                tenant_id=invoice.tenant_id,
+                code=f"pbx-{uuid.uuid4().hex[:8]}",
+                name="Paybox",
+                service_id=current.service_id,
+                backend="paybox",
+                backend_options=encrypt_options(settings.web.secret_key, PAYBOX_OPTIONS),
+            )
+            session.add(ledger)
+            await session.flush()
+            invoice.ledger_id = ledger.id
+    finally:
+        await db.dispose()
+
+
 def bank_form(html: str) -> dict[str, str]:
     """The hidden fields of the page that sends the citizen to the bank."""
     return {

@@ -11,7 +11,14 @@ from sqlalchemy import func, select
 from guichet.billing.models import Invoice, Payment, PaymentTransaction
 from guichet.db.session import Database
 from tests.support.accounts import FR, csrf, new_citizen, outbox, post_form
-from tests.support.billing import NOTIFY, bank_answer, invoice_for, notify, start_payment
+from tests.support.billing import (
+    NOTIFY,
+    bank_answer,
+    invoice_for,
+    notify,
+    on_a_paybox_ledger,
+    start_payment,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -379,7 +386,7 @@ async def test_paperless_opt_in_and_out_keeps_the_consent_date(web, backend):
     assert "recevoir de nouveau mes factures par courrier" in text(page)
     assert (
         "C'est fait : les factures du service Action sociale vous seront envoyées par courriel "
-        f"à {email}, et plus par courrier."
+        f"à {email} ; vous ne les recevrez plus par courrier."
     ) in text(page)
     back = await post_form(
         web,
@@ -468,38 +475,16 @@ async def test_reminder_before_the_due_date_is_sent_once(web, backend):
     assert len(mails) == 1 and "Rappel" in mails[0].subject
 
 
-PAYBOX_OPTIONS = {
-    "site": "1999888",
-    "rang": "32",
-    "identifiant": "107904482",
-    "shared_secret": "0123456789ABCDEF" * 8,
-}
-
-
 async def paybox_attempt(settings, invoice_id, cents=853):
     """Move the invoice to a new Paybox ledger (encrypted options) and open an attempt on it."""
     import uuid
     from datetime import UTC, datetime, timedelta
 
-    from guichet.billing.crypto import encrypt_options
-    from guichet.billing.models import Ledger
-
+    await on_a_paybox_ledger(settings, invoice_id)
     db = Database(settings)
     try:
         async with db.transaction(all_tenants=True) as session:
             invoice = await session.get(Invoice, invoice_id)
-            current = await session.get(Ledger, invoice.ledger_id)
-            ledger = Ledger(
-                tenant_id=invoice.tenant_id,
-                code=f"pbx-{uuid.uuid4().hex[:8]}",
-                name="Paybox",
-                service_id=current.service_id,
-                backend="paybox",
-                backend_options=encrypt_options(settings.web.secret_key, PAYBOX_OPTIONS),
-            )
-            session.add(ledger)
-            await session.flush()
-            invoice.ledger_id = ledger.id
             reference = f"PBX{uuid.uuid4().hex[:12].upper()}"
             session.add(
                 PaymentTransaction(
@@ -730,3 +715,46 @@ async def test_an_empty_email_is_asked_for_not_called_invalid(web, backend):
     wrong = await post_form(web, f"{url}/payer", {"email": "cecile@"}, page=page.text)
     assert wrong.status_code == 400 and "Adresse de courriel invalide" in text(wrong)
     assert 'value="cecile@"' in wrong.text  # kept
+
+
+async def test_a_long_invoice_keeps_each_line_whole_and_names_itself_on_every_page(web, backend):
+    """A month of meals is a line per delivery: the PDF went on over pages, one line cut in
+    two (its label at the foot of a page, its amounts at the top of the next), and the next
+    pages did not say which invoice they were (a tester's walk)."""
+    import io
+
+    from pypdf import PdfReader
+
+    from guichet.billing.models import InvoiceLine
+
+    username, _ = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username, cents=853 * 40)
+    db = Database(backend.settings)
+    try:
+        async with db.transaction(all_tenants=True) as session:
+            invoice = await session.get(Invoice, invoice_id)
+            number = invoice.number
+            for position in range(2, 41):
+                session.add(
+                    InvoiceLine(
+                        tenant_id=invoice.tenant_id,
+                        invoice_id=invoice.id,
+                        position=position,
+                        label=f"Repas n° {position} livré à domicile (déjeuner et dîner, "
+                        "régime sans sel, pain et dessert compris)",
+                        quantity=1,
+                        unit_cents=853,
+                        amount_cents=853,
+                    )
+                )
+    finally:
+        await db.dispose()
+    response = await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}/pdf")
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages]
+    assert len(pages) >= 2
+    for page in pages:
+        words = " ".join(page.split())
+        assert f"CCAS de Castres — Facture n° {number}" in words
+        # every line on this page has its label and both amounts here
+        labels = len(re.findall(r"Repas n° \d+ livré", words))
+        assert words.count("8,53") == 2 * labels, words

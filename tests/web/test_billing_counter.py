@@ -81,7 +81,9 @@ async def test_the_payments_export_counts_paris_days_and_says_en_ligne(web, back
     web.cookies.clear()
     await signed_in_staff(web, backend.settings, role="regisseur")
     url = "/ccas-castres/admin/facturation/paiements.csv?du={0}&au={0}"
-    december = (await web.get(url.format("01/12/2026"))).content.decode("utf-8-sig")
+    response = await web.get(url.format("01/12/2026"))
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"  # it said it twice
+    december = response.content.decode("utf-8-sig")
     mine = [line for line in december.splitlines() if f";{number};" in line]
     assert mine == [
         f"2026-12-01;seniors;{number};Madame {username.upper()};12,00;en_ligne;TEST-PARIS"

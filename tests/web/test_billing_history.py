@@ -62,6 +62,7 @@ async def test_history_stops_at_the_latest_and_goes_on_year_by_year(web, backend
     assert "MES FACTURES — 2024" in year
     assert shown(year, of_2024 + of_2025 + to_pay) == of_2024[::-1]  # every one, only 2024's
     assert 'annee=2024" aria-current="page"' in year
+    assert f"-{date.today().year} CCAS de Castres</li>" in year  # the footer's year is today's
     assert year.count("Facture réglée : 10,00\xa0€") == 10
 
     # an unreadable year is the page without it; a year without invoices says so

@@ -9,6 +9,7 @@ from html import unescape
 
 import pytest
 
+from guichet.admin.billing import paris_today
 from tests.support.accounts import FR, csrf, new_citizen, outbox, post_form
 from tests.support.billing import bank_answer, bank_form, invoice_for, notify, start_payment
 from tests.support.staff import signed_in_staff
@@ -68,12 +69,13 @@ async def test_a_second_payment_is_warned_then_recorded_shown_and_refunded(web, 
         r"— (9\d{9}) —",
         text(await web.get(f"/ccas-castres/admin/facturation/factures/{invoice_id}", headers=FR)),
     ).group(1)
-    assert number in listed
+    assert number in listed and "— <strong>payée en trop, à rembourser</strong>" in listed
     url = f"/ccas-castres/admin/facturation/factures/{invoice_id}"
     agent_page = await web.get(url, headers=FR)
     assert "Payée en trop : 170,60\xa0€ à rembourser" in text(agent_page)
     assert 'value="170,60"' in agent_page.text  # the excess, prefilled
-    form = {"refund_amount": "200", "refunded_on": "07/12/2026", "refund_method": "remb_banque"}
+    today = paris_today().strftime("%d/%m/%Y")  # the agents' day
+    form = {"refund_amount": "200", "refunded_on": today, "refund_method": "remb_banque"}
     too_much = await post_form(web, f"{url}/remboursement", form, page=agent_page.text)
     assert too_much.status_code == 400
     assert "Plus que ce qui a été payé en trop (170,60 €)." in text(too_much)
@@ -89,9 +91,7 @@ async def test_a_second_payment_is_warned_then_recorded_shown_and_refunded(web, 
         await web.get("/ccas-castres/admin/facturation/factures?etat=trop_percu", headers=FR)
     )
     assert number not in listed
-    export = await web.get(
-        "/ccas-castres/admin/facturation/paiements.csv?du=07/12/2026&au=07/12/2026"
-    )
+    export = await web.get(f"/ccas-castres/admin/facturation/paiements.csv?du={today}&au={today}")
     assert f";{number};Madame {username.upper()};-170,60;remb_banque;annulation 42" in (
         export.content.decode("utf-8-sig")
     )

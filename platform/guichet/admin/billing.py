@@ -185,6 +185,21 @@ def ledger_values(ledger: Ledger) -> dict[str, Any]:
     }
 
 
+def paris_today() -> date:
+    """Today where the agents are: the machine's clock may be UTC, an hour or two behind
+    Paris (a payment typed at 00:30 for « today » was refused as being in the future)."""
+    return datetime.now(PARIS).date()
+
+
+def _counter_moment(day: date) -> datetime:
+    """When a payment or refund typed at the counter took place: now when it is today's (so
+    that it comes after an online payment of the morning in the lists and the export), noon
+    of its day otherwise."""
+    if day == paris_today():
+        return datetime.now(UTC)
+    return datetime.combine(day, time(12, 0), tzinfo=UTC)
+
+
 def _cell(text: str) -> str:
     """A text cell a spreadsheet will not read as a formula (=, +, -, @, tab, return first)."""
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -258,7 +273,7 @@ def _header_problem(columns: tuple[str, ...], problem: str) -> str:
 
 
 def _last_month() -> str:
-    return (date.today().replace(day=1) - timedelta(days=1)).strftime("%m/%Y")
+    return (paris_today().replace(day=1) - timedelta(days=1)).strftime("%m/%Y")
 
 
 _MONTH_NAMES = {
@@ -335,7 +350,7 @@ class BillingAdminController(Controller):
                 .order_by(Service.name)
             )
         ).all()
-        today = date.today()
+        today = paris_today()
         pending = (
             await ctx.db.execute(
                 select(
@@ -649,7 +664,7 @@ class BillingAdminController(Controller):
         errors: dict[str, str] = {}
         if values["ledger"] not in {ledger.code for ledger in await self._ledgers(ctx)}:
             errors["ledger"] = _("Choisissez la régie dans la liste.")
-        last_year = date.today().year + 1
+        last_year = paris_today().year + 1
         if not _PERIOD.fullmatch(values["period"]):
             errors["period"] = _("Le mois, par exemple 10/2026 ou octobre 2026.")
         elif not 2000 <= int(values["period"][:4]) <= last_year:  # 1900-01 or 2099-01: a typo
@@ -862,10 +877,10 @@ class BillingAdminController(Controller):
         invoice, ledger = await self._invoice(ctx, invoice_id)
         values = {
             "amount": f"{invoice.amount_due_cents / 100:.2f}".replace(".", ","),
-            "paid_on": date.today().strftime("%d/%m/%Y"),
+            "paid_on": paris_today().strftime("%d/%m/%Y"),
             "method": "cheque",
             "refund_amount": f"{invoice.excess_cents / 100:.2f}".replace(".", ","),
-            "refunded_on": date.today().strftime("%d/%m/%Y"),
+            "refunded_on": paris_today().strftime("%d/%m/%Y"),
         }
         return await self._invoice_page(ctx, staff, invoice, ledger, values, {})
 
@@ -912,7 +927,9 @@ class BillingAdminController(Controller):
                 "Plus que le reste à payer (%(due)s) : un trop-perçu se règle à part.",
                 due=f"{invoice.amount_due_cents / 100:.2f} €".replace(".", ","),
             )
-        if paid_on is None or paid_on > date.today() or paid_on.year < 2000:
+        if not values["paid_on"]:
+            errors["paid_on"] = _("Ce champ est obligatoire.")
+        elif paid_on is None or paid_on > paris_today() or paid_on.year < 2000:
             errors["paid_on"] = _(PAST_DAY)
         if values["method"] not in OFFLINE_METHODS:
             errors["method"] = _("Choisissez le mode de paiement dans la liste.")
@@ -925,7 +942,7 @@ class BillingAdminController(Controller):
             invoice_id=invoice.id,
             amount_cents=cents,
             method=values["method"],
-            paid_at=datetime.combine(paid_on, time(12, 0), tzinfo=UTC),
+            paid_at=_counter_moment(paid_on),
             reference=values["reference"],  # who recorded it is in the audit log
         )
         ctx.db.add(payment)
@@ -972,7 +989,9 @@ class BillingAdminController(Controller):
                 "Plus que ce qui a été payé en trop (%(excess)s).",
                 excess=f"{invoice.excess_cents / 100:.2f} €".replace(".", ","),
             )
-        if refunded_on is None or refunded_on > date.today() or refunded_on.year < 2000:
+        if not values["refunded_on"]:
+            errors["refunded_on"] = _("Ce champ est obligatoire.")
+        elif refunded_on is None or refunded_on > paris_today() or refunded_on.year < 2000:
             errors["refunded_on"] = _(PAST_DAY)
         if values["refund_method"] not in REFUND_METHODS:
             errors["refund_method"] = _("Choisissez le mode de remboursement dans la liste.")
@@ -986,7 +1005,7 @@ class BillingAdminController(Controller):
                 invoice_id=invoice.id,
                 amount_cents=-cents,
                 method=values["refund_method"],
-                paid_at=datetime.combine(refunded_on, time(12, 0), tzinfo=UTC),
+                paid_at=_counter_moment(refunded_on),
                 reference=values["refund_reference"],
             )
         )
@@ -1112,7 +1131,7 @@ class BillingAdminController(Controller):
         staff = await require_staff(ctx, "billing")
         if not isinstance(staff, StaffUser):
             return staff
-        today = date.today()
+        today = paris_today()
         asked = {name: _param(ctx, name, 20) for name in ("du", "au")}
         start = parse_date(asked["du"]) if asked["du"] else today.replace(day=1)
         end = parse_date(asked["au"]) if asked["au"] else today
@@ -1170,7 +1189,7 @@ class BillingAdminController(Controller):
         return await ctx.finish(
             download_response(
                 ("\ufeff" + buffer.getvalue()).encode(),
-                "text/csv; charset=utf-8",
+                "text/csv",  # Litestar adds « ; charset=utf-8 »
                 f"paiements-{start.isoformat()}-{end.isoformat()}.csv",
             )
         )

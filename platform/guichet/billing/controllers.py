@@ -40,6 +40,7 @@ from guichet.notifications.services import enqueue_delivery, queue_email
 from guichet.tenancy.models import Service
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.pages import download_response
+from guichet.web.security import BANK_PAGE_POLICY
 
 __all__ = ["BillingController", "PaymentNotificationController"]
 
@@ -140,7 +141,7 @@ class BillingController(Controller):
             ctx,
             "billing/year.html",
             citizen,
-            year=year,
+            billed_year=year,
             groups=groups,
             cut=len(rows) >= YEAR_SHOWN,
             shown=YEAR_SHOWN,
@@ -276,7 +277,7 @@ class BillingController(Controller):
             or expires <= datetime.now(UTC)
         ):  # answered, or too old to pay: where it stands
             return await ctx.redirect(f"/mon-espace/factures/paiement/{transaction.reference}")
-        return await private_page(
+        response = await private_page(
             ctx,
             "billing/redirect.html",
             citizen,
@@ -285,6 +286,8 @@ class BillingController(Controller):
             transaction=transaction,
             page_title=_("Paiement sécurisé"),
         )
+        response.headers["Content-Security-Policy"] = BANK_PAGE_POLICY
+        return response
 
     @get("/{invoice_id:uuid}/pdf", name="billing:pdf")
     async def pdf(self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]) -> Response[Any]:
@@ -432,7 +435,7 @@ class BillingController(Controller):
         if wanted:
             done = _(
                 "C'est fait : les factures du service %(service)s vous seront envoyées par "
-                "courriel à %(email)s, et plus par courrier.",
+                "courriel à %(email)s ; vous ne les recevrez plus par courrier.",
                 service=service_name,
                 email=email,
             )

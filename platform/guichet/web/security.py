@@ -8,12 +8,18 @@ from litestar.types import Message, Scope
 
 from guichet.web.sessions import SESSION_COOKIE
 
-__all__ = ["CONTENT_SECURITY_POLICY", "security_headers_hook"]
+__all__ = ["BANK_PAGE_POLICY", "CONTENT_SECURITY_POLICY", "security_headers_hook"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; media-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+# « Paiement sécurisé » posts its form to the bank's own site (and the bank goes on to a card
+# issuer's 3-D Secure pages): ``form-action 'self'`` made the browser refuse to send it.
+BANK_PAGE_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "form-action 'self'", "form-action 'self' https:"
 )
 
 _BASE_HEADERS = [
