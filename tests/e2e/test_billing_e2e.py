@@ -62,6 +62,11 @@ def test_cecile_pays_her_invoice_through_the_sandbox_bank(live_server, page):
     expect(page.get_by_text(re.compile("Votre paiement de 8,53.€ est confirmé"))).to_be_visible()
     expect(page.get_by_text("Facture réglée")).to_be_visible()
     no_violation(page)
+    # Back after paying: the bank's card page again, not « Confirm Form Resubmission »
+    page.go_back()
+    expect(page.get_by_role("heading", name="Paiement de 8.53 EUR")).to_be_visible()
+    page.go_forward()
+    expect(page.get_by_text("Facture réglée")).to_be_visible()
     page.get_by_role("link", name="MES FACTURES").click()
     expect(page.get_by_text("Vous avez 0 facture non réglée")).to_be_visible()
 

@@ -674,8 +674,14 @@ async def test_the_sandbox_bank_checks_the_expiry_and_keeps_what_was_typed(web, 
     fields = await start_payment(web, invoice_id, email)
     choose = await web.post("/sandbox/banque", data=fields)
     assert "Choisissez votre moyen de paiement" in text(choose) and 'value="visa"' in choose.text
-    card = await web.post("/sandbox/banque", data={**fields, "method": "visa"})
+    # each step has its own address: the browser's Back finds it again (not a POST's answer)
+    page = str(choose.url)
+    assert re.search(r"/sandbox/banque/[A-Za-z0-9_-]{20,}$", page)
+    card = await web.get(f"{page}?moyen=visa")
     assert "Paiement de 8.53 EUR" in text(card) and 'name="card_number"' in card.text
+    assert "Choisissez votre moyen de paiement" in text(await web.get(page))
+    gone = await web.get("/sandbox/banque/pas-un-jeton-connu-de-la-banque")
+    assert gone.status_code == 404 and "Page de paiement expirée" in text(gone)
     for expiry, message in (
         ("13/19", "par exemple 09/28"),
         ("01/20", "n'est plus valable"),

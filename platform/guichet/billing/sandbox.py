@@ -11,16 +11,19 @@ Test cards: 4970 1000 0000 0000 pays; 4970 1000 0000 0014 is refused; "Annuler" 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import eopayment
 import httpx
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from guichet.billing.backends import SANDBOX_SITE_ID, sandbox_secret
@@ -28,6 +31,9 @@ from guichet.i18n import gettext as _
 from guichet.web.pages import render_page, services_of
 
 __all__ = ["CARD_PAID", "CARD_REFUSED", "SandboxBankController", "sign"]
+
+_KEPT = "sandbox-bank:"  # the merchant's request, in the shared store, for the attempt's time
+KEPT_SECONDS = 30 * 60
 
 log = logging.getLogger("guichet.sandbox")
 CARD_PAID = "4970100000000000"
@@ -84,15 +90,36 @@ class SandboxBankController(Controller):
 
     @post("/", name="sandbox:bank")
     async def bank(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """The merchant's signed request: kept for the attempt's time, and the browser sent on
+        to a page of its own (the browser's Back never lands on the answer to a POST)."""
         secret = self._secret(request)
         form = await request.form()
         fields = _vads(form)
         if not fields.get("signature") or sign(fields, secret) != fields["signature"]:
             return render_page(request, "sandbox/refused.html", status_code=400)
-        method = str(form.get("method", ""))  # first the means of payment, then the card
+        token = secrets.token_urlsafe(18)
+        await services_of(request).store.set(
+            _KEPT + token, json.dumps(fields), expires_in=KEPT_SECONDS
+        )
+        method = str(form.get("method", ""))
+        query = f"?moyen={method}" if method in METHODS else ""
+        return Redirect(f"/sandbox/banque/{token}{query}", status_code=303)
+
+    @get("/{token:str}", name="sandbox:bank_page")
+    async def bank_page(
+        self, request: Request[Any, Any, Any], token: FromPath[str]
+    ) -> Response[Any]:
+        """First the means of payment, then (``?moyen=cb``) the card."""
+        self._secret(request)
+        kept = await services_of(request).store.get(_KEPT + token[:40])
+        if kept is None:
+            return render_page(request, "sandbox/refused.html", status_code=404, expired=True)
+        fields = json.loads(kept)
+        method = str(request.query_params.get("moyen", ""))
         return render_page(
             request,
             "sandbox/bank.html",
+            token=token[:40],
             fields=fields,
             amount_cents=int(fields.get("vads_amount", "0") or 0),
             method=method if method in METHODS else "",
