@@ -25,7 +25,16 @@ def shown(page, numbers):
     return [number for number in found if number in numbers]
 
 
-async def test_history_stops_at_the_latest_and_goes_on_year_by_year(web, backend):
+@pytest.fixture(params=["few", "many"])
+def first_look(request, monkeypatch):
+    """Both ways MES FACTURES reads: every invoice at once (a citizen with a few dozen), or
+    ranked by the database (past FIRST_LOOK, made small here)."""
+    if request.param == "many":
+        monkeypatch.setattr("guichet.billing.services.FIRST_LOOK", 10)
+    return request.param
+
+
+async def test_history_stops_at_the_latest_and_goes_on_year_by_year(web, backend, first_look):
     username, _email = await new_citizen(web, backend.settings)
     of_2025 = await invoices_on(
         backend.settings,

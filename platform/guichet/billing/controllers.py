@@ -27,6 +27,7 @@ from guichet.billing.models import Invoice, InvoiceStatus, TransactionStatus
 from guichet.billing.pdf import content_digest, invoice_pdf, render_invoice_html
 from guichet.billing.services import (
     HISTORY_SHOWN,
+    OPEN_SHOWN,
     YEAR_SHOWN,
     BillingService,
     NotificationError,
@@ -110,7 +111,11 @@ class BillingController(Controller):
                     "more": len(history) > HISTORY_SHOWN,
                 }
             )
-        unpaid, due_cents = await service.due()
+        shown = [invoice for group in groups for invoice in group["open"]]
+        if any(len(group["open"]) >= OPEN_SHOWN for group in groups):  # some not loaded
+            unpaid, due_cents = await service.due()
+        else:
+            unpaid, due_cents = len(shown), sum(i.amount_due_cents for i in shown)
         more = any(group["more"] for group in groups)
         # no invoice yet: because no service is linked, or because none was issued yet?
         linked = bool(groups) or bool(await ctx.accounts.linked_accounts(citizen))

@@ -158,8 +158,14 @@ _MY_INVOICES = (
         Invoice.tenant_id == bindparam("tenant_id"),
         (_RANKED.c.rank <= HISTORY_SHOWN + 1) | (_OPEN & (_RANKED.c.rank <= OPEN_SHOWN)),
     )
-    .order_by(Ledger.name, Invoice.issue_date.desc(), Invoice.number.desc())
+    .order_by(Ledger.name, Ledger.id, Invoice.issue_date.desc(), Invoice.number.desc())
 )
+# Most citizens have a few dozen invoices: one plain statement brings them all (the ranked one
+# above costs about a third more of the page's CPU), and is used only past FIRST_LOOK.
+FIRST_LOOK = 300
+_MY_FIRST_LOOK = _MINE.order_by(
+    Ledger.name, Ledger.id, Invoice.issue_date.desc(), Invoice.number.desc()
+).limit(bindparam("first_look"))
 # what the citizen has to pay, all invoices counted
 _MY_DUE = (
     select(func.count(), func.coalesce(func.sum(Invoice.total_cents - Invoice.paid_cents), 0))
@@ -248,6 +254,17 @@ class BillingService:
         """(invoice, its ledger, its rank among the ledger's invoices to pay, or among the
         others): all to pay up to OPEN_SHOWN, then HISTORY_SHOWN + 1 others per ledger, newest
         first, by ledger name."""
+        parameters = {**self._mine_parameters, "first_look": FIRST_LOOK}
+        first = (await self.session.execute(_MY_FIRST_LOOK, parameters)).all()
+        if len(first) < FIRST_LOOK:  # all of them: ranked here as the statement would
+            ranks: dict[tuple[uuid.UUID, bool], int] = {}
+            ranked = []
+            for invoice, ledger in first:
+                key = (ledger.id, invoice.status in (InvoiceStatus.UNPAID, InvoiceStatus.PARTIAL))
+                ranks[key] = rank = ranks.get(key, 0) + 1
+                if rank <= (OPEN_SHOWN if key[1] else HISTORY_SHOWN + 1):
+                    ranked.append((invoice, ledger, rank))
+            return ranked
         rows = await self.session.execute(_MY_INVOICES, self._mine_parameters)
         return [(i, ledger, rank) for i, ledger, rank in rows.all()]
 
