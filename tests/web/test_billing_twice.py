@@ -87,6 +87,9 @@ async def test_a_second_payment_is_warned_then_recorded_shown_and_refunded(web, 
     assert "à rembourser" not in text(done) and "remboursement par la banque" in text(done)
     twice = await post_form(web, f"{url}/remboursement", form, page=agent_page.text)
     assert "Ce remboursement est déjà enregistré." in text(twice)  # the same form again
+    form["once"] = "0" * 32  # the form of another tab, sent after
+    other_tab = await post_form(web, f"{url}/remboursement", form, page=agent_page.text)
+    assert other_tab.status_code == 400 and "Ce trop-perçu est déjà remboursé" in text(other_tab)
     listed = text(
         await web.get("/ccas-castres/admin/facturation/factures?etat=trop_percu", headers=FR)
     )

@@ -221,6 +221,10 @@ async def test_contacts_add_change_remove(web, backend):
         web, f"/ccas-castres/mon-espace/contacts/{contact_id}/supprimer", {}, page=confirm.text
     )
     assert "Bonnafous" not in text(await web.get("/ccas-castres/mon-espace/contacts/", headers=FR))
+    # her history says which contact each line is about (its Détail column was empty)
+    history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
+    for kind in ("Ajout d'un contact", "Modification d'un contact", "Suppression d'un contact"):
+        assert re.search(rf"{kind}</td>\s*<td[^>]*>Henri BONNAFOUS</td>", history), kind
     # the browser's Back to the confirmation, or a second click: said, on her contacts
     gone = f"/ccas-castres/mon-espace/contacts/{contact_id}/supprimer"
     for again in (

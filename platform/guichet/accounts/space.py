@@ -188,6 +188,8 @@ def history_lines(
         return [str(detail["to"])]
     if kind == "service_linked" and "reference" in detail:
         return [_("Dossier %(reference)s", reference=detail["reference"])]
+    if kind in ("contact_added", "contact_changed", "contact_removed") and detail.get("name"):
+        return [str(detail["name"])]
     if kind == "request_sent" and "reference" in detail:
         return [_("Demande %(reference)s", reference=detail["reference"])]
     return []

@@ -981,7 +981,20 @@ class BillingAdminController(Controller):
         cents = _cents(values["refund_amount"])
         refunded_on = parse_date(values["refunded_on"])
         if invoice.excess_cents <= 0:
-            errors["refund_amount"] = _("Rien n'a été payé en trop sur cette facture.")
+            refunded = await ctx.db.scalar(
+                select(func.count())
+                .select_from(Payment)
+                .where(
+                    Payment.tenant_id == ctx.tenant.id,
+                    Payment.invoice_id == invoice.id,
+                    Payment.amount_cents < 0,
+                )
+            )
+            errors["refund_amount"] = (
+                _("Ce trop-perçu est déjà remboursé (voyez les règlements ci-dessus).")
+                if refunded
+                else _("Rien n'a été payé en trop sur cette facture.")
+            )
         elif cents is None or cents <= 0:
             errors["refund_amount"] = _("Un montant en euros, par exemple 8,53.")
         elif cents > invoice.excess_cents:

@@ -38,6 +38,11 @@ def kinds() -> list[tuple[str, str]]:
     return [(k.value, _(KIND_LABELS[k])) for k in ContactKind]
 
 
+def _name(contact: Any) -> str:
+    """« Nicolas DUPONT », as her history shows which contact changed."""
+    return f"{contact.first_name} {contact.last_name.upper()}".strip()
+
+
 class ContactsController(Controller):
     path = "/mon-espace/contacts"
     dependencies = {"ctx": Provide(provide_ctx)}
@@ -111,7 +116,7 @@ class ContactsController(Controller):
         ctx.accounts.record(
             citizen,
             "contact_added",
-            {"contact_id": str(contact.id), "kind": values["kind"]},
+            {"contact_id": str(contact.id), "kind": values["kind"], "name": _name(contact)},
             ctx.ip,
         )
         await ctx.commit()
@@ -181,7 +186,12 @@ class ContactsController(Controller):
                 **self._form_context(),
             )
         await service.update(contact, values)
-        ctx.accounts.record(citizen, "contact_changed", {"contact_id": str(contact.id)}, ctx.ip)
+        ctx.accounts.record(
+            citizen,
+            "contact_changed",
+            {"contact_id": str(contact.id), "name": _name(contact)},
+            ctx.ip,
+        )
         await ctx.commit()
         ctx.flash(_("Le contact a été modifié."), "success")
         return await ctx.redirect("/mon-espace/contacts")
@@ -214,8 +224,11 @@ class ContactsController(Controller):
         contact = await service.get(contact_id)
         if contact is None:
             return await self._gone(ctx, citizen, contact_id)
+        name = _name(contact)
         await service.delete(contact)
-        ctx.accounts.record(citizen, "contact_removed", {"contact_id": str(contact_id)}, ctx.ip)
+        ctx.accounts.record(
+            citizen, "contact_removed", {"contact_id": str(contact_id), "name": name}, ctx.ip
+        )
         await ctx.commit()
         ctx.flash(_("Le contact a été supprimé."), "success")
         return await ctx.redirect("/mon-espace/contacts")
