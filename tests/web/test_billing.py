@@ -306,6 +306,8 @@ async def test_refused_and_cancelled_payments_leave_the_invoice_unpaid(web, back
         await db.dispose()
     history = text(await web.get("/ccas-castres/mon-espace/historique", headers=FR))
     assert f"Facture {number} : 8,53\xa0€ — paiement non terminé" in history
+    # the action is the payment, its outcome the detail (« commencé … accepté » read oddly)
+    assert "Paiement en ligne</td>" in history and "Paiement en ligne commencé" not in history
     assert "en attente de la réponse de la banque" not in history
 
 

@@ -71,7 +71,7 @@ EVENT_LABELS = {
     "document_changed": N_("Modification d'une pièce justificative"),
     "document_removed": N_("Suppression d'une pièce justificative"),
     "data_exported": N_("Téléchargement de mes données"),
-    "payment_started": N_("Paiement en ligne commencé"),
+    "payment_started": N_("Paiement en ligne"),  # its outcome in the detail
     "request_sent": N_("Envoi d'une demande"),
     "paperless_changed": N_("Adhésion à la facture en ligne modifiée"),
     "deleted": N_("Suppression de l'espace"),
