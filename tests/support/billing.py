@@ -36,10 +36,20 @@ async def tenant_and_service(
     return tenant, service
 
 
-async def linked_file(
-    session: Any, service: Service, citizen_id: uuid.UUID, username: str
-) -> ServiceAccount:
-    """A new file of ``service`` (numbered T-…) linked to the citizen."""
+async def linked_file(session: Any, slug: str, username: str) -> tuple[ServiceAccount, Ledger]:
+    """A new file of the tenant's « action-sociale » service (numbered T-…) linked to the
+    citizen ``username``, and the tenant's ``seniors`` ledger."""
+    tenant, service = await tenant_and_service(session, slug)
+    citizen_id = (
+        await session.execute(
+            select(Citizen.id).where(Citizen.tenant_id == tenant.id, Citizen.username == username)
+        )
+    ).scalar_one()
+    ledger = (
+        await session.execute(
+            select(Ledger).where(Ledger.tenant_id == tenant.id, Ledger.code == "seniors")
+        )
+    ).scalar_one()
     account = ServiceAccount(
         tenant_id=service.tenant_id,
         service_id=service.id,
@@ -51,7 +61,7 @@ async def linked_file(
     )
     session.add(account)
     await session.flush()
-    return account
+    return account, ledger
 
 
 async def invoice_for(
@@ -68,20 +78,7 @@ async def invoice_for(
     db = Database(settings)
     try:
         async with db.transaction(all_tenants=True) as session:
-            tenant, service = await tenant_and_service(session, slug)
-            citizen = (
-                await session.execute(
-                    select(Citizen).where(
-                        Citizen.tenant_id == tenant.id, Citizen.username == username
-                    )
-                )
-            ).scalar_one()
-            ledger = (
-                await session.execute(
-                    select(Ledger).where(Ledger.tenant_id == tenant.id, Ledger.code == "seniors")
-                )
-            ).scalar_one()
-            account = await linked_file(session, service, citizen.id, username)
+            account, ledger = await linked_file(session, slug, username)
             now = datetime.now(UTC)
             pay_from, pay_until = {
                 "open": (now - timedelta(days=1), now + timedelta(days=30)),
@@ -89,7 +86,7 @@ async def invoice_for(
                 "future": (now + timedelta(days=2), now + timedelta(days=30)),
             }[window]
             invoice = Invoice(
-                tenant_id=tenant.id,
+                tenant_id=account.tenant_id,
                 ledger_id=ledger.id,
                 service_account_id=account.id,
                 number=f"9{uuid.uuid4().int % 10**9:09d}",
@@ -107,7 +104,7 @@ async def invoice_for(
             await session.flush()
             session.add(
                 InvoiceLine(
-                    tenant_id=tenant.id,
+                    tenant_id=account.tenant_id,
                     invoice_id=invoice.id,
                     position=1,
                     label="Portage de repas à domicile",
@@ -129,28 +126,15 @@ async def invoices_on(
     db = Database(settings)
     try:
         async with db.transaction(all_tenants=True) as session:
-            tenant, service = await tenant_and_service(session, slug)
-            citizen_id = (
-                await session.execute(
-                    select(Citizen.id).where(
-                        Citizen.tenant_id == tenant.id, Citizen.username == username
-                    )
-                )
-            ).scalar_one()
-            ledger_id = (
-                await session.execute(
-                    select(Ledger.id).where(Ledger.tenant_id == tenant.id, Ledger.code == "seniors")
-                )
-            ).scalar_one()
-            account = await linked_file(session, service, citizen_id, username)
+            account, ledger = await linked_file(session, slug, username)
             stem = uuid.uuid4().int % 10**5
             numbers = [f"8{stem:05d}{n:04d}" for n in range(len(days))]
             paid = status in ("reglee",)
             for number, day in zip(numbers, days, strict=True):
                 session.add(
                     Invoice(
-                        tenant_id=tenant.id,
-                        ledger_id=ledger_id,
+                        tenant_id=account.tenant_id,
+                        ledger_id=ledger.id,
                         service_account_id=account.id,
                         number=number,
                         label=f"Facture du {day.isoformat()}",

@@ -122,10 +122,6 @@ PAYMENT_OUTCOMES = {
 }
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite gives it naive
-
-
 def field_labels() -> dict[str, str]:
     return {name: _(label) for name, label in FIELD_LABELS.items()}
 
@@ -401,6 +397,7 @@ class SpaceController(Controller):
         if not isinstance(citizen, Citizen):
             return citizen
         from guichet.billing.models import PaymentTransaction
+        from guichet.billing.services import as_utc
 
         events = await ctx.accounts.events.get_many(
             CitizenEvent.citizen_id == citizen.id,
@@ -432,7 +429,7 @@ class SpaceController(Controller):
             # before the reconciliation marks it so (it said « en attente » for hours)
             outcomes = {
                 reference: "expired"
-                if str(status) == "pending" and _utc(expires) <= moment
+                if str(status) == "pending" and as_utc(expires) <= moment
                 else str(status)
                 for reference, status, expires in rows.all()
             }

@@ -191,6 +191,15 @@ def paris_today() -> date:
     return datetime.now(PARIS).date()
 
 
+def _counter_day_problem(typed: str, day: date | None) -> str | None:
+    """What is wrong with the day a counter payment or refund was made, as typed."""
+    if not typed:
+        return _("Ce champ est obligatoire.")
+    if day is None or day > paris_today() or day.year < 2000:
+        return _(PAST_DAY)
+    return None
+
+
 def _counter_moment(day: date) -> datetime:
     """When a payment or refund typed at the counter took place: now when it is today's (so
     that it comes after an online payment of the morning in the lists and the export), noon
@@ -927,36 +936,53 @@ class BillingAdminController(Controller):
                 "Plus que le reste à payer (%(due)s) : un trop-perçu se règle à part.",
                 due=f"{invoice.amount_due_cents / 100:.2f} €".replace(".", ","),
             )
-        if not values["paid_on"]:
-            errors["paid_on"] = _("Ce champ est obligatoire.")
-        elif paid_on is None or paid_on > paris_today() or paid_on.year < 2000:
-            errors["paid_on"] = _(PAST_DAY)
+        if problem := _counter_day_problem(values["paid_on"], paid_on):
+            errors["paid_on"] = problem
         if values["method"] not in OFFLINE_METHODS:
             errors["method"] = _("Choisissez le mode de paiement dans la liste.")
         if errors or cents is None or paid_on is None:
             return await self._invoice_page(
                 ctx, staff, invoice, ledger, values, errors, status_code=400
             )
-        payment = Payment(
-            tenant_id=ctx.tenant.id,
-            invoice_id=invoice.id,
-            amount_cents=cents,
-            method=values["method"],
-            paid_at=_counter_moment(paid_on),
-            reference=values["reference"],  # who recorded it is in the audit log
+        return await self._record(
+            ctx,
+            staff,
+            invoice,
+            (cents, values["method"], paid_on, values["reference"]),
+            "billing.payment_recorded",
+            _("Le règlement est enregistré."),
         )
-        ctx.db.add(payment)
+
+    async def _record(
+        self,
+        ctx: AccountsContext,
+        staff: StaffUser,
+        invoice: Invoice,
+        entry: tuple[int, str, date, str],
+        action: str,
+        done: str,
+    ) -> Response[Any]:
+        """A payment typed at the counter, or a refund (negative ``cents``), on the locked
+        invoice: its new state, the audit line (who recorded it is there, not in the
+        payment's reference), then back to the invoice saying ``done``."""
+        cents, method, day, reference = entry
+        ctx.db.add(
+            Payment(
+                tenant_id=ctx.tenant.id,
+                invoice_id=invoice.id,
+                amount_cents=cents,
+                method=method,
+                paid_at=_counter_moment(day),
+                reference=reference,
+            )
+        )
         invoice.paid_cents += cents  # the row is locked: no other change in between
         refresh_status(invoice)
         staff_audit(
-            ctx,
-            staff,
-            "billing.payment_recorded",
-            invoice.number,
-            {"amount_cents": cents, "method": values["method"]},
+            ctx, staff, action, invoice.number, {"amount_cents": abs(cents), "method": method}
         )
         await ctx.db.commit()
-        ctx.flash(_("Le règlement est enregistré."), "success")
+        ctx.flash(done, "success")
         return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
 
     @post("/factures/{invoice_id:uuid}/remboursement", name="admin:invoice_refund")
@@ -1002,38 +1028,22 @@ class BillingAdminController(Controller):
                 "Plus que ce qui a été payé en trop (%(excess)s).",
                 excess=f"{invoice.excess_cents / 100:.2f} €".replace(".", ","),
             )
-        if not values["refunded_on"]:
-            errors["refunded_on"] = _("Ce champ est obligatoire.")
-        elif refunded_on is None or refunded_on > paris_today() or refunded_on.year < 2000:
-            errors["refunded_on"] = _(PAST_DAY)
+        if problem := _counter_day_problem(values["refunded_on"], refunded_on):
+            errors["refunded_on"] = problem
         if values["refund_method"] not in REFUND_METHODS:
             errors["refund_method"] = _("Choisissez le mode de remboursement dans la liste.")
         if errors or cents is None or refunded_on is None:
             return await self._invoice_page(
                 ctx, staff, invoice, ledger, values, errors, status_code=400
             )
-        ctx.db.add(
-            Payment(
-                tenant_id=ctx.tenant.id,
-                invoice_id=invoice.id,
-                amount_cents=-cents,
-                method=values["refund_method"],
-                paid_at=_counter_moment(refunded_on),
-                reference=values["refund_reference"],
-            )
-        )
-        invoice.paid_cents -= cents  # the row is locked: no other change in between
-        refresh_status(invoice)
-        staff_audit(
+        return await self._record(
             ctx,
             staff,
+            invoice,
+            (-cents, values["refund_method"], refunded_on, values["refund_reference"]),
             "billing.refund_recorded",
-            invoice.number,
-            {"amount_cents": cents, "method": values["refund_method"]},
+            _("Le remboursement est enregistré."),
         )
-        await ctx.db.commit()
-        ctx.flash(_("Le remboursement est enregistré."), "success")
-        return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
 
     @post("/factures/{invoice_id:uuid}/annulation", name="admin:invoice_cancel")
     async def cancel(self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]) -> Response[Any]:

@@ -32,6 +32,7 @@ from guichet.billing.services import (
     BillingService,
     NotificationError,
     PaymentUnavailable,
+    as_utc,
     handle_notification,
     payment_blocker,
 )
@@ -273,9 +274,7 @@ class BillingController(Controller):
         if isinstance(found, Response):
             return found
         citizen, transaction, invoice = found
-        expires = transaction.expires_at
-        if expires.tzinfo is None:  # SQLite gives it back naive
-            expires = expires.replace(tzinfo=UTC)
+        expires = as_utc(transaction.expires_at)
         if (
             transaction.status != TransactionStatus.PENDING
             or not transaction.bank_form

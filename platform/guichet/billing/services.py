@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qs
 
 from eopayment import BackendNotFound, ResponseError
@@ -43,6 +43,7 @@ __all__ = [
     "BillingService",
     "NotificationError",
     "PaymentUnavailable",
+    "as_utc",
     "handle_notification",
     "payment_blocker",
     "refresh_status",
@@ -56,7 +57,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+def as_utc(value: datetime | None) -> datetime | None:
+    """A stored moment, aware: SQLite gives it back naive (it is UTC)."""
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
@@ -87,7 +93,7 @@ def payment_blocker(invoice: Invoice, ledger: Ledger, at: datetime | None = None
             "Le paiement en ligne n'est pas proposé pour cette facturation : réglez-la "
             "auprès de nos services."
         )
-    pay_from, pay_until = _aware(invoice.pay_from), _aware(invoice.pay_until)
+    pay_from, pay_until = as_utc(invoice.pay_from), as_utc(invoice.pay_until)
     if pay_from and at < pay_from:
         return _("Le paiement en ligne n'est pas encore ouvert pour cette facture.")
     if pay_until and at > pay_until:
@@ -494,7 +500,7 @@ async def handle_notification(
     import eopayment
 
     if response.result == eopayment.PAID:
-        expires = _aware(transaction.expires_at)
+        expires = as_utc(transaction.expires_at)
         transaction.late = transaction.status == TransactionStatus.EXPIRED or bool(
             expires and now() > expires
         )
