@@ -179,10 +179,15 @@ def _split_batch(html: str, invoice_ids: list[str], combined: set[str] | None) -
     from weasyprint import HTML
 
     document = HTML(string=html, url_fetcher=safe_fetcher()).render()
+    # An invoice starts on the first page holding its section's anchor. A long invoice's
+    # section goes on over pages that hold its anchor too: those pages are its own, not the
+    # start of another copy of it (which kept only an invoice's last page).
     starts: dict[int, str] = {}
+    seen: set[str] = set()
     for number, page in enumerate(document.pages):
         for anchor in page.anchors:
-            if anchor.startswith("inv-"):
+            if anchor.startswith("inv-") and anchor[4:] not in seen:
+                seen.add(anchor[4:])
                 starts.setdefault(number, anchor[4:])
     ordered = sorted(starts.items())
     result: dict[str, bytes] = {}
