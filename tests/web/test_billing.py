@@ -137,7 +137,9 @@ async def test_invoice_pdf_is_a_real_pdf_of_the_invoice(web, backend):
     page = PdfReader(io.BytesIO(response.content)).pages[0]
     text_of_pdf = page.extract_text()
     assert "FACTURATION SERVICE SÉNIORS" in text_of_pdf and "17,06" in text_of_pdf
-    assert "CCAS de Castres" in text_of_pdf  # the page footer
+    assert "CCAS de Castres" in text_of_pdf
+    # one page: the header names the invoice, no footer repeats it
+    assert "— Facture n°" not in " ".join(text_of_pdf.split())
     words = " ".join(text_of_pdf.split())
     assert "Auprès du CCAS de Castres" in words  # not « de CCAS »
     # to whose order a cheque is made, and where to bring or send it (the tenant's address)
@@ -760,9 +762,12 @@ async def test_a_long_invoice_keeps_each_line_whole_and_names_itself_on_every_pa
     response = await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}/pdf")
     pages = [page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages]
     assert len(pages) >= 2
-    for page in pages:
+    footer = f"CCAS de Castres — Facture n° {number}"
+    for index, page in enumerate(pages):
         words = " ".join(page.split())
-        assert f"CCAS de Castres — Facture n° {number}" in words
+        # the first page's header names the invoice; each following page's footer does
+        assert f"Facture n° {number}" in words
+        assert (footer in words) is (index > 0), words
         # every line on this page has its label and both amounts here
         labels = len(re.findall(r"Repas n° \d+ livré", words))
         assert words.count("8,53") == 2 * labels, words
