@@ -40,6 +40,17 @@ def test_birth_date_typed_by_hand_is_understood():
     assert errors == {} and values["birth_date"] == "1948-03-21"
 
 
+def test_a_short_year_is_this_century_only_where_asked():
+    # an agent's payment or refund date, typed quickly
+    assert forms.parse_date("7/12/26", short_year=True) == date(2026, 12, 7)
+    assert forms.parse_date("07.12.26", short_year=True) == date(2026, 12, 7)
+    assert forms.parse_date("21/03/2026", short_year=True) == date(2026, 3, 21)
+    assert forms.parse_date("31/02/26", short_year=True) is None
+    # a birth date: « 48 » could be 1948 or 2048, so it is not guessed
+    assert forms.parse_date("21/03/48") is None
+    assert forms.parse_date("21/03/1948") == date(1948, 3, 21)
+
+
 def test_birth_commune_is_checked_against_the_departement():
     values, errors = identity(birth_country="FR", birth_department="81", birth_commune="castres")
     assert errors == {} and values["birth_commune"] == "Castres"

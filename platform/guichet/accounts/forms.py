@@ -52,17 +52,24 @@ def _get(raw: Any, name: str, limit: int = 200) -> str:
     return str(value or "").strip()[:limit]
 
 
-def parse_date(text: str) -> date | None:
-    """``1948-03-21`` (the date input) or ``21/03/1948`` (typed by hand)."""
+def parse_date(text: str, *, short_year: bool = False) -> date | None:
+    """``1948-03-21`` (the date input) or ``21/03/1948`` (typed by hand). With ``short_year``
+    (an agent's recent dates: a payment, a refund), ``7/12/26`` is 7 December 2026 too; never
+    for a birth date, where « 48 » could be either century."""
     text = text.strip()
-    for pattern, order in (
+    patterns = [
         (r"^(\d{4})-(\d{2})-(\d{2})$", "ymd"),
         (r"^(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})$", "dmy"),
-    ):
+    ]
+    if short_year:
+        patterns.append((r"^(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{2})$", "dmy"))
+    for pattern, order in patterns:
         match = re.match(pattern, text)
         if match:
             a, b, c = (int(x) for x in match.groups())
             year, month, day = (a, b, c) if order == "ymd" else (c, b, a)
+            if year < 100:
+                year += 2000
             try:
                 return date(year, month, day)
             except ValueError:

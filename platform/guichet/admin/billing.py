@@ -926,7 +926,7 @@ class BillingAdminController(Controller):
         }
         errors: dict[str, str] = {}
         cents = _cents(values["amount"])
-        paid_on = parse_date(values["paid_on"])
+        paid_on = parse_date(values["paid_on"], short_year=True)
         if invoice.status in (InvoiceStatus.CANCELLED, InvoiceStatus.DIRECT_DEBIT):
             errors["amount"] = _("Cette facture est annulée ou prélevée : rien à encaisser.")
         elif cents is None or cents <= 0:
@@ -1005,7 +1005,7 @@ class BillingAdminController(Controller):
         }
         errors: dict[str, str] = {}
         cents = _cents(values["refund_amount"])
-        refunded_on = parse_date(values["refunded_on"])
+        refunded_on = parse_date(values["refunded_on"], short_year=True)
         if invoice.excess_cents <= 0:
             refunded = await ctx.db.scalar(
                 select(func.count())
@@ -1156,8 +1156,8 @@ class BillingAdminController(Controller):
             return staff
         today = paris_today()
         asked = {name: _param(ctx, name, 20) for name in ("du", "au")}
-        start = parse_date(asked["du"]) if asked["du"] else today.replace(day=1)
-        end = parse_date(asked["au"]) if asked["au"] else today
+        start = parse_date(asked["du"], short_year=True) if asked["du"] else today.replace(day=1)
+        end = parse_date(asked["au"], short_year=True) if asked["au"] else today
         errors: dict[str, str] = {}
         for name, day in (("du", start), ("au", end)):
             if name in ctx.request.query_params and not asked[name]:  # the form, left empty
