@@ -30,7 +30,11 @@ async def test_a_second_payment_is_warned_then_recorded_shown_and_refunded(web, 
     # the second window: its page says a payment is under way, and its form says it was read
     page = await web.get(f"{BASE}/{invoice_id}", headers=FR)
     assert "Un paiement de cette facture a été commencé le" in text(page)
-    assert "payer ici aussi vous ferait payer deux fois" in text(page)
+    assert "en commencer un autre ici vous ferait payer deux fois" in text(page)
+    # it can be resumed: the same attempt at the bank, which cannot be paid twice
+    resume = re.search(r'href="([^"]+/banque)">Reprendre ce paiement<', page.text).group(1)
+    resumed = await web.get(resume, headers=FR)
+    assert bank_form(resumed.text) == first
     # a page loaded before the first window started it: warned, nothing started, email kept
     stale = await web.post(
         f"{BASE}/{invoice_id}/payer",
