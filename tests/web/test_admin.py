@@ -675,6 +675,35 @@ async def test_settings_and_content_reach_the_citizens(web, backend):
     assert str(response.url).endswith("/cgu-a-accepter"), response.url
 
 
+async def test_an_agent_downloads_an_invoice_as_its_citizen_does(web, backend):
+    """To reprint the letter a resident has lost: the invoice's page had no PDF (a tester's
+    walk); only the whole print file held it."""
+    import io
+
+    from pypdf import PdfReader
+
+    from tests.support.accounts import new_citizen
+    from tests.support.billing import invoice_for
+
+    username, _mail = await new_citizen(web, backend.settings)
+    invoice_id = await invoice_for(backend.settings, "ccas-castres", username, cents=1706)
+    mine = await web.get(f"/ccas-castres/mon-espace/factures/{invoice_id}/pdf")
+    assert mine.status_code == 200
+    link = f"/ccas-castres/admin/facturation/factures/{invoice_id}/pdf"
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="agent")  # no billing permission
+    assert (await web.get(link)).status_code == 403
+    web.cookies.clear()
+    await signed_in_staff(web, backend.settings, role="regisseur")
+    page = await web.get(f"/ccas-castres/admin/facturation/factures/{invoice_id}", headers=FR)
+    assert f'href="{link}"' in page.text
+    agent = await web.get(link)
+    assert agent.status_code == 200 and agent.headers["content-type"] == "application/pdf"
+    assert agent.content == mine.content  # the stored one, as the citizen has it
+    words = " ".join(PdfReader(io.BytesIO(agent.content)).pages[0].extract_text().split())
+    assert "17,06" in words and "Madame " + username.upper() in words
+
+
 async def test_cashier_records_a_payment_cancels_by_credit_note_and_exports(web, backend):
     from tests.support.accounts import new_citizen
     from tests.support.billing import invoice_for

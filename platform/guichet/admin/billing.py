@@ -1117,6 +1117,32 @@ class BillingAdminController(Controller):
         )
         return await ctx.redirect(f"/admin/facturation/factures/{invoice.id}")
 
+    @get("/factures/{invoice_id:uuid}/pdf", name="admin:invoice_pdf")
+    async def invoice_pdf(
+        self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        """The invoice as its citizen downloads it: to reprint a letter a resident has lost."""
+        staff = await require_staff(ctx, "billing")
+        if not isinstance(staff, StaffUser):
+            return staff
+        invoice, ledger = await self._invoice(ctx, invoice_id)
+        from guichet.billing.pdf import current_invoice_pdf
+        from guichet.billing.services import lines_and_payments
+
+        lines, payments = await lines_and_payments(ctx.db, ctx.tenant.id, invoice.id)
+        services = ctx.request.app.state.services
+        stored = invoice.pdf_key
+        data, old = await current_invoice_pdf(
+            services.renderer, services.files, ctx.tenant, invoice, ledger, lines, payments
+        )
+        if invoice.pdf_key != stored:
+            await ctx.db.commit()
+        if old:
+            services.files.delete(old)
+        return await ctx.finish(
+            download_response(data, "application/pdf", f"facture-{invoice.number}.pdf")
+        )
+
     @get("/factures/{invoice_id:uuid}/avoir", name="admin:credit_note")
     async def credit_note(
         self, ctx: AccountsContext, invoice_id: FromPath[uuid.UUID]

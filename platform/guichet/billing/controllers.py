@@ -24,7 +24,7 @@ from guichet.accounts.models import Citizen, ServiceAccount
 from guichet.accounts.web import AccountsContext, private_page, provide_ctx, require_citizen
 from guichet.billing.backends import BANK_NAMES
 from guichet.billing.models import Invoice, InvoiceStatus, TransactionStatus
-from guichet.billing.pdf import content_digest, invoice_pdf, render_invoice_html
+from guichet.billing.pdf import current_invoice_pdf, invoice_pdf
 from guichet.billing.services import (
     HISTORY_SHOWN,
     OPEN_SHOWN,
@@ -303,32 +303,21 @@ class BillingController(Controller):
         if view is None:
             raise NotFoundException()
         services = ctx.request.app.state.services
-        html = render_invoice_html(
+        invoice = view.invoice
+        stored = invoice.pdf_key
+        data, old = await current_invoice_pdf(
             services.renderer,
             services.files,
             ctx.tenant,
-            view.invoice,
+            invoice,
             view.ledger,
             view.lines,
             view.payments,
         )
-        digest = content_digest(html)
-        invoice = view.invoice
-        if (
-            invoice.pdf_key
-            and invoice.pdf_digest == digest
-            and services.files.exists(invoice.pdf_key)
-        ):
-            data = await asyncio.to_thread(services.files.get, invoice.pdf_key)
-        else:  # first download, or the invoice changed since: render and keep it
-            data = await asyncio.to_thread(invoice_pdf, html)
-            key = f"tenants/{ctx.tenant.id}/invoices/{invoice.id}-{digest[:12]}.pdf"
-            await asyncio.to_thread(services.files.put, key, data)
-            old = invoice.pdf_key
-            invoice.pdf_key, invoice.pdf_digest = key, digest
+        if invoice.pdf_key != stored:
             await ctx.commit()
-            if old and old != key:
-                services.files.delete(old)
+        if old:
+            services.files.delete(old)
         name = f"facture-{invoice.number}.pdf"
         return await ctx.finish(download_response(data, "application/pdf", name))
 

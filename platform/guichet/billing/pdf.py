@@ -7,6 +7,7 @@ Nothing is fetched while rendering: the logo is inlined as a data URI and the UR
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import io
@@ -30,6 +31,7 @@ __all__ = [
     "InvoiceDoc",
     "PdfJoiner",
     "content_digest",
+    "current_invoice_pdf",
     "invoice_pdf",
     "join_pdfs",
     "render_invoice_html",
@@ -108,6 +110,31 @@ def render_invoice_html(
     title = f"{ledger.name} — {invoice.number} — {invoice.label}"
     items = [InvoiceDoc(invoice, ledger, lines, payments)]
     return render_invoices_html(renderer, files, tenant, items, title, locale)
+
+
+async def current_invoice_pdf(
+    renderer: TemplateRenderer,
+    files: FileStore,
+    tenant: TenantSnapshot,
+    invoice: Invoice,
+    ledger: Ledger,
+    lines: list[InvoiceLine],
+    payments: list[Payment],
+) -> tuple[bytes, str]:
+    """The invoice's PDF, for its citizen or an agent: the stored one while the invoice is
+    unchanged; else rendered and stored, ``invoice.pdf_key`` set to it. Returns the PDF and the
+    key of the file it replaces ('' if none): the caller commits, then deletes that file."""
+    html = render_invoice_html(renderer, files, tenant, invoice, ledger, lines, payments)
+    digest = content_digest(html)
+    if invoice.pdf_key and invoice.pdf_digest == digest and files.exists(invoice.pdf_key):
+        return await asyncio.to_thread(files.get, invoice.pdf_key), ""
+    # first download, or the invoice changed since: render and keep it
+    data = await asyncio.to_thread(invoice_pdf, html)
+    key = f"tenants/{tenant.id}/invoices/{invoice.id}-{digest[:12]}.pdf"
+    await asyncio.to_thread(files.put, key, data)
+    old = invoice.pdf_key if invoice.pdf_key != key else ""
+    invoice.pdf_key, invoice.pdf_digest = key, digest
+    return data, old
 
 
 def invoice_pdf(html: str) -> bytes:

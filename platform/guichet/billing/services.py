@@ -244,6 +244,16 @@ class InvoiceView:
     payments: list[Payment]
 
 
+async def lines_and_payments(
+    session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID
+) -> tuple[list[InvoiceLine], list[Payment]]:
+    """An invoice's lines and payments, in order (the invoice already found in the tenant)."""
+    of_invoice = {"tenant_id": tenant_id, "invoice_id": invoice_id}
+    lines = list((await session.execute(_LINES, of_invoice)).scalars())
+    payments = list((await session.execute(_PAYMENTS, of_invoice)).scalars())
+    return lines, payments
+
+
 class BillingService:
     """A citizen's invoices: every query goes through the citizen's linked service files."""
 
@@ -300,9 +310,7 @@ class BillingService:
         if row is None:
             return None
         invoice, ledger = row
-        of_invoice = {"tenant_id": self.tenant_id, "invoice_id": invoice.id}
-        lines = list((await self.session.execute(_LINES, of_invoice)).scalars())
-        payments = list((await self.session.execute(_PAYMENTS, of_invoice)).scalars())
+        lines, payments = await lines_and_payments(self.session, self.tenant_id, invoice.id)
         return InvoiceView(invoice, ledger, lines, payments)
 
     async def accounts(self) -> list[ServiceAccount]:
