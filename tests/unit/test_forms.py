@@ -46,6 +46,7 @@ def test_a_short_year_is_this_century_only_where_asked():
     assert forms.parse_date("07.12.26", short_year=True) == date(2026, 12, 7)
     assert forms.parse_date("21/03/2026", short_year=True) == date(2026, 3, 21)
     assert forms.parse_date("31/02/26", short_year=True) is None
+    assert forms.parse_date("01/01/0026", short_year=True) == date(26, 1, 1)  # as typed
     # a birth date: « 48 » could be 1948 or 2048, so it is not guessed
     assert forms.parse_date("21/03/48") is None
     assert forms.parse_date("21/03/1948") == date(1948, 3, 21)

@@ -62,13 +62,13 @@ def parse_date(text: str, *, short_year: bool = False) -> date | None:
         (r"^(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})$", "dmy"),
     ]
     if short_year:
-        patterns.append((r"^(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{2})$", "dmy"))
+        patterns.append((r"^(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{2})$", "dmy2"))
     for pattern, order in patterns:
         match = re.match(pattern, text)
         if match:
             a, b, c = (int(x) for x in match.groups())
             year, month, day = (a, b, c) if order == "ymd" else (c, b, a)
-            if year < 100:
+            if order == "dmy2":  # « 26 », never « 0026 » (typed as such, it is year 26)
                 year += 2000
             try:
                 return date(year, month, day)
