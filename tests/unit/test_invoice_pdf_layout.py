@@ -57,6 +57,7 @@ def pdf_of(lines: int, tmp_path: Path) -> list[str]:
         TENANT,  # type: ignore[arg-type]
         [InvoiceDoc(invoice, LEDGER, rows, [])],  # type: ignore[arg-type]
         "Facture",
+        portal_url="https://guichet.example.fr/ccas-castres/",
     )
     return [page.extract_text() for page in PdfReader(io.BytesIO(invoice_pdf(html))).pages]
 

@@ -142,6 +142,9 @@ async def test_invoice_pdf_is_a_real_pdf_of_the_invoice(web, backend):
     assert "— Facture n°" not in " ".join(text_of_pdf.split())
     words = " ".join(text_of_pdf.split())
     assert "Auprès du CCAS de Castres" in words  # not « de CCAS »
+    # a letter names the portal: paper is what those without a personal space receive
+    portal = f"{backend.settings.web.public_url}/ccas-castres/"
+    assert f"espace personnel sur {portal} : MES FACTURES" in words
     # to whose order a cheque is made, and where to bring or send it (the tenant's address)
     assert "Chèque à l'ordre de : Régie Service Séniors CCAS de Castres" in words
     assert "Adresse : Espace Seniors — CCAS de Castres, 2 place de la République, 81100" in words

@@ -24,7 +24,7 @@ from guichet.accounts.models import Citizen, ServiceAccount
 from guichet.accounts.web import AccountsContext, private_page, provide_ctx, require_citizen
 from guichet.billing.backends import BANK_NAMES
 from guichet.billing.models import Invoice, InvoiceStatus, TransactionStatus
-from guichet.billing.pdf import current_invoice_pdf, invoice_pdf
+from guichet.billing.pdf import current_invoice_pdf, invoice_pdf, portal_url
 from guichet.billing.services import (
     HISTORY_SHOWN,
     OPEN_SHOWN,
@@ -313,6 +313,7 @@ class BillingController(Controller):
             view.ledger,
             view.lines,
             view.payments,
+            portal_url(services.settings, ctx.tenant),
         )
         if invoice.pdf_key != stored:
             await ctx.commit()

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 from guichet import i18n
 from guichet.billing.models import Invoice, InvoiceLine, Ledger, Payment
 from guichet.files import FileStore, data_uri
+from guichet.settings import Settings
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
 
@@ -34,6 +35,7 @@ __all__ = [
     "current_invoice_pdf",
     "invoice_pdf",
     "join_pdfs",
+    "portal_url",
     "render_invoice_html",
     "render_invoices_html",
     "safe_fetcher",
@@ -86,12 +88,22 @@ def render_invoices_html(
     items: list[InvoiceDoc],
     title: str,
     locale: str = "fr",
+    portal_url: str = "",
 ) -> str:
-    """One HTML document holding each invoice in its own ``<section id="inv-…">``."""
+    """One HTML document holding each invoice in its own ``<section id="inv-…">``.
+    ``portal_url``: the tenant's portal, which a letter must name (settings.web.public_url
+    and the slug, the same for the worker and the web: the stored PDF's digest depends on it)."""
     logo = tenant_logo(files, tenant)
     token = i18n.use_locale(locale)
     try:
-        context = {"tenant": tenant, "items": items, "logo": logo, "locale": locale, "title": title}
+        context = {
+            "tenant": tenant,
+            "items": items,
+            "logo": logo,
+            "locale": locale,
+            "title": title,
+            "portal_url": portal_url,
+        }
         return renderer.render(tenant.theme, "pdf/invoice.html", context)
     finally:
         i18n._current.reset(token)
@@ -106,10 +118,11 @@ def render_invoice_html(
     lines: list[InvoiceLine],
     payments: list[Payment],
     locale: str = "fr",
+    portal_url: str = "",
 ) -> str:
     title = f"{ledger.name} — {invoice.number} — {invoice.label}"
     items = [InvoiceDoc(invoice, ledger, lines, payments)]
-    return render_invoices_html(renderer, files, tenant, items, title, locale)
+    return render_invoices_html(renderer, files, tenant, items, title, locale, portal_url)
 
 
 async def current_invoice_pdf(
@@ -120,11 +133,14 @@ async def current_invoice_pdf(
     ledger: Ledger,
     lines: list[InvoiceLine],
     payments: list[Payment],
+    portal_url: str,
 ) -> tuple[bytes, str]:
     """The invoice's PDF, for its citizen or an agent: the stored one while the invoice is
     unchanged; else rendered and stored, ``invoice.pdf_key`` set to it. Returns the PDF and the
     key of the file it replaces ('' if none): the caller commits, then deletes that file."""
-    html = render_invoice_html(renderer, files, tenant, invoice, ledger, lines, payments)
+    html = render_invoice_html(
+        renderer, files, tenant, invoice, ledger, lines, payments, portal_url=portal_url
+    )
     digest = content_digest(html)
     if invoice.pdf_key and invoice.pdf_digest == digest and files.exists(invoice.pdf_key):
         return await asyncio.to_thread(files.get, invoice.pdf_key), ""
@@ -280,6 +296,11 @@ def join_pdfs(pdfs: Iterable[bytes]) -> bytes:
         buffer = io.BytesIO()
         joiner.save(buffer)
         return buffer.getvalue()
+
+
+def portal_url(settings: Settings, tenant: TenantSnapshot) -> str:
+    """The tenant's portal as an invoice letter names it."""
+    return f"{settings.web.public_url}/{tenant.slug}/"
 
 
 def content_digest(html: str) -> str:

@@ -40,6 +40,7 @@ from guichet.billing.pdf import (
     InvoiceDoc,
     PdfJoiner,
     content_digest,
+    portal_url,
     render_invoices_html,
     split_batch,
 )
@@ -301,6 +302,7 @@ async def _render_pdfs(
     renderer: TemplateRenderer,
     files: FileStore,
     batch: int,
+    portal: str,
 ) -> int:
     invoices = list(
         (
@@ -338,7 +340,12 @@ async def _render_pdfs(
         lines[line.invoice_id].append(line)
     docs = [InvoiceDoc(i, ledger, lines[i.id], []) for i in invoices]
     html = render_invoices_html(
-        renderer, files, tenant, docs, f"{ledger.name} — {period_label(run.period)}"
+        renderer,
+        files,
+        tenant,
+        docs,
+        f"{ledger.name} — {period_label(run.period)}",
+        portal_url=portal,
     )
     postal = {
         str(a)
@@ -372,6 +379,7 @@ async def _render_pdfs(
             tenant,
             [InvoiceDoc(invoice, ledger, lines[invoice.id], [])],
             f"{ledger.name} — {invoice.number} — {invoice.label}",
+            portal_url=portal,
         )
         digest = content_digest(single)
         key = f"tenants/{tenant.id}/invoices/{invoice.id}-{digest[:12]}.pdf"
@@ -644,7 +652,14 @@ async def execute_run(
             while True:
                 async with ledger_lock:
                     rendered = await _render_pdfs(
-                        session, run, tenant, ledger, renderer, files, batch
+                        session,
+                        run,
+                        tenant,
+                        ledger,
+                        renderer,
+                        files,
+                        batch,
+                        portal_url(settings, tenant),
                     )
                 if not rendered:
                     break
