@@ -125,6 +125,8 @@ async def test_second_factor_is_asked_and_a_code_serves_once(web, backend):
         web, "/ccas-castres/agents/connexion", {"email": email, "password": password}
     )
     assert str(first.url).endswith("/agents/connexion/code")
+    # the page is for the code: the cursor is in its field (a tester typed into nothing)
+    assert re.search(r'<input id="f-code"[^>]* autofocus', first.text)
     # nothing opens between the two steps
     queue = await web.get("/ccas-castres/agents/demandes/", headers=FR)
     assert str(queue.url).endswith("/agents/connexion")
@@ -135,6 +137,8 @@ async def test_second_factor_is_asked_and_a_code_serves_once(web, backend):
         web, "/ccas-castres/agents/connexion/code", {"code": "123456"}, page=first.text
     )
     assert wrong.status_code == 400 and "Code incorrect" in text(wrong)
+    # after an error the focus goes to the message, once: not to the field as well
+    assert wrong.text.count("autofocus") == 1 and 'id="erreur-code"' in wrong.text
     code = pyotp.TOTP(secret).now()
     ok = await post_form(
         web, "/ccas-castres/agents/connexion/code", {"code": code}, page=first.text
