@@ -1126,26 +1126,13 @@ class BillingAdminController(Controller):
         if not isinstance(staff, StaffUser):
             return staff
         invoice, ledger = await self._invoice(ctx, invoice_id)
-        from guichet.billing.pdf import current_invoice_pdf, portal_url
+        from guichet.billing.pdf import current_invoice_pdf
         from guichet.billing.services import lines_and_payments
 
         lines, payments = await lines_and_payments(ctx.db, ctx.tenant.id, invoice.id)
-        services = ctx.request.app.state.services
-        stored = invoice.pdf_key
-        data, old = await current_invoice_pdf(
-            services.renderer,
-            services.files,
-            ctx.tenant,
-            invoice,
-            ledger,
-            lines,
-            payments,
-            portal_url(services.settings, ctx.tenant),
+        data = await current_invoice_pdf(
+            ctx.request.app.state.services, ctx.commit, ctx.tenant, invoice, ledger, lines, payments
         )
-        if invoice.pdf_key != stored:
-            await ctx.db.commit()
-        if old:
-            services.files.delete(old)
         return await ctx.finish(
             download_response(data, "application/pdf", f"facture-{invoice.number}.pdf")
         )

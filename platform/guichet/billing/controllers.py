@@ -24,7 +24,7 @@ from guichet.accounts.models import Citizen, ServiceAccount
 from guichet.accounts.web import AccountsContext, private_page, provide_ctx, require_citizen
 from guichet.billing.backends import BANK_NAMES
 from guichet.billing.models import Invoice, InvoiceStatus, TransactionStatus
-from guichet.billing.pdf import current_invoice_pdf, invoice_pdf, portal_url
+from guichet.billing.pdf import current_invoice_pdf, invoice_pdf
 from guichet.billing.services import (
     HISTORY_SHOWN,
     OPEN_SHOWN,
@@ -302,23 +302,16 @@ class BillingController(Controller):
         view = await service.get(invoice_id)
         if view is None:
             raise NotFoundException()
-        services = ctx.request.app.state.services
         invoice = view.invoice
-        stored = invoice.pdf_key
-        data, old = await current_invoice_pdf(
-            services.renderer,
-            services.files,
+        data = await current_invoice_pdf(
+            ctx.request.app.state.services,
+            ctx.commit,
             ctx.tenant,
             invoice,
             view.ledger,
             view.lines,
             view.payments,
-            portal_url(services.settings, ctx.tenant),
         )
-        if invoice.pdf_key != stored:
-            await ctx.commit()
-        if old:
-            services.files.delete(old)
         name = f"facture-{invoice.number}.pdf"
         return await ctx.finish(download_response(data, "application/pdf", name))
 

@@ -13,11 +13,11 @@ import hashlib
 import io
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from guichet import i18n
 from guichet.billing.models import Invoice, InvoiceLine, Ledger, Payment
@@ -25,6 +25,9 @@ from guichet.files import FileStore, data_uri
 from guichet.settings import Settings
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.templates import TemplateRenderer
+
+if TYPE_CHECKING:
+    from guichet.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -126,31 +129,41 @@ def render_invoice_html(
 
 
 async def current_invoice_pdf(
-    renderer: TemplateRenderer,
-    files: FileStore,
+    services: Services,
+    commit: Callable[[], Awaitable[None]],
     tenant: TenantSnapshot,
     invoice: Invoice,
     ledger: Ledger,
     lines: list[InvoiceLine],
     payments: list[Payment],
-    portal_url: str,
-) -> tuple[bytes, str]:
+) -> bytes:
     """The invoice's PDF, for its citizen or an agent: the stored one while the invoice is
-    unchanged; else rendered and stored, ``invoice.pdf_key`` set to it. Returns the PDF and the
-    key of the file it replaces ('' if none): the caller commits, then deletes that file."""
+    unchanged; else rendered, stored, ``invoice.pdf_key`` set to it and committed (``commit``),
+    and the file it replaces deleted."""
+    files = services.files
     html = render_invoice_html(
-        renderer, files, tenant, invoice, ledger, lines, payments, portal_url=portal_url
+        services.renderer,
+        files,
+        tenant,
+        invoice,
+        ledger,
+        lines,
+        payments,
+        portal_url=portal_url(services.settings, tenant),
     )
     digest = content_digest(html)
     if invoice.pdf_key and invoice.pdf_digest == digest and files.exists(invoice.pdf_key):
-        return await asyncio.to_thread(files.get, invoice.pdf_key), ""
+        return await asyncio.to_thread(files.get, invoice.pdf_key)
     # first download, or the invoice changed since: render and keep it
     data = await asyncio.to_thread(invoice_pdf, html)
     key = f"tenants/{tenant.id}/invoices/{invoice.id}-{digest[:12]}.pdf"
     await asyncio.to_thread(files.put, key, data)
-    old = invoice.pdf_key if invoice.pdf_key != key else ""
+    old = invoice.pdf_key
     invoice.pdf_key, invoice.pdf_digest = key, digest
-    return data, old
+    await commit()
+    if old and old != key:
+        files.delete(old)
+    return data
 
 
 def invoice_pdf(html: str) -> bytes:
