@@ -106,3 +106,52 @@ async def test_the_pool_recovers_and_no_payment_is_half_applied(restartable):
         assert (await notify(web, answer)).status_code == 200
         assert (await notify(web, answer)).status_code == 200
         assert await payments_of(settings, invoice_id) == (1, 853, 853)
+
+
+async def backend_pid(db: Database) -> int:
+    async with db.session(all_tenants=True) as session:
+        return int((await session.execute(select(func.pg_backend_pid()))).scalar_one())
+
+
+async def terminate(settings: Any, pid: int) -> None:
+    """Ends one server process, as a restart ends them all (a role may end its own)."""
+    killer = Database(settings)
+    try:
+        async with killer.session(all_tenants=True) as session:
+            await session.execute(select(func.pg_terminate_backend(pid)))
+    finally:
+        await killer.dispose()
+
+
+async def test_an_idle_connection_is_tried_before_it_is_lent(postgres_backend, monkeypatch):
+    """A connection whose server process ended while it sat in the pool is replaced before use:
+    the first page after a quiet night does not fail."""
+    from guichet.db import session as db_session
+
+    db = Database(postgres_backend.settings)
+    try:
+        pid = await backend_pid(db)
+        await terminate(postgres_backend.settings, pid)
+        monkeypatch.setattr(db_session, "IDLE_BEFORE_PING", 0.0)  # « idle » from now on
+        renewed = await backend_pid(db)  # no error: tried, found dead, replaced
+        assert renewed != pid
+    finally:
+        await db.dispose()
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(postgres_backend):
+    """Not tried when used a moment ago (the ping cost a round trip on every page): if its
+    server process ended, one statement fails as a disconnection (the 503 page), and the pool
+    is renewed at once."""
+    from sqlalchemy.exc import DBAPIError
+
+    db = Database(postgres_backend.settings)
+    try:
+        pid = await backend_pid(db)
+        await terminate(postgres_backend.settings, pid)
+        with pytest.raises(DBAPIError) as failed:
+            await backend_pid(db)
+        assert failed.value.connection_invalidated
+        assert await backend_pid(db) != pid
+    finally:
+        await db.dispose()

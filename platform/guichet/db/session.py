@@ -8,12 +8,13 @@ opens a session with ``all_tenants=True`` instead, which sets ``guichet.all_tena
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -36,8 +37,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_size"] = settings.database.pool_size
-        kwargs["pool_pre_ping"] = True
     engine = create_async_engine(url, **kwargs)
+    if not url.startswith("sqlite"):
+        _ping_when_idle(engine)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -49,6 +51,38 @@ def create_engine(settings: Settings) -> AsyncEngine:
             cursor.close()
 
     return engine
+
+
+# A connection back in the pool for longer than this is tried before it is lent again.
+IDLE_BEFORE_PING = 10.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections that sat idle only.
+
+    Pinging on every checkout cost a round trip to PostgreSQL and about 5 % of a page's CPU
+    (bench/README.md). A connection in steady use is not pinged: if the server restarted under
+    it, its first statement fails as a disconnection, SQLAlchemy then renews every connection
+    of the pool made before, and that request answers the 503 page
+    (``tests/reliability/test_postgres_restart.py``). A connection idle for a while, as after a
+    quiet night during which the server restarted, is tried first, so that nobody gets that
+    page for a restart long past.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < IDLE_BEFORE_PING:
+            return  # a new connection, or one used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # renew this one and every older one; SQLAlchemy retries the checkout
+            raise exc.InvalidatePoolError(str(error)) from error
 
 
 # Built once: a new text() per transaction cost its cache key every time (bench/README.md).
