@@ -13,6 +13,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 class FakeRequest:
     def __init__(self, sid: str) -> None:
         self.cookies = {SESSION_COOKIE: sid}
+        self.scope: dict[str, object] = {}
 
 
 class FakeResponse:

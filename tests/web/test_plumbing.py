@@ -170,3 +170,38 @@ async def test_a_client_gone_before_sending_its_form_is_no_server_error(sqlite_b
     assert start["status"] == 400
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     assert any("went away" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_session_is_read_with_the_tenant_generation(web, backend, monkeypatch):
+    """On a signed-in page the tenant middleware reads the session in the same round trip as
+    the tenant's generation (MGET on Redis): the session manager does not ask again. The file
+    store of the embedded default reads them one after the other."""
+    from tests.support.accounts import new_citizen
+
+    await new_citizen(web, backend.settings)
+    sessions = web.app.state.services.namespace("sessions")
+    kind = type(sessions)
+    real_get, asked = kind.get, []
+
+    async def counted(self, key, *args, **kwargs):
+        if self is sessions:
+            asked.append(key)
+        return await real_get(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(kind, "get", counted)  # a RedisStore's attributes are slots
+    page = await web.get("/ccas-castres/mon-espace", headers=FR)
+    assert page.status_code == 200 and "MON ACCUEIL" in page.text  # still signed in
+    assert len(asked) == (0 if backend.name == "postgresql" else 1), asked
+
+
+async def test_get_together_reads_what_each_get_reads(backend):
+    from guichet.web.stores import get_together
+
+    store = create_store(backend.settings)
+    try:
+        one, two = store.with_namespace("alpha"), store.with_namespace("beta")
+        await one.set("k", b"1", expires_in=60)
+        await two.set("k", b"2", expires_in=60)
+        assert await get_together((one, "k"), (two, "k"), (one, "absent")) == [b"1", b"2", None]
+    finally:
+        await close_store(store)

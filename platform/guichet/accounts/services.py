@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guichet.accounts.forms import clean_username
@@ -57,6 +57,14 @@ EMAIL_CHANGE_TTL = timedelta(hours=48)
 _CITIZEN = select(Citizen).where(
     Citizen.tenant_id == bindparam("tenant_id"), Citizen.id == bindparam("citizen_id")
 )
+# The signed-in citizen and the version of the CGU in force, in one statement: every page
+# behind login needs both (the CGU gate), and the second statement cost about 5 % of a page.
+_CITIZEN_AND_TERMS = select(
+    Citizen,
+    select(func.max(TermsVersion.version))
+    .where(TermsVersion.tenant_id == bindparam("tenant_id"))
+    .scalar_subquery(),
+).where(Citizen.tenant_id == bindparam("tenant_id"), Citizen.id == bindparam("citizen_id"))
 _LINKED = (
     select(ServiceAccount, Service)
     .join(Service, Service.id == ServiceAccount.service_id)
@@ -135,6 +143,12 @@ class AccountService:
     async def get(self, citizen_id: uuid.UUID) -> Citizen | None:
         parameters = {"tenant_id": self.tenant.id, "citizen_id": citizen_id}
         return (await self.session.execute(_CITIZEN, parameters)).scalar_one_or_none()
+
+    async def signed_in(self, citizen_id: uuid.UUID) -> tuple[Citizen | None, int | None]:
+        """The citizen, and the version of the CGU in force (None: none published yet)."""
+        parameters = {"tenant_id": self.tenant.id, "citizen_id": citizen_id}
+        row = (await self.session.execute(_CITIZEN_AND_TERMS, parameters)).one_or_none()
+        return (row[0], row[1]) if row is not None else (None, None)
 
     async def username_taken(self, username: str) -> bool:
         return await self.citizens.exists(username_key=username_key(username))

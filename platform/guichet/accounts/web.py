@@ -80,6 +80,9 @@ class AccountsContext:
     accounts: AccountService
     limiter: RateLimiter
     captcha: CaptchaService
+    # the version of the CGU in force, read with the citizen by citizen() (see terms_gate)
+    terms_in_force: int | None = None
+    terms_read: bool = False
 
     @property
     def base(self) -> str:
@@ -108,7 +111,8 @@ class AccountsContext:
         citizen_id = self.session.citizen_id
         if citizen_id is None:
             return None
-        citizen = await self.accounts.get(citizen_id)
+        citizen, self.terms_in_force = await self.accounts.signed_in(citizen_id)
+        self.terms_read = True
         if (
             citizen is None
             or citizen.status != CitizenStatus.ACTIVE
@@ -141,9 +145,7 @@ async def build_context(
 ) -> AccountsContext:
     services = request.app.state.services
     settings = services.settings
-    manager = SessionManager(
-        services.store.with_namespace("sessions"), secure=settings.is_production
-    )
+    manager = SessionManager(services.namespace("sessions"), secure=settings.is_production)
     session = await manager.load(request, tenant.id)
     return AccountsContext(
         request=request,
@@ -152,9 +154,9 @@ async def build_context(
         session=session,
         manager=manager,
         accounts=AccountService(db, tenant, settings, services.renderer),
-        limiter=RateLimiter(services.store.with_namespace("ratelimit")),
+        limiter=RateLimiter(services.namespace("ratelimit")),
         captcha=CaptchaService(
-            services.store.with_namespace("captcha"), test_mode=settings.web.captcha_test_mode
+            services.namespace("captcha"), test_mode=settings.web.captcha_test_mode
         ),
     )
 
@@ -220,8 +222,12 @@ async def require_citizen(ctx: AccountsContext) -> Citizen | Response[Any]:
 
 async def terms_gate(ctx: AccountsContext, citizen: Citizen) -> Citizen | Response[Any]:
     """The citizen, or the page of the CGU version they have not accepted yet."""
-    terms = await ctx.accounts.current_terms()
-    if terms is not None and citizen.terms_version < terms.version:
+    if ctx.terms_read:  # read with the citizen, in the same statement
+        in_force = ctx.terms_in_force
+    else:
+        terms = await ctx.accounts.current_terms()
+        in_force = terms.version if terms is not None else None
+    if in_force is not None and citizen.terms_version < in_force:
         return await ctx.redirect("/cgu-a-accepter")
     return citizen
 

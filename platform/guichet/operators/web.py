@@ -157,9 +157,7 @@ class OperatorContext:
 
 async def provide_operator_ctx(request: Request[Any, Any, Any]) -> Any:
     services = services_of(request)
-    manager = SessionManager(
-        services.store.with_namespace("sessions"), secure=services.settings.is_production
-    )
+    manager = SessionManager(services.namespace("sessions"), secure=services.settings.is_production)
     session = await manager.load(request, PLATFORM)
     async with services.db.session(all_tenants=True) as db:
         yield OperatorContext(
@@ -167,7 +165,7 @@ async def provide_operator_ctx(request: Request[Any, Any, Any]) -> Any:
             db=db,
             session=session,
             manager=manager,
-            limiter=RateLimiter(services.store.with_namespace("ratelimit")),
+            limiter=RateLimiter(services.namespace("ratelimit")),
         )
 
 

@@ -16,6 +16,7 @@ from guichet import i18n
 from guichet.tenancy.models import TenantStatus
 from guichet.tenancy.snapshot import TenantSnapshot
 from guichet.web.logs import tenant_var
+from guichet.web.sessions import SessionManager
 
 __all__ = ["LOCALE_COOKIE", "TenantMiddleware", "TenantUnavailable", "UnknownTenant"]
 
@@ -62,13 +63,21 @@ class TenantMiddleware:
     async def _resolve(self, scope: Scope) -> None:
         services = scope["litestar_app"].state.services
         slug = scope.get("path_params", {}).get("tenant_slug", "")
-        tenant = await services.resolver.resolve(slug)
+        request: Request[Any, Any, Any] = Request(scope)
+        sessions = services.namespace("sessions")
+
+        def session_of(known: TenantSnapshot) -> tuple[Any, str] | None:
+            key = SessionManager.key_of(request, known.id)
+            return (sessions, key) if key else None
+
+        # the session is read with the tenant's generation, in one round trip
+        tenant, read = await services.resolver.resolve_reading(slug, session_of)
         state: dict[str, Any] = scope.setdefault("state", {})
         if tenant is None:
             raise UnknownTenant()
         state["tenant"] = tenant
+        state["prefetched"] = read
         tenant_var.set(tenant.slug)
-        request: Request[Any, Any, Any] = Request(scope)
         locale = i18n.negotiate(
             request.cookies.get(LOCALE_COOKIE),
             request.headers.get("accept-language"),

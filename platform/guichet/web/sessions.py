@@ -69,13 +69,26 @@ class SessionManager:
     def _key(tenant_id: str, session_id: str) -> str:
         return f"{tenant_id}:{session_id}"
 
+    @classmethod
+    def key_of(cls, request: Request[Any, Any, Any], tenant_id: uuid.UUID) -> str | None:
+        """The store key of the request's session at this tenant, if its cookie has one."""
+        sid = request.cookies.get(SESSION_COOKIE, "")
+        return cls._key(str(tenant_id), sid) if sid and len(sid) <= 64 else None
+
     async def load(self, request: Request[Any, Any, Any], tenant_id: uuid.UUID) -> Session:
-        """The request's session for this tenant, or a new empty one (not yet stored)."""
+        """The request's session for this tenant, or a new empty one (not yet stored).
+
+        Already read when the tenant middleware read it with the tenant's generation
+        (``state["prefetched"]``, keyed by the id of the store and the key): used once, so
+        that a second load in the same request, after a save, reads the store."""
         tid = str(tenant_id)
         now = time.time()
         sid = request.cookies.get(SESSION_COOKIE, "")
         if sid and len(sid) <= 64:
-            raw = await self.store.get(self._key(tid, sid))
+            key = self._key(tid, sid)
+            prefetched = request.scope.get("state", {}).get("prefetched", {})
+            found = (id(self.store), key)
+            raw = prefetched.pop(found) if found in prefetched else await self.store.get(key)
             if raw is not None:
                 stored = json.loads(raw)
                 fresh = (
