@@ -39,7 +39,7 @@ from guichet.services import build_services
 from guichet.settings import Settings
 from guichet.staff.web import StaffAuthController
 from guichet.tenancy.middleware import TenantMiddleware
-from guichet.web.devoutbox import outbox_index, outbox_message
+from guichet.web.devoutbox import outbox_attachment, outbox_index, outbox_message
 from guichet.web.errors import exception_handlers
 from guichet.web.health import HealthController
 from guichet.web.logs import RequestContextMiddleware, configure_logging
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             serve_static,
             outbox_index,
             outbox_message,
+            outbox_attachment,
             SandboxBankController,
             OperatorController,
             import_invoices_api,

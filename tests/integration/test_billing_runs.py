@@ -101,6 +101,58 @@ async def test_a_run_makes_invoices_pdfs_emails_and_a_print_file(backend):
         await db.dispose()
 
 
+async def test_an_adherent_receives_her_invoice_as_a_pdf_in_her_email(backend, smtp):
+    """« vous ne recevez plus vos factures par courrier, vous les recevrez uniquement sur votre
+    boîte mail » (the guide): the email carries the invoice's PDF, sent through a real SMTP
+    server; a PDF gone from the store meanwhile leaves the email going, without it."""
+    import dataclasses
+
+    from guichet.notifications.services import send_pending
+    from guichet.settings import EmailSettings
+
+    controller, inbox = smtp
+    settings = dataclasses.replace(
+        backend.settings,
+        email=EmailSettings(smtp_host="127.0.0.1", smtp_port=controller.port, smtp_starttls=False),
+    )
+    db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=3, paperless=2)
+    try:
+        _, queued = await run_period(db, settings, tenant_id, code)
+        assert len(queued) == 2
+        files = create_file_store(settings)
+        async with db.session(tenant_id) as session:
+            mails = {
+                m.recipient: m
+                for m in (
+                    await session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(queued)))
+                ).scalars()
+            }
+            by_key = {
+                i.pdf_key: i
+                for i in (
+                    await session.execute(select(Invoice).where(Invoice.ledger_id == ledger_id))
+                ).scalars()
+            }
+        first, second = sorted(mails)
+        files.delete(mails[second].attachment_key)  # gone before the email is sent
+        async with db.session(all_tenants=True) as session:
+            for message_id in queued:
+                assert await send_pending(session, settings, message_id) == 1
+        received = {m["To"]: m for m in inbox.messages if m["To"] in mails}
+        assert set(received) == {first, second}
+
+        invoice = by_key[mails[first].attachment_key]
+        [pdf] = list(received[first].iter_attachments())
+        assert pdf.get_content_type() == "application/pdf"
+        assert pdf.get_filename() == f"facture-{invoice.number}.pdf"
+        assert pdf.get_content() == files.get(invoice.pdf_key)  # the invoice itself
+        body = received[first].get_body(("plain",)).get_content()
+        assert "est jointe à ce message (PDF)" in " ".join(body.split())
+        assert list(received[second].iter_attachments()) == []  # still sent, without it
+    finally:
+        await db.dispose()
+
+
 async def test_an_interrupted_run_resumes_without_duplicates(backend, monkeypatch):
     settings = backend.settings
     db, tenant_id, code, ledger_id = await ledger_with_items(settings, accounts=4)

@@ -422,7 +422,11 @@ async def _email_adherents(
             kind="invoice_available",
             recipient=account.paperless_email or account.email,
             locale=tenant.default_locale,
-            context={"invoice": invoice, "ledger": ledger},
+            context={"invoice": invoice, "ledger": ledger, "attached": bool(invoice.pdf_key)},
+            # the invoice itself: « vous les recevrez uniquement sur votre boîte mail »
+            attachment=(invoice.pdf_key, f"facture-{invoice.number}.pdf")
+            if invoice.pdf_key
+            else None,
         )
         invoice.emailed_at = datetime.now(UTC)
         queued.append(message.id)

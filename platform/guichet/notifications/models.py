@@ -31,3 +31,6 @@ class OutboxMessage(TimestampedBase, TenantOwned):
     )
     sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     message_id: Mapped[str] = mapped_column(String(200), default="")
+    # a stored file sent with the message (an invoice's PDF), read when it is sent
+    attachment_key: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    attachment_name: Mapped[str] = mapped_column(String(200), default="", server_default="")

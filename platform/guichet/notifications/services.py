@@ -79,7 +79,9 @@ def queue_email(
     recipient: str,
     locale: str,
     context: dict[str, Any],
+    attachment: tuple[str, str] | None = None,
 ) -> OutboxMessage:
+    """Render and queue an email; ``attachment``: (stored file's key, name it goes by)."""
     subject, text, html = render_email(renderer, settings, tenant, kind, locale, context)
     message = OutboxMessage(
         id=uuid.uuid4(),
@@ -92,6 +94,8 @@ def queue_email(
         sender_name=tenant.name,
         reply_to=tenant.contact_email,
         message_id=make_msgid(domain="guichet.local"),
+        attachment_key=attachment[0] if attachment else "",
+        attachment_name=attachment[1] if attachment else "",
     )
     session.add(message)
     return message
@@ -137,7 +141,9 @@ def _celery(settings: Settings) -> Any:
     return app
 
 
-def to_email_message(message: OutboxMessage, settings: Settings) -> EmailMessage:
+def to_email_message(
+    message: OutboxMessage, settings: Settings, attachment: bytes | None = None
+) -> EmailMessage:
     email = EmailMessage()
     sender_address = settings.email.sender
     if "<" in sender_address:
@@ -154,12 +160,30 @@ def to_email_message(message: OutboxMessage, settings: Settings) -> EmailMessage
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
+    if attachment is not None:
+        email.add_attachment(
+            attachment, maintype="application", subtype="pdf", filename=message.attachment_name
+        )
     return email
+
+
+def _attachment(message: OutboxMessage, settings: Settings) -> bytes | None:
+    """The file the message carries. A file store that does not answer raises (the message
+    is sent later); a file that is gone is left out, so that the message still goes."""
+    if not message.attachment_key:
+        return None
+    from guichet.files import create_file_store
+
+    try:
+        return create_file_store(settings).get(message.attachment_key)
+    except FileNotFoundError:
+        log.warning("email %s sent without its attachment: the file is gone", message.id)
+        return None
 
 
 def deliver(message: OutboxMessage, settings: Settings) -> None:
     """Send one message (raises on failure; the caller records the attempt)."""
-    email = to_email_message(message, settings)
+    email = to_email_message(message, settings, _attachment(message, settings))
     if not settings.email.smtp_host:
         settings.outbox_dir.mkdir(parents=True, exist_ok=True)
         stamp = (message.created_at or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")

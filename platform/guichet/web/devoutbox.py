@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes, policy
-from typing import Any
+from email.message import EmailMessage
+from typing import Any, cast
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
@@ -16,7 +17,7 @@ from litestar.params import FromPath
 
 from guichet.web.pages import render_page, services_of
 
-__all__ = ["outbox_index", "outbox_message"]
+__all__ = ["outbox_attachment", "outbox_index", "outbox_message"]
 
 _NAME = re.compile(r"^[\w.-]+\.eml$")
 
@@ -50,12 +51,17 @@ async def outbox_index(request: Request[Any, Any, Any]) -> Response[str]:
     )
 
 
-@get("/outbox/{name:str}", name="dev:outbox_message", include_in_schema=False)
-async def outbox_message(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str]:
+def _message(request: Request[Any, Any, Any], name: str) -> EmailMessage:
     settings = _enabled(request)
     if not _NAME.match(name) or not (settings.outbox_dir / name).is_file():
         raise NotFoundException()
-    message = message_from_bytes((settings.outbox_dir / name).read_bytes(), policy=policy.default)
+    path = settings.outbox_dir / name
+    return cast(EmailMessage, message_from_bytes(path.read_bytes(), policy=policy.default))
+
+
+@get("/outbox/{name:str}", name="dev:outbox_message", include_in_schema=False)
+async def outbox_message(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[str]:
+    message = _message(request, name)
     body = message.get_body(("plain",))
     return render_page(
         request,
@@ -66,5 +72,31 @@ async def outbox_message(request: Request[Any, Any, Any], name: FromPath[str]) -
         sender=message["From"],
         date=message["Date"],
         text=body.get_content() if body else "",
+        attachments=[
+            (part.get_filename() or "piece", len(part.get_content()))
+            for part in message.iter_attachments()
+        ],
         headers={"Cache-Control": "no-store"},
+    )
+
+
+@get(
+    "/outbox/{name:str}/pieces/{number:int}", name="dev:outbox_attachment", include_in_schema=False
+)
+async def outbox_attachment(
+    request: Request[Any, Any, Any], name: FromPath[str], number: FromPath[int]
+) -> Response[bytes]:
+    """The message's attachment ``number`` (from 1), as the mail program would open it."""
+    parts = list(_message(request, name).iter_attachments())
+    if not 1 <= number <= len(parts):
+        raise NotFoundException()
+    part = parts[number - 1]
+    filename = re.sub(r"[^\w.-]", "_", part.get_filename() or "piece")
+    return Response(
+        content=part.get_content(),
+        media_type=part.get_content_type(),
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
     )
