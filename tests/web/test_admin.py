@@ -119,6 +119,16 @@ async def onboarded(web, backend, terms=True):
     return slug, admin
 
 
+async def test_sign_in_leads_a_staff_member_to_the_page_asked_for(web, backend):
+    """A page opened signed out (a link in an email, a session that ended): after the password
+    and the code, the member is on that page, not on their usual first page."""
+    email, password, secret = await new_staff(backend.settings, role="administrateur")
+    asked = await web.get("/ccas-castres/admin/contenus", headers=FR)
+    assert str(asked.url).endswith("/agents/connexion")
+    landing = await staff_login(web, "ccas-castres", email, password, secret)
+    assert str(landing.url).endswith("/ccas-castres/admin/contenus"), landing.url
+
+
 async def test_second_factor_is_asked_and_a_code_serves_once(web, backend):
     email, password, secret = await new_staff(backend.settings)
     first = await post_form(
@@ -143,7 +153,8 @@ async def test_second_factor_is_asked_and_a_code_serves_once(web, backend):
     ok = await post_form(
         web, "/ccas-castres/agents/connexion/code", {"code": code}, page=first.text
     )
-    assert str(ok.url).endswith("/agents/demandes/")
+    # the queue, asked for above between the two steps (its address as the router has it)
+    assert str(ok.url).endswith("/agents/demandes")
     web.cookies.clear()
     again = await staff_login(web, "ccas-castres", email, password, secret, code=code)
     assert again.status_code == 400 and "déjà utilisé" in text(again)  # no replay
@@ -816,8 +827,17 @@ async def test_billing_runs_and_api_tokens_from_the_screens(web, backend):
         {"ledger": "seniors", "period": "2026-13"},
         page=page.text,
     )
-    assert bad.status_code == 400 and "Le mois, par exemple 10/2026 ou octobre 2026." in text(bad)
+    assert bad.status_code == 400 and "Il n'y a pas de mois 13 : le mois va de 1 à 12" in text(bad)
     assert 'value="2026-13"' in bad.text  # kept as typed
+    for typed, said in (
+        ("13/2020", "Il n'y a pas de mois 13"),
+        ("0/2026", "Il n'y a pas de mois 0"),
+        ("bientôt", "Le mois, par exemple 10/2026 ou octobre 2026."),
+    ):
+        wrong = await post_form(
+            web, "/ccas-castres/admin/facturation/", {"ledger": "seniors", "period": typed}
+        )
+        assert wrong.status_code == 400 and said in text(wrong), typed
     for typo in ("1900-01", "2099-01"):
         far = await post_form(
             web, "/ccas-castres/admin/facturation/", {"ledger": "seniors", "period": typo}
@@ -925,6 +945,10 @@ async def test_the_print_file_of_a_run_is_downloaded_by_volume_from_the_billing_
     # the role is named as the reason, not an expired form
     shown = text(refused)
     assert "Votre rôle ne permet pas" in shown and "formulaire a expiré" not in shown
+    # the way back is the agents' space, where this agent's work is, not the citizens' home
+    assert 'href="/ccas-castres/agents/connexion"' in refused.text
+    back = await web.get("/ccas-castres/agents/connexion", headers=FR, follow_redirects=True)
+    assert str(back.url).endswith("/ccas-castres/agents/demandes/")
     web.cookies.clear()
     await signed_in_staff(web, backend.settings, slug="mairie-valdoree", role="administrateur")
     other = f"/mairie-valdoree/admin/facturation/lancements/{run_id}/courrier/1"

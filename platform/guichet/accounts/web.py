@@ -196,19 +196,26 @@ def return_path(target: Any) -> bool:
     )
 
 
+def remember_page(ctx: AccountsContext, key: str) -> None:
+    """Keep, under ``key`` of the session, the page a signed-out person asked for (a GET), so
+    that sign-in leads there (see ``after_login``)."""
+    if ctx.request.method != "GET":
+        return
+    path = ctx.request.url.path.removeprefix(ctx.base)
+    query = ctx.request.url.query
+    target = page_of(path)
+    target += f"?{query}" if query and target == path else ""
+    if return_path(target):
+        ctx.session.set(key, {"path": target, "at": time.time()})
+
+
 async def require_citizen(ctx: AccountsContext) -> Citizen | Response[Any]:
     """The signed-in citizen, or the response that sends them where they must go first."""
     from guichet.i18n import gettext as _
 
     citizen = await ctx.citizen()
     if citizen is None:
-        if ctx.request.method == "GET":  # back to this page once signed in (a link in an email)
-            path = ctx.request.url.path.removeprefix(ctx.base)
-            query = ctx.request.url.query
-            target = page_of(path)
-            target += f"?{query}" if query and target == path else ""
-            if return_path(target):
-                ctx.session.set(AFTER_LOGIN, {"path": target, "at": time.time()})
+        remember_page(ctx, AFTER_LOGIN)  # back to this page once signed in (a link in an email)
         ctx.flash(
             _(
                 "Votre session a expiré ou vous n'êtes pas connecté : identifiez-vous "

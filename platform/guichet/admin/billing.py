@@ -323,6 +323,12 @@ def _month(typed: str) -> str:
     return text
 
 
+def _month_number(text: str) -> int | None:
+    """The month's number of « 13/2026 » or « 2026-13 » (to say that it is out of range)."""
+    found = re.fullmatch(r"(\d{1,2}) ?[/.-] ?\d{4}|\d{4}-(\d{1,2})", text)
+    return int(found.group(1) or found.group(2)) if found else None
+
+
 class BillingAdminController(Controller):
     path = "/admin/facturation"
     dependencies = {"ctx": Provide(provide_ctx)}
@@ -674,7 +680,13 @@ class BillingAdminController(Controller):
         if values["ledger"] not in {ledger.code for ledger in await self._ledgers(ctx)}:
             errors["ledger"] = _("Choisissez la régie dans la liste.")
         last_year = paris_today().year + 1
-        if not _PERIOD.fullmatch(values["period"]):
+        number = _month_number(values["period"])
+        if number is not None and not 1 <= number <= 12:  # « 13/2026 »: say what is wrong
+            errors["period"] = _(
+                "Il n'y a pas de mois %(number)s : le mois va de 1 à 12, par exemple 10/2026.",
+                number=number,
+            )
+        elif not _PERIOD.fullmatch(values["period"]):
             errors["period"] = _("Le mois, par exemple 10/2026 ou octobre 2026.")
         elif not 2000 <= int(values["period"][:4]) <= last_year:  # 1900-01 or 2099-01: a typo
             errors["period"] = _(

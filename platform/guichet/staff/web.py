@@ -26,8 +26,10 @@ from guichet.accounts.passwords import check_password, hash_password
 from guichet.accounts.web import (
     LIMITS,
     AccountsContext,
+    after_login,
     login_ip_limit,
     provide_ctx,
+    remember_page,
     same_time_whatever_happened,
 )
 from guichet.audit.services import audit
@@ -100,6 +102,7 @@ async def require_staff(
     signed in; 403 when their role does not allow it."""
     user = await current_staff(ctx)
     if user is None:
+        remember_page(ctx, STAFF_AFTER_LOGIN)  # back to this page once signed in
         ctx.flash(_("Identifiez-vous pour accéder à l'espace agents."), "info")
         return await ctx.redirect("/agents/connexion")
     if user.role not in PERMISSIONS[permission]:
@@ -226,6 +229,17 @@ def _home(user: StaffUser) -> str:
     return "/agents/demandes/" if user.role == StaffRole.AGENT else "/admin/"
 
 
+# The page a staff member asked for while signed out (a link in an email, an expired session):
+# sign-in leads there, as it does for citizens; kept apart from theirs, so that a citizen who
+# signs in next at a shared computer is not sent to the agents' pages, nor an agent to theirs.
+STAFF_AFTER_LOGIN = "staff_after_login"
+
+
+def _after_sign_in(stored: Any, user: StaffUser) -> str:
+    path = after_login(stored)  # « /mon-espace » when nothing recent and safe was kept
+    return path if path.startswith(("/agents/", "/admin")) else _home(user)
+
+
 def staff_link_email(ctx: AccountsContext, kind: str, user: StaffUser, token: str) -> uuid.UUID:
     """Queue an email that carries a link to choose a password (``staff_password_reset``,
     ``staff_access_reset``); returns the outbox id to hand to a worker after the commit."""
@@ -262,21 +276,25 @@ class StaffAuthController(Controller):
         return user if user.session_epoch == ctx.session.get(f"{key}_epoch") else None
 
     async def _sign_in(self, ctx: AccountsContext, user: StaffUser) -> Response[Any]:
+        target = _after_sign_in(ctx.session.get(STAFF_AFTER_LOGIN), user)
         ctx.manager.rotate(ctx.session)
         ctx.session.data = {"staff_id": str(user.id), "staff_epoch": user.session_epoch}
         ctx.session.changed = True
         user.last_login_at = datetime.now(UTC)
         staff_audit(ctx, user, "staff.login")
         await ctx.commit()
-        return await ctx.redirect(_home(user))
+        return await ctx.redirect(target)
 
     def _start(self, ctx: AccountsContext, key: str, user: StaffUser) -> None:
+        kept = ctx.session.get(STAFF_AFTER_LOGIN)  # through the code step to the sign-in
         ctx.manager.rotate(ctx.session)
         ctx.session.data = {
             key: str(user.id),
             f"{key}_at": time.time(),
             f"{key}_epoch": user.session_epoch,
         }
+        if kept is not None:
+            ctx.session.data[STAFF_AFTER_LOGIN] = kept
         ctx.session.changed = True
 
     @get("/connexion", name="staff:login")
