@@ -68,7 +68,7 @@ def test_cecile_pays_her_invoice_through_the_sandbox_bank(live_server, page):
     page.go_forward()
     expect(page.get_by_text("Facture réglée")).to_be_visible()
     page.get_by_role("link", name="MES FACTURES").click()
-    expect(page.get_by_text("Vous avez 0 facture non réglée")).to_be_visible()
+    expect(page.get_by_text("Vous n'avez aucune facture à régler.")).to_be_visible()
 
 
 def test_the_browser_may_send_the_payment_form_to_a_real_bank(live_server, page, sqlite_backend):

@@ -64,6 +64,8 @@ async def test_history_stops_at_the_latest_and_goes_on_year_by_year(web, backend
     assert history == of_2025[::-1] + of_2024[::-1][:4]
     assert "Les 24 plus récentes. Les autres sont rangées par année, plus bas." in page
     assert "Toutes vos factures, année par année" in page
+    # « Janvier 2020 », issued in December 2019, is under 2019: the page says why
+    assert "Une facture est rangée à l'année où elle a été émise" in page
     years = re.findall(r'href="/ccas-castres/mon-espace/factures/\?annee=(\d{4})"', page)
     assert years == ["2026", "2025", "2024"]
 

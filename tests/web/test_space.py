@@ -354,6 +354,8 @@ async def test_dashboard_counts_the_citizen_s_documents_and_those_to_renew(web, 
     """MON ACCUEIL reads its counts in one statement: the documents labelled "expiré" or
     "expire bientôt" are the ones to renew; another citizen's documents are not counted."""
     await new_citizen(web, backend.settings)
+    empty = text(await web.get("/ccas-castres/mon-espace", headers=FR))
+    assert "Aucune pièce enregistrée" in empty and "0 pièce" not in empty
     today = date.today()
     for valid_until in ["", "2000-01-01", str(today + SOON), str(today + SOON + timedelta(1))]:
         assert (await _upload(web, PDF, valid_until=valid_until)).status_code in (200, 303)
@@ -361,7 +363,10 @@ async def test_dashboard_counts_the_citizen_s_documents_and_those_to_renew(web, 
     assert listing.count("expire bientôt") == 1 and listing.count("expiré") >= 1
     dashboard = text(await web.get("/ccas-castres/mon-espace", headers=FR))
     assert "4 pièces enregistrées — 2 à renouveler" in dashboard
-    assert "0 facture non réglée" in dashboard
+    # nothing to pay is said in words, not « 0 facture non réglée »
+    assert "Aucune facture à régler" in dashboard
+    assert "Vous n'avez aucune facture à régler." in dashboard
+    assert "0 facture" not in dashboard
 
     web.cookies.clear()
     await new_citizen(web, backend.settings)
